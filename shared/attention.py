@@ -101,12 +101,13 @@ def _check_flag(name: str, value: object) -> bool:
     return value
 
 
-def _check_heads(d_out: int, num_heads: object) -> int:
+def _check_heads(d_out: int | None, num_heads: object) -> int:
+    """A head count >= 1; when d_out is given (weight splits), it must also divide d_out."""
     if isinstance(num_heads, bool) or not isinstance(num_heads, numbers.Integral):
         raise TypeError(f"num_heads must be an int >= 1, got {type(num_heads).__name__} ({num_heads!r})")
     if num_heads < 1:
         raise ValueError(f"num_heads must be an int >= 1, got {num_heads}")
-    if d_out % num_heads != 0:
+    if d_out is not None and d_out % num_heads != 0:
         divisors = [h for h in range(1, d_out + 1) if d_out % h == 0]
         raise ValueError(
             f"d_out={d_out} is not divisible by num_heads={num_heads}; "
@@ -366,7 +367,7 @@ class MultiHeadAttentionWrapper(nn.Module):
         _check_size("d_out", d_out)
         _check_size("context_length", context_length)
         _check_dropout(dropout)
-        self.num_heads = _check_heads(d_out, num_heads)
+        self.num_heads = _check_heads(None, num_heads)  # each head has its own d_out: no split
         self.heads = nn.ModuleList(
             [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
         )

@@ -1,0 +1,994 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "marimo>=0.23",
+#     "torch>=2.2",
+#     "matplotlib>=3.8",
+#     "numpy>=1.26",
+# ]
+# ///
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Chapter 3 · Coding attention mechanisms")
+
+
+@app.cell
+def setup():
+    import inspect
+
+    import marimo as mo
+    import torch
+
+    from shared import attention, charts, diagrams, example, exercises, explorer, timing
+    from shared.heatmap import attention_heatmaps
+
+    cjk_font = explorer.prepare_session()  # one torch thread; a CJK font for matplotlib if installed
+    return (
+        attention,
+        attention_heatmaps,
+        charts,
+        cjk_font,
+        diagrams,
+        example,
+        exercises,
+        explorer,
+        inspect,
+        mo,
+        timing,
+        torch,
+    )
+
+
+@app.cell
+def words():
+    # Token labels for plots: the book's sentence, continued to sixteen tokens.
+    TOKENS = ["Your", "journey", "starts", "with", "one", "step", "and", "each", "new", "step", "builds", "on", "every", "step", "before", "it"]
+    HEAD = "Head"
+    return HEAD, TOKENS
+
+
+@app.cell(hide_code=True)
+def title(mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                # Chapter 3 · Coding attention mechanisms
+
+                A hands-on companion to chapter 3 of *Build a Large Language Model (From Scratch)* by
+                Sebastian Raschka. We build attention the way the chapter does, one small step at a
+                time, and every step is something you can poke: move a slider and the plots redraw
+                with the weights the real code computed.
+
+                The numbers printed below use the book's example and the book's random seeds, so
+                you can check them against the page.
+
+                *中文版：[marimo_ch03_zh_tw.py](marimo_ch03_zh_tw.py)（臺灣繁體中文）*
+                """
+            ),
+            mo.outline(label="Contents"),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def font_notice(TOKENS, cjk_font, explorer, mo):
+    _needs_cjk = explorer.needs_cjk(" ".join(TOKENS))
+    mo.callout(
+        mo.md(
+            "No font with Chinese glyphs was found, so Chinese text in the matplotlib figures "
+            "would show as empty boxes. Install one (Debian/Ubuntu: `sudo apt-get install fonts-noto-cjk`) "
+            "and restart the notebook. Everything else works as it is."
+        ),
+        kind="warn",
+    ) if _needs_cjk and cjk_font is None else None
+    return
+
+
+@app.cell(hide_code=True)
+def s3_1(diagrams, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                ## 3.1 The problem with modelling long sequences
+
+                Before transformers, translation models were usually a pair of recurrent neural
+                networks (RNNs). The *encoder* reads the input one token at a time and updates a hidden
+                state $h$; the *decoder* must then produce the whole output from the encoder's final
+                hidden state alone. Everything the sentence says has to squeeze through that one vector,
+                and for long inputs the early tokens fade from it.
+
+                Attention removes the bottleneck: at every output step the decoder may look back at
+                *all* encoder states and decide how much each one matters right now.
+                """
+            ),
+            diagrams.encoder_decoder(
+                ["Ich", "lerne", "heute", "Attention"],
+                ["I", "learn", "attention", "today"],
+                encoder_label="RNN encoder",
+                decoder_label="RNN decoder",
+                bottleneck_label="everything in one state",
+                attention_label="With attention: each output step sees every input",
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_2(diagrams, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                ## 3.2 Capturing data dependencies with attention
+
+                Bahdanau attention (2014) let an RNN decoder weigh the encoder states at each step.
+                Three years later the transformer kept only the attention part. *Self*-attention goes
+                one step further: the tokens of a single sequence attend to each other, so each token's
+                new representation, its **context vector**, mixes in what the rest of the sequence says.
+
+                This chapter builds self-attention in four stages. The GPT model of the later chapters
+                uses the last one.
+                """
+            ),
+            diagrams.chapter_path(
+                [
+                    "3.3 Simple\nself-attention",
+                    "3.4 Self-attention with\ntrainable weights",
+                    "3.5 Causal\nattention",
+                    "3.6 Multi-head\nattention",
+                ],
+                caption="Each stage adds one idea to the one before it.",
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_3(mo):
+    mo.md(r"""
+    ## 3.3 Attending to different parts of the input with self-attention
+
+    ### 3.3.1 A simple self-attention mechanism without trainable weights
+
+    Our input is the sentence *"Your journey starts with one step"*, six tokens, each already
+    turned into a 3-dimensional embedding vector $x^{(1)}, \dots, x^{(6)}$ (real models use
+    hundreds or thousands of dimensions; three fit in a plot). The goal for each token $i$ is a
+    context vector $z^{(i)}$: a weighted sum of all the inputs,
+
+    $$z^{(i)} = \sum_{j=1}^{T} \alpha_{ij}\, x^{(j)},$$
+
+    where $T$ is the number of tokens and the **attention weights** $\alpha_{ij}$ say how much
+    token $j$ matters to token $i$. We first compute everything for one *query* token.
+    """)
+    return
+
+
+@app.cell
+def book_embeddings(example):
+    inputs = example.book_inputs()  # (6, 3): one row per token, the book's numbers
+    inputs
+    return (inputs,)
+
+
+@app.cell
+def embedding_figure(TOKENS, charts, inputs, query_index):
+    charts.embedding_plot(
+        inputs,
+        TOKENS[:6],
+        title="The six input embeddings",
+        highlight=query_index,
+        axis_labels=("dim 1", "dim 2", "dim 3"),
+    )
+    return
+
+
+@app.cell
+def query_control(TOKENS, mo):
+    query_picker = mo.ui.dropdown(
+        options={token: position for position, token in enumerate(TOKENS[:6])},
+        value=TOKENS[1],
+        label="Query token",
+    )
+    return (query_picker,)
+
+
+@app.cell(hide_code=True)
+def scores_intro(mo, query_picker):
+    mo.md(rf"""
+    The **attention score** $\omega_{{ij}}$ is the dot product of the query $x^{{(i)}}$ with
+    each input $x^{{(j)}}$: large when the two vectors point the same way. The book uses the
+    second token, *journey*, as its query; pick another one to see its numbers.
+
+    {query_picker}
+    """)
+    return
+
+
+@app.cell
+def query_scores(inputs, query_picker, torch):
+    query_index = query_picker.value
+    query = inputs[query_index]  # (3,)
+    attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
+    for _j, _x_j in enumerate(inputs):
+        attn_scores_query[_j] = torch.dot(_x_j, query)  # one score per input token
+    attn_scores_query
+    return attn_scores_query, query, query_index
+
+
+@app.cell(hide_code=True)
+def normalise_intro(mo):
+    mo.md(r"""
+    Scores can be any size. To turn them into weights that are positive and add up to 1 we
+    normalise them with **softmax**, $\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$.
+    Written out literally it looks like this:
+    """)
+    return
+
+
+@app.cell
+def naive_softmax(attention, attn_scores_query):
+    weights_naive = attention.softmax_naive(attn_scores_query)  # exp(x) / sum(exp(x))
+    print("weights:", weights_naive)
+    print("sum:", weights_naive.sum())
+    return
+
+
+@app.cell(hide_code=True)
+def softmax_warning(mo):
+    mo.callout(
+        mo.md(
+            r"""
+            The literal formula overflows for large scores: `exp(1000.)` is `inf`, and `inf / inf`
+            is `nan`. `torch.softmax` first subtracts the largest score from all of them, which leaves
+            the result unchanged and keeps every `exp` at most 1. From here on we use it.
+            """
+        ),
+        kind="info",
+    )
+    return
+
+
+@app.cell
+def query_context(attn_scores_query, inputs, query, torch):
+    attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,), sums to 1
+    context_vec_query = torch.zeros(query.shape)  # (3,)
+    for _j, _x_j in enumerate(inputs):
+        context_vec_query += attn_weights_query[_j] * _x_j  # weighted sum of the inputs
+    print("attention weights:", attn_weights_query)
+    print("context vector:   ", context_vec_query)
+    return (attn_weights_query,)
+
+
+@app.cell
+def query_weights_plot(TOKENS, attention_heatmaps, attn_weights_query, query_index):
+    attention_heatmaps(
+        attn_weights_query.unsqueeze(0),  # (1, 6): one row, the query's weights
+        [TOKENS[query_index]],
+        TOKENS[:6],
+        colorbar_label="weight",
+        row_axis_label="query",
+        col_axis_label="input token",
+        annotate=True,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_3_2(mo):
+    mo.md(r"""
+    ### 3.3.2 Computing attention weights for all input tokens
+
+    Doing this for every query at once is two matrix products. With the inputs as the rows of
+    a $T \times d$ matrix $X$: the scores are $\Omega = X X^\top$ (row $i$ holds query $i$'s
+    scores), the weights are the row-wise softmax $A$, and the context vectors are the rows of
+    $Z = A X$.
+    """)
+    return
+
+
+@app.cell
+def all_tokens(inputs, torch):
+    attn_scores = inputs @ inputs.T  # (6, 6)
+    attn_weights = torch.softmax(attn_scores, dim=-1)  # (6, 6), each row sums to 1
+    all_context_vecs = attn_weights @ inputs  # (6, 3)
+    print("row sums:", attn_weights.sum(dim=-1))
+    all_context_vecs
+    return
+
+
+@app.cell(hide_code=True)
+def simple_library(mo):
+    mo.md(r"""
+    The project's `shared/attention.py` holds this as `simple_self_attention`, which the plot
+    below calls. The slider goes past the book's six tokens: the sentence continues with ten
+    more tokens whose embeddings come from a fixed seed.
+    """)
+    return
+
+
+@app.cell
+def simple_length_control(example, mo):
+    simple_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
+    simple_length
+    return (simple_length,)
+
+
+@app.cell
+def simple_plot(TOKENS, attention, attention_heatmaps, example, mo, simple_length):
+    _x = example.example_inputs(simple_length.value)  # (T, 3)
+    _scores, _weights, _context = attention.simple_self_attention(_x, return_weights=True)
+    _labels = TOKENS[: simple_length.value]
+    mo.hstack(
+        [
+            attention_heatmaps(_scores, _labels, titles=["Scores  X Xᵀ"], vmin=float(_scores.min()), vmax=float(_scores.max()), colorbar_label="score", max_width=470),
+            attention_heatmaps(_weights, _labels, titles=["Weights  softmax(X Xᵀ)"], colorbar_label="weight", max_width=470),
+        ],
+        justify="start",
+        wrap=True,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_4(diagrams, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                ## 3.4 Implementing self-attention with trainable weights
+
+                Simple self-attention has nothing to learn: a token's weights depend only on how similar
+                the raw embeddings are. The transformer's version, **scaled dot-product attention**,
+                first projects each input into three roles with trainable matrices:
+
+                * the **query** $q^{(i)} = x^{(i)} W_q$: what token $i$ is looking for,
+                * the **key** $k^{(j)} = x^{(j)} W_k$: what token $j$ offers to be matched against,
+                * the **value** $v^{(j)} = x^{(j)} W_v$: what token $j$ contributes when it is chosen.
+
+                $W_q, W_k, W_v$ are $d_\text{in} \times d_\text{out}$ matrices; training adjusts them.
+                """
+            ),
+            diagrams.qkv_projection(
+                {
+                    "input": "input x",
+                    "query": "queries  Q",
+                    "key": "keys  K",
+                    "value": "values  V",
+                    "scores": "scores\nQ Kᵀ",
+                    "softmax": "÷ √d_k, softmax",
+                    "weights": "weights  A",
+                    "context": "context\nZ = A V",
+                }
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_4_1(mo):
+    mo.md(r"""
+    ### 3.4.1 Computing the attention weights step by step
+
+    As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
+    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123.
+    """)
+    return
+
+
+@app.cell
+def step_by_step(inputs, torch):
+    x_2 = inputs[1]  # (3,), the query token "journey"
+    d_in, d_out = inputs.shape[1], 2
+    torch.manual_seed(123)
+    W_query = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+    W_key = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+    W_value = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+    query_2 = x_2 @ W_query  # (2,)
+    keys = inputs @ W_key  # (6, 2)
+    values = inputs @ W_value  # (6, 2)
+    print("query_2:", query_2)
+    print("keys.shape:", keys.shape, " values.shape:", values.shape)
+    return keys, query_2, values
+
+
+@app.cell
+def step_scores(keys, query_2, torch, values):
+    attn_scores_2 = query_2 @ keys.T  # (6,): one score per key
+    d_k = keys.shape[-1]
+    attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
+    context_vec_2 = attn_weights_2 @ values  # (2,)
+    print("scores: ", attn_scores_2)
+    print("weights:", attn_weights_2)
+    print("context:", context_vec_2)
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_note(mo):
+    mo.md(r"""
+    **Why divide by $\sqrt{d_k}$?** A dot product of two $d_k$-dimensional vectors grows with
+    $d_k$. Large scores push softmax towards a one-hot vector, whose gradients are almost zero,
+    and training stalls. Dividing by $\sqrt{d_k}$ (the key dimension) keeps the scores in a range
+    where softmax stays soft.
+
+    Try it below: with weights initialised uniformly in $[0, 1)$ every projection is positive, the
+    scores grow quickly with $d_k$, and without scaling the weights collapse onto one token. With
+    `nn.Linear`'s default initialisation (small values of both signs) the effect is milder.
+    """)
+    return
+
+
+@app.cell
+def trainable_controls(example, mo):
+    init_choice = mo.ui.radio(
+        options={"uniform in [0, 1)  (SelfAttention_v1)": "uniform", "nn.Linear default  (SelfAttention_v2)": "linear"},
+        value="uniform in [0, 1)  (SelfAttention_v1)",
+        label="Weight initialisation",
+    )
+    scale_switch = mo.ui.switch(value=True, label="Divide scores by √d_k")
+    key_dim = mo.ui.slider(steps=[2, 4, 8, 16, 32, 64, 128], value=2, label="d_out = d_k", show_value=True)
+    trainable_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
+    mo.hstack([init_choice, mo.vstack([scale_switch, key_dim, trainable_length])], justify="start", gap=2)
+    return init_choice, key_dim, scale_switch, trainable_length
+
+
+@app.cell
+def trainable_plot(
+    TOKENS,
+    attention_heatmaps,
+    explorer,
+    init_choice,
+    key_dim,
+    mo,
+    scale_switch,
+    trainable_length,
+):
+    _view = explorer.explore_trainable(trainable_length.value, key_dim.value, init=init_choice.value, scaled=scale_switch.value)
+    _labels = TOKENS[: trainable_length.value]
+    mo.hstack(
+        [
+            attention_heatmaps(_view.scores, _labels, titles=["Scores  Q Kᵀ (before scaling)"], vmin=float(_view.scores.min()), vmax=float(_view.scores.max()), colorbar_label="score", max_width=470),
+            attention_heatmaps(_view.weights, _labels, titles=["Attention weights"], colorbar_label="weight", max_width=470),
+        ],
+        justify="start",
+        wrap=True,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_4_2(attention, inspect, mo):
+    mo.md(f"""
+    ### 3.4.2 Implementing a compact self-attention Python class
+
+    The same steps for all tokens at once, packed into a PyTorch module. This is the code that
+    runs (shown from `shared/attention.py`); besides the book's behaviour it can also return the
+    weights it used, which is how this notebook's plots get them.
+
+    ```python
+    {inspect.getsource(attention.SelfAttention_v1)}
+    ```
+    """)
+    return
+
+
+@app.cell
+def v1_numbers(attention, inputs, torch):
+    torch.manual_seed(123)
+    sa_v1 = attention.SelfAttention_v1(3, 2)
+    sa_v1(inputs)  # the second row is context_vec_2 from above
+    return
+
+
+@app.cell(hide_code=True)
+def v2_intro(attention, inspect, mo):
+    mo.md(f"""
+    `nn.Linear` layers do the same multiplication, initialise their weights better for training
+    and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
+
+    ```python
+    {inspect.getsource(attention.SelfAttention_v2)}
+    ```
+    """)
+    return
+
+
+@app.cell
+def v2_numbers(attention, inputs, torch):
+    torch.manual_seed(789)
+    sa_v2 = attention.SelfAttention_v2(3, 2)
+    sa_v2(inputs)
+    return (sa_v2,)
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_text(mo):
+    mo.md(r"""
+    #### Exercise 3.1 · Comparing `SelfAttention_v1` and `SelfAttention_v2`
+
+    Write `transfer_weights(sa_v1, sa_v2)` so that, after it runs, `sa_v1` produces exactly the
+    output of `sa_v2`. Hint: `nn.Linear` stores its weight matrix as $(d_\text{out}, d_\text{in})$.
+    Edit the next cell (in `marimo edit`); the check below it reacts as soon as you do.
+    """)
+    return
+
+
+@app.cell
+def exercise_3_1_answer():
+    def transfer_weights(sa_v1, sa_v2):
+        # Your code here: copy sa_v2's three weight matrices into sa_v1 (use .copy_ on the parameters).
+        raise NotImplementedError("not answered yet")
+
+    answer_3_1 = None  # when your function is ready, set: answer_3_1 = transfer_weights
+    return (answer_3_1,)
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_check(answer_3_1, exercises, inspect, mo):
+    _check = exercises.check_weight_transfer(answer_3_1)
+    _verdict = {
+        "todo": mo.callout(mo.md("Not answered yet: fill in `transfer_weights` and set `answer_3_1 = transfer_weights`."), kind="neutral"),
+        "error": mo.callout(mo.md(f"Your function raised an error: `{_check.detail.get('error', '')}`"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not yet: the outputs still differ by up to {_check.detail.get('max_difference', 0):.4f}."), kind="warn"),
+        "correct": mo.callout(mo.md("Correct: `sa_v1` now computes exactly what `sa_v2` computes."), kind="success"),
+    }[_check.status]
+    _solution = mo.md(
+        f"""
+        ```python
+        {inspect.getsource(exercises.solution_weight_transfer)}
+        ```
+        Checked here: **{exercises.check_weight_transfer(exercises.solution_weight_transfer).status}**.
+        """
+    )
+    mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
+    return
+
+
+@app.cell(hide_code=True)
+def s3_5(mo):
+    mo.md(r"""
+    ## 3.5 Hiding future words with causal attention
+
+    A language model writes one token at a time, so when it works out token $i$ it must not
+    peek at the tokens after it. **Causal** (or masked) attention lets each query attend only to
+    itself and to earlier tokens: in the weight matrix, everything above the diagonal becomes 0.
+
+    ### 3.5.1 Applying a causal attention mask
+
+    The book first zeroes the future weights and renormalises each row. Setting the future
+    *scores* to $-\infty$ before the softmax does the same in one step, since $e^{-\infty} = 0$:
+    """)
+    return
+
+
+@app.cell
+def mask_diagram(diagrams):
+    diagrams.mask_steps({"scores": "scores", "masked": "future → −∞", "weights": "weights", "minus_inf": "mask"})
+    return
+
+
+@app.cell
+def causal_by_hand(inputs, sa_v2, torch):
+    with torch.no_grad():
+        queries = sa_v2.W_query(inputs)  # (6, 2)
+        keys_v2 = sa_v2.W_key(inputs)  # (6, 2)
+        scores_v2 = queries @ keys_v2.T  # (6, 6)
+    context_length = scores_v2.shape[0]
+    mask = torch.triu(torch.ones(context_length, context_length), diagonal=1)  # 1 above the diagonal
+    masked_scores = scores_v2.masked_fill(mask.bool(), -torch.inf)  # (6, 6)
+    causal_weights = torch.softmax(masked_scores / keys_v2.shape[-1] ** 0.5, dim=-1)  # (6, 6)
+    causal_weights
+    return (causal_weights,)
+
+
+@app.cell
+def causal_controls(example, mo):
+    mask_switch = mo.ui.switch(value=True, label="Causal mask")
+    causal_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
+    mo.hstack([mask_switch, causal_length], justify="start", gap=2)
+    return causal_length, mask_switch
+
+
+@app.cell
+def causal_plot(TOKENS, attention_heatmaps, causal_length, explorer, mask_switch):
+    _view = explorer.explore_multihead(causal_length.value, 1, causal=mask_switch.value)
+    attention_heatmaps(
+        _view.weights,
+        TOKENS[: causal_length.value],
+        titles=["Causal attention weights" if mask_switch.value else "Weights without a mask"],
+        masked=_view.masked,
+        masked_label="masked: a future token",
+        show_row_sums=True,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def causal_caption(mo):
+    mo.md(r"""
+    Hatched cells are masked: their weight is exactly 0 because the key comes after the query.
+    That is different from a small weight, which the model computed and could have made larger.
+    Switch the mask off and the upper triangle fills in. The column $\Sigma$ shows each row's sum:
+    always 1, mask or no mask.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def s3_5_2(mo):
+    mo.md(r"""
+    ### 3.5.2 Masking additional attention weights with dropout
+
+    **Dropout** randomly zeroes a fraction $p$ of the attention weights during training, so the
+    model cannot lean on a few particular connections (a guard against overfitting). To keep the
+    expected total unchanged, the weights that survive are multiplied by $1/(1-p)$. At
+    inference time (`model.eval()`) dropout does nothing.
+
+    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2:
+    """)
+    return
+
+
+@app.cell
+def dropout_ones(torch):
+    torch.manual_seed(123)
+    dropout = torch.nn.Dropout(0.5)  # p = 0.5: survivors are scaled by 1 / (1 - 0.5) = 2
+    example_ones = torch.ones(6, 6)
+    dropout(example_ones)
+    return (dropout,)
+
+
+@app.cell
+def dropout_weights(causal_weights, dropout, torch):
+    torch.manual_seed(123)
+    dropout(causal_weights)  # the causal weights from 3.5.1, thinned
+    return
+
+
+@app.cell
+def dropout_control(mo):
+    dropout_slider = mo.ui.slider(0.0, 0.9, step=0.05, value=0.5, label="Dropout rate p", show_value=True)
+    dropout_slider
+    return (dropout_slider,)
+
+
+@app.cell
+def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
+    _p = dropout_slider.value
+    _view = explorer.explore_multihead(6, 1, _p)
+    mo.vstack(
+        [
+            attention_heatmaps(
+                _view.weights,
+                TOKENS[:6],
+                titles=[f"Causal weights after dropout, p = {_p:.2f}"],
+                masked=_view.masked,
+                masked_label="masked: a future token",
+                show_row_sums=True,
+            ),
+            mo.md(
+                f"Survivors are scaled by $1/(1-p) = {1 / (1 - _p):.2f}$, dropped weights are 0, so a row's "
+                f"sum $\\Sigma$ (in red when it is not 1) is no longer 1; it is 1 only *on average* over "
+                f"many random draws. Set $p$ to 0 and every row sums to 1 again."
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_5_3(attention, inspect, mo):
+    mo.md(f"""
+    ### 3.5.3 Implementing a compact causal self-attention class
+
+    The class adds three things to `SelfAttention_v2`: it accepts a *batch* of sequences,
+    shape $(b, T, d_\\text{{in}})$; it keeps the mask as a buffer (moved along with the module to
+    another device, never trained); and it applies dropout to the weights.
+
+    ```python
+    {inspect.getsource(attention.CausalAttention)}
+    ```
+    """)
+    return
+
+
+@app.cell
+def causal_class(attention, inputs, torch):
+    batch = torch.stack((inputs, inputs))  # (2, 6, 3): two copies of the sentence
+    torch.manual_seed(123)
+    ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
+    context_vecs = ca(batch)  # (2, 6, 2)
+    print("context_vecs.shape:", context_vecs.shape)
+    context_vecs
+    return (batch,)
+
+
+@app.cell(hide_code=True)
+def s3_6(attention, inspect, mo):
+    mo.md(f"""
+    ## 3.6 Extending single-head attention to multi-head attention
+
+    ### 3.6.1 Stacking multiple single-head attention layers
+
+    One head learns one way of relating tokens. Several heads, each with its own $W_q, W_k, W_v$,
+    can learn several at once. The most direct version runs $h$ causal heads side by side and
+    concatenates their outputs, so the output width is $h \\cdot d_\\text{{out}}$:
+
+    ```python
+    {inspect.getsource(attention.MultiHeadAttentionWrapper)}
+    ```
+    """)
+    return
+
+
+@app.cell
+def wrapper_numbers(attention, batch, torch):
+    torch.manual_seed(123)
+    mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
+    wrapper_context = mha_wrapper(batch)  # (2, 6, 4): two heads of width 2
+    print("shape:", wrapper_context.shape)
+    wrapper_context
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_2_text(mo):
+    mo.md(r"""
+    #### Exercise 3.2 · Returning 2-dimensional embedding vectors
+
+    Keep `num_heads=2`. Which `d_out` makes the wrapper return context vectors of width 2?
+    """)
+    return
+
+
+@app.cell
+def exercise_3_2_input(mo):
+    answer_3_2 = mo.ui.number(start=1, stop=16, step=1, value=2, label="d_out per head")
+    answer_3_2
+    return (answer_3_2,)
+
+
+@app.cell(hide_code=True)
+def exercise_3_2_check(answer_3_2, exercises, mo):
+    _check = exercises.check_wrapper_width(answer_3_2.value)
+    _verdict = {
+        "todo": mo.callout(mo.md("Enter a value above."), kind="neutral"),
+        "error": mo.callout(mo.md(f"That value is not accepted: {_check.detail.get('error', '')}"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not yet: with this `d_out` the wrapper returns vectors of width {_check.detail.get('width')}."), kind="warn"),
+        "correct": mo.callout(mo.md("Correct: two heads of width 1, concatenated, give 2-dimensional vectors."), kind="success"),
+    }[_check.status]
+    mo.vstack(
+        [
+            _verdict,
+            mo.accordion(
+                {
+                    "Show a worked solution": mo.md(
+                        f"Output width = `num_heads * d_out`, so with two heads `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`: "
+                        "`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`."
+                    )
+                }
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def s3_6_2(attention, inspect, mo):
+    mo.md(f"""
+    ### 3.6.2 Implementing multi-head attention with weight splits
+
+    The wrapper runs its heads one after another. `MultiHeadAttention` instead uses *one*
+    $d_\\text{{in}} \\times d_\\text{{out}}$ projection each for queries, keys and values and
+    splits the result into $h$ heads of width $d_\\text{{head}} = d_\\text{{out}} / h$ by reshaping:
+    $(b, T, d_\\text{{out}}) \\to (b, T, h, d_\\text{{head}}) \\to (b, h, T, d_\\text{{head}})$.
+    All heads are then computed in one batched matrix product, and a final linear layer
+    `out_proj` mixes the concatenated heads.
+
+    ```python
+    {inspect.getsource(attention.MultiHeadAttention)}
+    ```
+    """)
+    return
+
+
+@app.cell
+def mha_numbers(attention, batch, torch):
+    torch.manual_seed(123)
+    mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
+    mha_context = mha(batch)  # (2, 6, 2): here d_out = 2 is the total width
+    print("shape:", mha_context.shape)
+    mha_context
+    return
+
+
+@app.cell(hide_code=True)
+def explorer_intro(mo):
+    mo.md(r"""
+    #### Explore multi-head attention
+
+    A `MultiHeadAttention(3, 12, 16, p, num_heads=h)` on our sentence (model width 12, so the
+    head count must divide 12). Each panel is one head's weight matrix: rows are queries, columns
+    are keys, and the outlined row is the query token you pick. Things to try:
+
+    * more heads: each head gets fewer dimensions ($12 / h$) and its own pattern;
+    * dropout: a different random thinning per head, and the row sums $\Sigma$ leave 1;
+    * the mask off: every token may attend to the future;
+    * scaling off: the patterns sharpen.
+    """)
+    return
+
+
+@app.cell
+def heads_control(explorer, mo):
+    heads_slider = mo.ui.slider(steps=explorer.head_counts(), value=2, label="Number of heads", show_value=True)
+    heads_slider
+    return (heads_slider,)
+
+
+@app.cell
+def mha_dropout_control(mo):
+    mha_dropout = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout rate p", show_value=True)
+    mha_dropout
+    return (mha_dropout,)
+
+
+@app.cell
+def mha_length_control(example, mo):
+    mha_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
+    mha_length
+    return (mha_length,)
+
+
+@app.cell
+def mha_query_control(TOKENS, mo):
+    mha_query = mo.ui.dropdown(
+        options={f"{position + 1}. {token}": position for position, token in enumerate(TOKENS)},
+        value=f"2. {TOKENS[1]}",
+        label="Query token",
+    )
+    mha_query
+    return (mha_query,)
+
+
+@app.cell
+def mha_switches(mo):
+    mha_causal = mo.ui.switch(value=True, label="Causal mask")
+    mha_scaled = mo.ui.switch(value=True, label="Divide by √d_k")
+    mo.hstack([mha_causal, mha_scaled], justify="start", gap=2)
+    return mha_causal, mha_scaled
+
+
+@app.cell
+def explorer_settings(heads_slider, mha_causal, mha_dropout, mha_length, mha_query, mha_scaled):
+    num_heads = heads_slider.value
+    dropout_rate = mha_dropout.value
+    seq_len = mha_length.value
+    query_row = mha_query.value
+    causal = mha_causal.value
+    scaled = mha_scaled.value
+    return causal, dropout_rate, num_heads, query_row, scaled, seq_len
+
+
+@app.cell
+def multihead_weights(causal, dropout_rate, explorer, num_heads, scaled, seq_len):
+    mha_view = explorer.explore_multihead(seq_len, num_heads, dropout_rate, causal=causal, scaled=scaled)
+    return (mha_view,)
+
+
+@app.cell
+def multihead_plot(HEAD, TOKENS, attention_heatmaps, dropout_rate, mha_view, query_row, seq_len):
+    attention_heatmaps(
+        mha_view.weights,  # (heads, T, T)
+        TOKENS[:seq_len],
+        titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
+        masked=mha_view.masked,
+        highlight_row=query_row if query_row < seq_len else None,
+        show_row_sums=dropout_rate > 0,
+        masked_label="masked: a future token",
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_3_text(mo):
+    mo.md(r"""
+    #### Exercise 3.3 · Initialising a GPT-2-sized attention module
+
+    The smallest GPT-2 model has 12 attention heads, 768-dimensional embeddings in and out, and
+    a context of 1,024 tokens. Fill in the constructor's arguments; the check counts the
+    parameters of the module you describe.
+    """)
+    return
+
+
+@app.cell
+def exercise_3_3_inputs(mo):
+    gpt2_d_in = mo.ui.number(start=1, stop=4096, step=1, value=3, label="d_in")
+    gpt2_d_out = mo.ui.number(start=1, stop=4096, step=1, value=2, label="d_out")
+    gpt2_context = mo.ui.number(start=1, stop=4096, step=1, value=6, label="context_length")
+    gpt2_heads = mo.ui.number(start=1, stop=64, step=1, value=2, label="num_heads")
+    mo.hstack([gpt2_d_in, gpt2_d_out, gpt2_context, gpt2_heads], justify="start")
+    return gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads
+
+
+@app.cell(hide_code=True)
+def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads, mo):
+    _check = exercises.check_gpt2_module(gpt2_d_in.value, gpt2_d_out.value, gpt2_context.value, gpt2_heads.value)
+    _verdict = {
+        "todo": mo.callout(mo.md("Enter the four values above."), kind="neutral"),
+        "error": mo.callout(mo.md(f"That module cannot be built: {_check.detail.get('error', '')}"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not GPT-2's size yet: this module has {_check.detail.get('parameters', 0):,} parameters."), kind="warn"),
+        "correct": mo.callout(mo.md(f"Correct: {_check.detail.get('parameters', 0):,} parameters, {_check.detail.get('head_dim')} dimensions per head."), kind="success"),
+    }[_check.status]
+    _solution = mo.md(
+        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`: three $768 \\times 768$ projections "
+        "without bias, plus `out_proj` with its bias: $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ parameters. "
+        "(The GPT-2 checkpoints use `qkv_bias=True`, which adds $3 \\cdot 768$ more.)"
+    )
+    mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
+    return
+
+
+@app.cell(hide_code=True)
+def bonus_text(mo):
+    mo.md(r"""
+    ## Bonus · Efficient implementations side by side
+
+    Four ways to compute the same causal multi-head attention: the wrapper (3.6.1), the weight
+    split (3.6.2), the weight split on PyTorch's fused `scaled_dot_product_attention` kernel
+    (`SDPAMultiHeadAttention`), and `torch.nn.MultiheadAttention`. Timing takes a few seconds,
+    so it runs only when you press the button. Times are medians on one CPU thread of this machine;
+    the repository's `benchmarks/attention_speed.py` measures more sizes.
+    """)
+    return
+
+
+@app.cell
+def timing_control(mo):
+    timing_button = mo.ui.run_button(label="Time the four implementations")
+    timing_button
+    return (timing_button,)
+
+
+@app.cell
+def timing_result(charts, mo, timing, timing_button):
+    mo.stop(not timing_button.value, mo.md("*Press the button to run the timings.*"))
+    _sizes = {
+        "notebook size: 1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2),
+        "larger: 2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5),
+    }
+    charts.timing_chart(_sizes, title="Forward pass, median time", xlabel="milliseconds")
+    return
+
+
+@app.cell(hide_code=True)
+def summary(mo):
+    mo.md(r"""
+    ## Summary
+
+    * Attention turns each input token into a **context vector**: a weighted sum over the
+      sequence, with weights from a softmax over similarity scores.
+    * Simple self-attention scores raw embeddings against each other; trainable self-attention
+      compares **queries** with **keys** and mixes **values**, with scores scaled by
+      $1/\sqrt{d_k}$ to keep softmax soft.
+    * A **causal mask** stops a token from attending to later tokens, as a language model that
+      writes left to right must; **dropout** on the weights regularises training.
+    * **Multi-head attention** runs several heads in parallel. Splitting one projection into heads
+      is equivalent to stacking separate heads, and faster; fused kernels such as
+      `scaled_dot_product_attention` are faster still.
+    * Next, chapter 4 puts `MultiHeadAttention` into a transformer block and builds GPT.
+    """)
+    return
+
+
+if __name__ == "__main__":
+    app.run()

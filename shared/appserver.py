@@ -1,0 +1,620 @@
+"""Run a notebook with `marimo run` and drive it in headless Chromium (used by benchmarks and tests).
+
+Everything here is written for marimo 0.25.x in app ("run") mode:
+
+* :func:`marimo_app` starts ``python -m marimo run NOTEBOOK --headless --host 127.0.0.1 --port P
+  --no-token --no-sandbox`` with this interpreter, waits (bounded) for ``GET /health`` and always
+  kills the server's whole process tree on exit.
+* :func:`launch_chromium` / :func:`find_chromium` start Playwright's Chromium from the system binary
+  (``playwright install`` cannot download browsers here).
+* :func:`open_app_page` opens a page with a small in-page probe (:data:`PROBE_JS`). The probe taps the
+  page's WebSocket to the kernel (cell status, ``completed-run`` and error outputs, which marimo's
+  app mode does not render) and watches the DOM (marimo's running indicator, stale/loading output
+  classes, the watched output).
+* :func:`wait_until_idle`, :func:`controls`, :func:`error_outputs` are the page helpers.
+
+Timings are page-side ``performance.now()`` values (ms since navigation start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+DEFAULT_WATCH = ".attn-heatmap"
+
+# marimo 0.25 DOM, app mode:
+#   * `[data-testid="loading-indicator"]`: the spinner at the top left while any cell runs;
+#   * `.marimo-output-stale` / `.marimo-output-loading`: classes on a cell's `.output-area` while its
+#     inputs changed / it is queued or running;
+#   * `#App[data-connection-state]`: "OPEN" once the kernel WebSocket is connected.
+BUSY_SELECTOR = '[data-testid="loading-indicator"], .marimo-output-stale, .marimo-output-loading'
+
+# Where a marimo UI element's interactive part lives (inside the plugin's open shadow root).
+CONTROL_KINDS = {
+    "marimo-slider": ("slider", '[role="slider"]'),
+    "marimo-switch": ("switch", 'button[role="switch"]'),
+    "marimo-checkbox": ("checkbox", 'button[role="checkbox"]'),
+    "marimo-dropdown": ("dropdown", "select"),
+    "marimo-radio": ("radio", '[role="radiogroup"]'),
+}
+
+# ----------------------------------------------------------------------------------------------
+# the in-page probe
+# ----------------------------------------------------------------------------------------------
+
+PROBE_JS = r"""
+(() => {
+  if (window.__attnProbe) return;
+  const BUSY = %(busy)s;
+  const now = () => performance.now();
+  const P = window.__attnProbe = {
+    watch: %(watch)s, noRunGraceMs: 2000,
+    wsTapped: false, kernelReady: false, kernelReadyT: null, runsCompleted: 0,
+    cells: new Map(), errors: new Map(), shadowRoots: new Set(),
+    lastActivityT: 0, lastMutT: 0, busySince: null, armed: null, loadTimer: null, loadStats: null,
+  };
+
+  // ---- kernel messages: every WebSocket the page opens (installed before marimo's scripts) ----
+  const tapSocket = (ws) => {
+    P.wsTapped = true;
+    ws.addEventListener('message', (ev) => {
+      if (typeof ev.data !== 'string') return;
+      let m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      const op = m && (m.op || (m.data && m.data.op));
+      const d = (m && m.data) || {};
+      P.lastActivityT = now();
+      if (op === 'kernel-ready') { P.kernelReady = true; P.kernelReadyT = now(); }
+      else if (op === 'completed-run') P.runsCompleted++;
+      else if (op === 'cell-op' && d.cell_id) {
+        if (d.status) P.cells.set(d.cell_id, d.status);
+        const out = d.output;
+        if (out) {
+          if (out.mimetype === 'application/vnd.marimo+error' || out.channel === 'marimo-error') {
+            P.errors.set(d.cell_id, Array.isArray(out.data) ? out.data : [{type: 'unknown', msg: String(out.data)}]);
+          } else if (out.channel === 'output') {
+            P.errors.delete(d.cell_id);
+          }
+        }
+      }
+      P.check();
+    });
+  };
+  if (window.WebSocket && !window.WebSocket.__attnTapped) {
+    window.WebSocket = class extends window.WebSocket {
+      constructor(...args) { super(...args); tapSocket(this); }
+      static get __attnTapped() { return true; }
+    };
+  }
+
+  // ---- DOM: light DOM plus every open shadow root (marimo plugins render inside them) ----
+  const onMutations = (muts) => {
+    const t = now();
+    for (const m of muts) {
+      const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      if (el && el.tagName === 'LINK') continue;  // favicon flips while running
+      P.lastMutT = t;
+      break;
+    }
+    P.check();
+  };
+  const observer = new MutationObserver(onMutations);
+  const OBS = {subtree: true, childList: true, characterData: true, attributes: true};
+  const origAttach = Element.prototype.attachShadow;
+  if (!origAttach.__attnTapped) {
+    Element.prototype.attachShadow = function (init) {
+      const root = origAttach.call(this, init);
+      P.shadowRoots.add(root);
+      try { observer.observe(root, OBS); } catch (e) {}
+      return root;
+    };
+    Element.prototype.attachShadow.__attnTapped = true;
+  }
+  const observeDoc = () => observer.observe(document.documentElement || document, OBS);
+  if (document.documentElement) observeDoc(); else document.addEventListener('DOMContentLoaded', observeDoc);
+  // roots that existed before the probe (probe injected late): find them once
+  const collectRoots = (node) => {
+    if (!node || !node.querySelectorAll) return;
+    for (const el of node.querySelectorAll('*')) if (el.shadowRoot && !P.shadowRoots.has(el.shadowRoot)) {
+      P.shadowRoots.add(el.shadowRoot); observer.observe(el.shadowRoot, OBS); collectRoots(el.shadowRoot);
+    }
+  };
+  if (document.documentElement) collectRoots(document);
+
+  P.queryAll = (sel) => {
+    const out = [...document.querySelectorAll(sel)];
+    for (const r of P.shadowRoots) if (r.host && r.host.isConnected) out.push(...r.querySelectorAll(sel));
+    return out;
+  };
+  P.connected = () => {
+    const app = document.getElementById('App');
+    if (!app) return false;
+    const s = app.getAttribute('data-connection-state');
+    return s === null || s === 'OPEN';
+  };
+  P.domBusy = () => !!document.querySelector(BUSY);
+  P.cellsBusy = () => {
+    for (const s of P.cells.values()) if (s === 'queued' || s === 'running') return true;
+    return false;
+  };
+  P.busy = () => !P.connected() || P.domBusy() || P.cellsBusy();
+  P.fingerprint = () => P.queryAll(P.watch).map((e) => {
+    const s = e.getAttribute('data-signature');
+    if (s !== null) return s;
+    if (e.tagName === 'IMG') return e.getAttribute('src') || '';
+    return e.innerHTML;
+  }).join('\u241e');
+  P.watchCount = () => P.queryAll(P.watch).length;
+  P.signatures = () => P.queryAll(P.watch).map((e) => e.getAttribute('data-signature'));
+
+  // ---- activity / idleness ----
+  P.check = () => {
+    const t = now();
+    if (P.busy()) { P.lastActivityT = t; if (P.busySince === null) P.busySince = t; }
+    else P.busySince = null;
+    const a = P.armed;
+    if (!a || a.doneT !== null) return;
+    const fp = P.fingerprint();
+    if (fp !== a.fpNow) { a.fpNow = fp; a.fpChangeT = t; }
+    if (P.busy()) { a.busySeen = true; return; }
+    const t0 = a.actionT === null ? a.inputT : (a.inputT === null ? a.actionT : Math.min(a.actionT, a.inputT));
+    if (t0 === null) return;
+    const ran = P.wsTapped ? P.runsCompleted > a.runsAtArm : a.busySeen;
+    if (ran) { a.doneT = t; a.status = 'ok'; return; }
+    if (t - t0 > P.noRunGraceMs) { a.doneT = t; a.status = a.inputT === null ? 'no-input' : 'no-run'; }
+  };
+  P.quietFor = () => { P.check(); return P.busy() ? 0 : now() - P.lastActivityT; };
+  P.initialRunDone = () => {
+    if (!document.querySelector('#App .marimo-cell')) return false;
+    if (!P.wsTapped) return true;
+    if (P.runsCompleted > 0) return true;
+    // a resumed session may replay outputs without a fresh run: accept a long quiet spell
+    return P.kernelReady && now() - P.lastActivityT > 3 * P.noRunGraceMs;
+  };
+  P.idle = (settle) => P.initialRunDone() && P.quietFor() >= settle;
+  P.renderT = () => Math.max(P.lastActivityT, P.lastMutT);
+
+  // ---- one timed change ----
+  document.addEventListener('marimo-value-input', () => {
+    const a = P.armed; if (a && a.inputT === null) a.inputT = now();
+  }, true);
+  for (const type of ['keydown', 'pointerdown', 'mousedown']) document.addEventListener(type, (ev) => {
+    const a = P.armed; if (a && a.actionT === null && ev.isTrusted) a.actionT = now();
+  }, true);
+  P.arm = () => {
+    const fp = P.fingerprint();
+    P.armed = {armT: now(), fp, fpNow: fp, fpChangeT: null, actionT: null, inputT: null,
+               runsAtArm: P.runsCompleted, busySeen: false, doneT: null, status: null};
+  };
+  P.poll = () => { P.check(); return P.armed && P.armed.doneT !== null ? P.armed.status : null; };
+  P.result = () => {
+    const a = P.armed;
+    const t0 = a.actionT === null ? a.inputT : (a.inputT === null ? a.actionT : Math.min(a.actionT, a.inputT));
+    const changed = a.fpNow !== a.fp;
+    return {status: a.status, t0, total_ms: a.doneT === null || t0 === null ? null : a.doneT - t0,
+            change_ms: changed && a.fpChangeT !== null && t0 !== null ? a.fpChangeT - t0 : null,
+            input_delay_ms: a.inputT !== null && a.actionT !== null ? a.inputT - a.actionT : null,
+            changed, watched: P.watchCount()};
+  };
+
+  // ---- background load: this page moves its first slider by itself (bounded count and time) ----
+  P.startLoad = (intervalMs, maxMoves, maxMs) => {
+    P.stopLoad();
+    const st = P.loadStats = {moves: 0, dir: 'ArrowRight', start: now()};
+    P.loadTimer = setInterval(() => {
+      const th = P.queryAll('[role="slider"]')[0];
+      if (!th || st.moves >= maxMoves || now() - st.start > maxMs) { P.stopLoad(); return; }
+      const num = (a) => +th.getAttribute(a);
+      const v = num('aria-valuenow'), lo = num('aria-valuemin'), hi = num('aria-valuemax');
+      if (v >= hi) st.dir = 'ArrowLeft'; else if (v <= lo) st.dir = 'ArrowRight';
+      th.dispatchEvent(new KeyboardEvent('keydown', {key: st.dir, bubbles: true, composed: true, cancelable: true}));
+      st.moves++;
+    }, intervalMs);
+  };
+  P.stopLoad = () => {
+    if (P.loadTimer !== null) { clearInterval(P.loadTimer); P.loadTimer = null; }
+    return P.loadStats;
+  };
+
+  P.errorList = () => {
+    const out = [];
+    for (const [cell, errs] of P.errors) for (const e of errs) {
+      if (e.type === 'ancestor-stopped') continue;  // mo.stop() upstream: intentional
+      const kind = e.exception_type || e.type || 'error';
+      out.push(`cell ${cell}: ${kind}: ${e.msg || ''}`.trim());
+    }
+    return out;
+  };
+})();
+"""
+
+
+def probe_script(watch: str = DEFAULT_WATCH) -> str:
+    """The probe's JavaScript, watching the elements matched by CSS ``watch``."""
+    return PROBE_JS % {"busy": json.dumps(BUSY_SELECTOR), "watch": json.dumps(watch)}
+
+
+# ----------------------------------------------------------------------------------------------
+# server
+# ----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_processes(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident memory (bytes) of ``proc`` plus all its descendants."""
+    total = 0
+    for p in tree_processes(proc):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += p.memory_info().rss
+    return total
+
+
+def kill_tree(proc: psutil.Process, grace: float = 5.0) -> None:
+    """SIGTERM the process and its descendants (by pid), then SIGKILL whatever is left."""
+    procs = tree_processes(proc)
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=grace)
+
+
+@dataclass
+class RunningApp:
+    """A started ``marimo run`` server. Unpacks as ``(url, process)``."""
+
+    url: str
+    process: psutil.Process
+    log_path: Path
+    popen: subprocess.Popen = field(repr=False)
+    startup_s: float = 0.0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.url, self.process))
+
+    def log_text(self, tail: int | None = None) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text if tail is None else text[-tail:]
+
+    def rss(self) -> int:
+        return tree_rss(self.process)
+
+
+def _wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if popen.poll() is not None:
+            raise RuntimeError(f"marimo exited with code {popen.returncode} before answering HTTP")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"marimo did not answer {url} within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def marimo_app(
+    notebook: str | os.PathLike,
+    *,
+    port: int | None = None,
+    timeout: float = 60.0,
+    extra_args: list[str] | tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    keep_log: str | os.PathLike | None = None,
+) -> Iterator[RunningApp]:
+    """Serve ``notebook`` with ``marimo run`` on 127.0.0.1 and yield a :class:`RunningApp`.
+
+    ``with marimo_app("nb.py") as (url, proc): ...`` works too. The server's process tree is killed
+    on exit, also when the body raises. The server log is kept at ``keep_log`` if given.
+    """
+    notebook = Path(notebook).resolve()
+    if not notebook.is_file():
+        raise FileNotFoundError(notebook)
+    log_fd, log_name = tempfile.mkstemp(prefix="marimo-run-", suffix=".log")
+    os.close(log_fd)
+    log_path = Path(log_name)
+    last_error: Exception | None = None
+    for _attempt in range(3):  # a free port can be taken between choosing and binding it
+        chosen = port or free_port()
+        cmd = [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", "127.0.0.1",
+               "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     cwd=str(notebook.parent), env=env, start_new_session=True)
+        proc = psutil.Process(popen.pid)
+        t0 = time.monotonic()
+        try:
+            _wait_http(f"http://127.0.0.1:{chosen}/health", popen, timeout)
+        except Exception as exc:
+            kill_tree(proc)
+            popen.wait(timeout=10)
+            last_error = exc
+            if port is None and "address already in use" in log_path.read_text(errors="replace").lower():
+                continue
+            break
+        app = RunningApp(f"http://127.0.0.1:{chosen}/", proc, log_path, popen, time.monotonic() - t0)
+        try:
+            yield app
+        finally:
+            kill_tree(proc)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=10)
+            if keep_log:
+                shutil.copyfile(log_path, keep_log)
+            log_path.unlink(missing_ok=True)
+        return
+    tail = log_path.read_text(errors="replace")[-2000:]
+    log_path.unlink(missing_ok=True)
+    raise RuntimeError(f"could not start marimo run for {notebook}: {last_error}\n--- server log ---\n{tail}")
+
+
+# ----------------------------------------------------------------------------------------------
+# browser
+# ----------------------------------------------------------------------------------------------
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium binary: $CHROMIUM_PATH, /usr/bin/chromium, or `chromium` on PATH."""
+    candidates = [os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium", shutil.which("chromium")]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def launch_chromium(playwright, executable_path: str | None = None, extra_args: list[str] | None = None):
+    """Launch headless Chromium (the system binary) with the workplace's flags."""
+    path = executable_path or find_chromium()
+    if path is None:
+        raise RuntimeError("no Chromium found (set CHROMIUM_PATH or install Debian's chromium)")
+    return playwright.chromium.launch(executable_path=path, headless=True,
+                                      args=[*CHROMIUM_FLAGS, *(extra_args or [])])
+
+
+def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0):
+    """A new browser context + page with the probe installed, navigated to ``url`` (not yet idle)."""
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    ctx.add_init_script(probe_script(watch))
+    page = ctx.new_page()
+    page.set_default_timeout(timeout * 1000)
+    page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    return page
+
+
+def ensure_probe(page, watch: str = DEFAULT_WATCH) -> None:
+    """Install the probe into a page that was opened without it (then only the DOM is watched)."""
+    if not page.evaluate("() => !!window.__attnProbe"):
+        page.evaluate(probe_script(watch))
+
+
+def wait_until_idle(page, timeout: float = 60.0, settle: float = 0.3) -> float:
+    """Wait until the app has finished its initial run, nothing is queued/running/stale, the kernel
+    socket is open, and that has held for ``settle`` seconds. Returns the page time (ms since
+    navigation) of the last rendering activity."""
+    ensure_probe(page)
+    page.wait_for_function("(s) => window.__attnProbe.idle(s)", arg=settle * 1000, polling=50,
+                           timeout=timeout * 1000)
+    return page.evaluate("() => window.__attnProbe.renderT()")
+
+
+def error_outputs(page) -> list[str]:
+    """Texts of cell outputs that are errors.
+
+    marimo's app mode does not render failing cells (their output area stays empty and a toast
+    "An internal error occurred" appears once), so the probe records every error output the kernel
+    sends (mimetype ``application/vnd.marimo+error``). Error elements that are rendered (edit-mode
+    style ``.marimo-cell.has-error``, tracebacks, alerts in output areas) and the error toast count too.
+    """
+    ensure_probe(page)
+    return page.evaluate(r"""() => {
+      const P = window.__attnProbe, out = [...P.errorList()];
+      const text = (e) => (e.innerText || e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 500);
+      for (const e of P.queryAll('.marimo-cell.has-error, .output-area .traceback, .output-area [role="alert"]'))
+        out.push('rendered: ' + text(e));
+      for (const e of document.querySelectorAll('[aria-label^="Notifications"] li'))
+        if (/error/i.test(e.textContent)) out.push('toast: ' + text(e));
+      return out;
+    }""")
+
+
+def heading_texts(page, level: str = "h2") -> list[str]:
+    ensure_probe(page)
+    return page.evaluate("(sel) => window.__attnProbe.queryAll(sel).map((e) => e.textContent.trim())", level)
+
+
+def watched_signatures(page) -> list[str | None]:
+    ensure_probe(page)
+    return page.evaluate("() => window.__attnProbe.signatures()")
+
+
+# ----------------------------------------------------------------------------------------------
+# controls
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Control:
+    """One marimo UI control on a page, addressed by its ``object-id`` (stable across re-renders)."""
+
+    page: Any = field(repr=False)
+    kind: str
+    object_id: str
+    tag: str
+    label: str
+    initial: Any = None
+    _direction: int = field(default=1, repr=False)
+
+    @property
+    def host(self):
+        return self.page.locator(f'marimo-ui-element[object-id="{self.object_id}"] > {self.tag}').first
+
+    @property
+    def target(self):
+        return self.host.locator(CONTROL_KINDS[self.tag][1]).first
+
+    def state(self) -> Any:
+        """Current value: a number (slider), bool (switch/checkbox) or option string."""
+        t = self.target
+        if self.kind == "slider":
+            return float(t.get_attribute("aria-valuenow"))
+        if self.kind in ("switch", "checkbox"):
+            return t.get_attribute("aria-checked") == "true"
+        if self.kind == "dropdown":
+            return t.input_value()
+        checked = t.locator('[role="radio"][aria-checked="true"]')
+        return checked.first.get_attribute("value") if checked.count() else None
+
+    def options(self) -> list[str]:
+        if self.kind == "dropdown":
+            return self.target.locator("option").evaluate_all("els => els.map(e => e.value)")
+        if self.kind == "radio":
+            return self.target.locator('[role="radio"]').evaluate_all("els => els.map(e => e.getAttribute('value'))")
+        return []
+
+    def change(self) -> str:
+        """Make one change (the next value); returns a short description of it."""
+        t = self.target
+        if self.kind == "slider":
+            v, lo, hi = (float(t.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemin", "aria-valuemax"))
+            if v >= hi:
+                self._direction = -1
+            elif v <= lo:
+                self._direction = 1
+            key = "ArrowRight" if self._direction > 0 else "ArrowLeft"
+            t.press(key)
+            return key
+        if self.kind in ("switch", "checkbox"):
+            t.click()
+            return "click"
+        opts = self.options()
+        if len(opts) < 2:
+            raise RuntimeError(f"{self.kind} {self.label!r} has fewer than two options")
+        cur = self.state()
+        nxt = opts[(opts.index(cur) + 1) % len(opts)] if cur in opts else opts[0]
+        if self.kind == "dropdown":
+            t.select_option(nxt)
+        else:
+            t.locator(f'[role="radio"][value="{nxt}"]').click()
+        return f"-> {nxt}"
+
+    def restore(self, timeout: float = 30.0, max_steps: int = 100) -> None:
+        """Put the control back to the value it had when found, waiting for each step's run to finish."""
+        for _ in range(max_steps):
+            cur = self.state()
+            if cur == self.initial:
+                return
+            if self.kind == "slider":
+                step = self.target.press, "ArrowLeft" if cur > self.initial else "ArrowRight"
+            elif self.kind in ("switch", "checkbox"):
+                step = self.target.click, None
+            elif self.kind == "dropdown":
+                step = self.target.select_option, self.initial
+            else:
+                step = self.target.locator(f'[role="radio"][value="{self.initial}"]').click, None
+            self.page.evaluate("() => window.__attnProbe.arm()")
+            step[0]() if step[1] is None else step[0](step[1])
+            self.page.wait_for_function("() => window.__attnProbe.poll()", polling="raf", timeout=timeout * 1000)
+        raise RuntimeError(f"could not restore {self.kind} {self.label!r} to {self.initial!r}")
+
+
+def controls(page, include_hidden: bool = False) -> list[Control]:
+    """The marimo UI controls on the page (sliders, switches, checkboxes, dropdowns, radios), in page order,
+    one per ``object-id``."""
+    ensure_probe(page)
+    found = page.evaluate(r"""(tags) => {
+      const P = window.__attnProbe, seen = new Set(), out = [];
+      for (const host of P.queryAll('marimo-ui-element')) {
+        const id = host.getAttribute('object-id');
+        const el = [...host.children].find((c) => c.tagName.toLowerCase() in tags);
+        if (!id || !el || seen.has(id)) continue;
+        // the plugin element is `display: contents`; judge visibility by its interactive part
+        const part = el.shadowRoot && el.shadowRoot.querySelector(tags[el.tagName.toLowerCase()]);
+        const box = part ? part.getBoundingClientRect() : {width: 0, height: 0};
+        const visible = box.width > 0 && box.height > 0 && getComputedStyle(part).visibility !== 'hidden';
+        let label = '';
+        const lab = el.shadowRoot && el.shadowRoot.querySelector('[part="label"]');
+        if (lab) label = lab.textContent.trim();
+        if (!label) { try { const d = document.createElement('div'); d.innerHTML = JSON.parse(el.dataset.label || '""');
+                            label = d.textContent.trim(); } catch (e) {} }
+        seen.add(id);
+        out.push({id, tag: el.tagName.toLowerCase(), label, visible});
+      }
+      return out;
+    }""", {tag: sel for tag, (_kind, sel) in CONTROL_KINDS.items()})
+    result = []
+    for f in found:
+        if not f["visible"] and not include_hidden:
+            continue
+        c = Control(page, CONTROL_KINDS[f["tag"]][0], f["id"], f["tag"], f["label"] or f["id"])
+        try:
+            c.initial = c.state()
+        except Exception:  # noqa: BLE001 - a control that is still being re-rendered
+            continue
+        result.append(c)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# timed changes
+# ----------------------------------------------------------------------------------------------
+
+
+def timed_change(page, control: Control, timeout: float = 30.0) -> dict:
+    """Change ``control`` once and time it in the page: from the key press / click (or marimo's
+    ``marimo-value-input`` event, whichever is first) until the app is idle again after the run it
+    caused. ``change_ms`` is when the watched output last changed (None if it did not change)."""
+    page.evaluate("() => window.__attnProbe.arm()")
+    action = control.change()
+    page.wait_for_function("() => window.__attnProbe.poll()", polling="raf", timeout=timeout * 1000)
+    res = page.evaluate("() => window.__attnProbe.result()")
+    res["action"] = action
+    return res

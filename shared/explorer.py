@@ -1,0 +1,100 @@
+"""What the notebooks' controls drive: each function turns control values into real weights.
+
+The weights come from the modules in ``shared.attention`` (``return_weights=True``), never from a
+re-implementation, so the plots show exactly what the chapter's code computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from shared.attention import MultiHeadAttention, SelfAttention_v1, SelfAttention_v2
+from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
+from shared.fonts import use_cjk_font
+
+EXPLORER_D_OUT = 12  # model width of the multi-head explorer: 1, 2, 3, 4, 6 or 12 heads fit it
+BOOK_SEED = 123
+
+
+def prepare_session() -> str | None:
+    """Per-notebook setup: one torch thread, and a CJK font for matplotlib if one is installed.
+
+    The notebook's tensors are tiny; with two threads, every torch call pays for waking the second
+    one, which costs milliseconds when the other core is busy (another student's session, say).
+    Returns the CJK font family in use, or None when none is installed.
+    """
+    torch.set_num_threads(1)
+    return use_cjk_font()
+
+
+def head_counts(d_out: int = EXPLORER_D_OUT) -> list[int]:
+    """Head counts that divide the model width evenly (the only ones MultiHeadAttention accepts)."""
+    return [h for h in range(1, d_out + 1) if d_out % h == 0]
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """Weights to plot and what produced them."""
+
+    weights: torch.Tensor  # (heads, T, T), as used by the module
+    context: torch.Tensor  # (T, d_out)
+    masked: torch.Tensor | None  # (T, T) bool, True where the causal mask hid a score
+    scores: torch.Tensor | None = None  # (T, T) raw q·k scores, where the explorer shows them
+
+    @property
+    def row_sums(self) -> torch.Tensor:
+        return self.weights.sum(dim=-1)  # (heads, T)
+
+
+def explore_multihead(
+    num_tokens: int,
+    num_heads: int,
+    dropout: float = 0.0,
+    *,
+    causal: bool = True,
+    scaled: bool = True,
+    seed: int = BOOK_SEED,
+) -> Exploration:
+    """Run ``MultiHeadAttention(3, 12, 16, dropout, num_heads)`` on the example sentence.
+
+    The module is built from ``seed`` and put in training mode when ``dropout > 0`` so that dropout
+    really acts; the dropout draw is seeded too, so a given setting always shows the same picture.
+    """
+    torch.manual_seed(seed)
+    module = MultiHeadAttention(EMBEDDING_DIM, EXPLORER_D_OUT, MAX_TOKENS, dropout, num_heads=num_heads)
+    module.train(dropout > 0)
+    x = example_inputs(num_tokens).unsqueeze(0)  # (1, T, 3)
+    with torch.no_grad():
+        context, weights = module(x, return_weights=True, causal=causal, scaled=scaled)
+    masked = module.mask[:num_tokens, :num_tokens] if causal else None
+    return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
+
+
+def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", scaled: bool = True) -> Exploration:
+    """Self-attention from 3.4 with a chosen initialisation: scores and weights for every token.
+
+    init="uniform": ``SelfAttention_v1`` (weights uniform in [0, 1), seed 123, as in the book);
+    init="linear": ``SelfAttention_v2`` (``nn.Linear``'s default, seed 789, as in the book).
+    """
+    if init not in ("uniform", "linear"):
+        raise ValueError(f"init must be 'uniform' or 'linear', got {init!r}")
+    x = example_inputs(num_tokens)  # (T, 3)
+    if init == "uniform":
+        torch.manual_seed(123)
+        module = SelfAttention_v1(EMBEDDING_DIM, d_out)
+        project_q, project_k = (lambda t: t @ module.W_query), (lambda t: t @ module.W_key)
+    else:
+        torch.manual_seed(789)
+        module = SelfAttention_v2(EMBEDDING_DIM, d_out)
+        project_q, project_k = module.W_query, module.W_key
+    with torch.no_grad():
+        context, weights = module(x, return_weights=True, scaled=scaled)
+        scores = project_q(x) @ project_k(x).T  # (T, T), before scaling and softmax
+    return Exploration(weights.unsqueeze(0), context, None, scores)
+
+
+def needs_cjk(text: str) -> bool:
+    """True when text contains CJK characters, i.e. when matplotlib figures need a CJK font."""
+    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text)

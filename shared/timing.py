@@ -1,0 +1,82 @@
+"""Side-by-side timing of the multi-head implementations, for the notebooks' bonus section.
+
+Timings are interleaved (every implementation once per round) so that a busy machine slows all of
+them alike, and reported as medians. The project's full benchmark is benchmarks/attention_speed.py.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SDPAMultiHeadAttention
+
+
+def build_implementations(d_model: int, context_length: int, num_heads: int) -> dict[str, nn.Module]:
+    """The four implementations at one size, sharing weights where their layouts allow."""
+    torch.manual_seed(123)
+    split = MultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
+    sdpa = SDPAMultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
+    sdpa.load_state_dict(split.state_dict())
+    wrapper = MultiHeadAttentionWrapper(d_model, d_model // num_heads, context_length, 0.0, num_heads=num_heads)
+    torch_mha = nn.MultiheadAttention(d_model, num_heads, bias=False, batch_first=True)
+    causal = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+
+    class _TorchCausal(nn.Module):  # adapts torch's module to the same call: x -> context
+        def __init__(self):
+            super().__init__()
+            self.inner = torch_mha
+
+        def forward(self, x):
+            t = x.shape[1]
+            return self.inner(x, x, x, attn_mask=causal[:t, :t], need_weights=False)[0]
+
+    modules = {
+        "wrapper (3.6.1)": wrapper,
+        "weight split (3.6.2)": split,
+        "SDPA": sdpa,
+        "torch.nn.MultiheadAttention": _TorchCausal(),
+    }
+    return {name: module.eval() for name, module in modules.items()}
+
+
+def compare(
+    batch: int,
+    num_tokens: int,
+    d_model: int,
+    num_heads: int,
+    *,
+    rounds: int = 7,
+    budget_s: float = 4.0,
+    threads: int | None = None,
+) -> dict[str, float]:
+    """Median forward time in ms of each implementation; stops early when ``budget_s`` runs out."""
+    modules = build_implementations(d_model, num_tokens, num_heads)
+    x = torch.rand(batch, num_tokens, d_model)  # (b, T, d_model)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    samples: dict[str, list[float]] = {name: [] for name in modules}
+    started = time.perf_counter()
+    try:
+        with torch.no_grad():
+            for module in modules.values():  # warm-up
+                module(x)
+            for _ in range(rounds):
+                for name, module in modules.items():
+                    samples[name].append(_time_once(lambda m=module: m(x)))
+                if time.perf_counter() - started > budget_s:
+                    break
+    finally:
+        torch.set_num_threads(previous)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _time_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
