@@ -16,8 +16,6 @@ app = marimo.App(width="medium", app_title="Chapter 3 · Coding attention mechan
 
 @app.cell
 def setup():
-    import inspect
-
     import marimo as mo
     import torch
 
@@ -34,7 +32,6 @@ def setup():
         example,
         exercises,
         explorer,
-        inspect,
         mo,
         timing,
         torch,
@@ -465,18 +462,20 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, inspect, mo):
-    mo.md(f"""
-    ### 3.4.2 Implementing a compact self-attention Python class
+def s3_4_2(attention, explorer, mo):
+    mo.vstack(
+        [
+            mo.md(r"""
+            ### 3.4.2 Implementing a compact self-attention Python class
 
-    The same steps for all tokens at once, packed into a PyTorch module. This is the code that
-    runs (shown from `shared/attention.py`); besides the book's behaviour it can also return the
-    weights it used, which is how this notebook's plots get them.
+            The same steps for all tokens at once, packed into a PyTorch module. This is the code that
+            runs (shown from `shared/attention.py`); besides the book's behaviour it can also return the
+            weights it used, which is how this notebook's plots get them.
 
-    ```python
-    {inspect.getsource(attention.SelfAttention_v1)}
-    ```
-    """)
+            """),
+            mo.md(explorer.source_markdown(attention.SelfAttention_v1)),
+        ]
+    )
     return
 
 
@@ -489,15 +488,17 @@ def v1_numbers(attention, inputs, torch):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, inspect, mo):
-    mo.md(f"""
-    `nn.Linear` layers do the same multiplication, initialise their weights better for training
-    and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
+def v2_intro(attention, explorer, mo):
+    mo.vstack(
+        [
+            mo.md(r"""
+            `nn.Linear` layers do the same multiplication, initialise their weights better for training
+            and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
 
-    ```python
-    {inspect.getsource(attention.SelfAttention_v2)}
-    ```
-    """)
+            """),
+            mo.md(explorer.source_markdown(attention.SelfAttention_v2)),
+        ]
+    )
     return
 
 
@@ -532,7 +533,7 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(answer_3_1, exercises, inspect, mo):
+def exercise_3_1_check(answer_3_1, exercises, explorer, mo):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
         "todo": mo.callout(mo.md("Not answered yet: fill in `transfer_weights` and set `answer_3_1 = transfer_weights`."), kind="neutral"),
@@ -540,13 +541,11 @@ def exercise_3_1_check(answer_3_1, exercises, inspect, mo):
         "wrong": mo.callout(mo.md(f"Not yet: the outputs still differ by up to {_check.detail.get('max_difference', 0):.4f}."), kind="warn"),
         "correct": mo.callout(mo.md("Correct: `sa_v1` now computes exactly what `sa_v2` computes."), kind="success"),
     }[_check.status]
-    _solution = mo.md(
-        f"""
-        ```python
-        {inspect.getsource(exercises.solution_weight_transfer)}
-        ```
-        Checked here: **{exercises.check_weight_transfer(exercises.solution_weight_transfer).status}**.
-        """
+    _solution = mo.vstack(
+        [
+            mo.md(explorer.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(f"Checked here: **{exercises.check_weight_transfer(exercises.solution_weight_transfer).status}**."),
+        ]
     )
     mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
     return
@@ -685,18 +684,20 @@ def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, inspect, mo):
-    mo.md(f"""
-    ### 3.5.3 Implementing a compact causal self-attention class
+def s3_5_3(attention, explorer, mo):
+    mo.vstack(
+        [
+            mo.md(r"""
+            ### 3.5.3 Implementing a compact causal self-attention class
 
-    The class adds three things to `SelfAttention_v2`: it accepts a *batch* of sequences,
-    shape $(b, T, d_\\text{{in}})$; it keeps the mask as a buffer (moved along with the module to
-    another device, never trained); and it applies dropout to the weights.
+            The class adds three things to `SelfAttention_v2`: it accepts a *batch* of sequences,
+            shape $(b, T, d_\text{in})$; it keeps the mask as a buffer (moved along with the module to
+            another device, never trained); and it applies dropout to the weights.
 
-    ```python
-    {inspect.getsource(attention.CausalAttention)}
-    ```
-    """)
+            """),
+            mo.md(explorer.source_markdown(attention.CausalAttention)),
+        ]
+    )
     return
 
 
@@ -712,20 +713,22 @@ def causal_class(attention, inputs, torch):
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, inspect, mo):
-    mo.md(f"""
-    ## 3.6 Extending single-head attention to multi-head attention
+def s3_6(attention, explorer, mo):
+    mo.vstack(
+        [
+            mo.md(r"""
+            ## 3.6 Extending single-head attention to multi-head attention
 
-    ### 3.6.1 Stacking multiple single-head attention layers
+            ### 3.6.1 Stacking multiple single-head attention layers
 
-    One head learns one way of relating tokens. Several heads, each with its own $W_q, W_k, W_v$,
-    can learn several at once. The most direct version runs $h$ causal heads side by side and
-    concatenates their outputs, so the output width is $h \\cdot d_\\text{{out}}$:
+            One head learns one way of relating tokens. Several heads, each with its own $W_q, W_k, W_v$,
+            can learn several at once. The most direct version runs $h$ causal heads side by side and
+            concatenates their outputs, so the output width is $h \cdot d_\text{out}$:
 
-    ```python
-    {inspect.getsource(attention.MultiHeadAttentionWrapper)}
-    ```
-    """)
+            """),
+            mo.md(explorer.source_markdown(attention.MultiHeadAttentionWrapper)),
+        ]
+    )
     return
 
 
@@ -782,21 +785,23 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, inspect, mo):
-    mo.md(f"""
-    ### 3.6.2 Implementing multi-head attention with weight splits
+def s3_6_2(attention, explorer, mo):
+    mo.vstack(
+        [
+            mo.md(r"""
+            ### 3.6.2 Implementing multi-head attention with weight splits
 
-    The wrapper runs its heads one after another. `MultiHeadAttention` instead uses *one*
-    $d_\\text{{in}} \\times d_\\text{{out}}$ projection each for queries, keys and values and
-    splits the result into $h$ heads of width $d_\\text{{head}} = d_\\text{{out}} / h$ by reshaping:
-    $(b, T, d_\\text{{out}}) \\to (b, T, h, d_\\text{{head}}) \\to (b, h, T, d_\\text{{head}})$.
-    All heads are then computed in one batched matrix product, and a final linear layer
-    `out_proj` mixes the concatenated heads.
+            The wrapper runs its heads one after another. `MultiHeadAttention` instead uses *one*
+            $d_\text{in} \times d_\text{out}$ projection each for queries, keys and values and
+            splits the result into $h$ heads of width $d_\text{head} = d_\text{out} / h$ by reshaping:
+            $(b, T, d_\text{out}) \to (b, T, h, d_\text{head}) \to (b, h, T, d_\text{head})$.
+            All heads are then computed in one batched matrix product, and a final linear layer
+            `out_proj` mixes the concatenated heads.
 
-    ```python
-    {inspect.getsource(attention.MultiHeadAttention)}
-    ```
-    """)
+            """),
+            mo.md(explorer.source_markdown(attention.MultiHeadAttention)),
+        ]
+    )
     return
 
 
@@ -868,34 +873,32 @@ def mha_switches(mo):
 
 
 @app.cell
-def explorer_settings(heads_slider, mha_causal, mha_dropout, mha_length, mha_query, mha_scaled):
-    num_heads = heads_slider.value
-    dropout_rate = mha_dropout.value
+def multihead_explorer(
+    HEAD,
+    TOKENS,
+    attention_heatmaps,
+    explorer,
+    heads_slider,
+    mha_causal,
+    mha_dropout,
+    mha_length,
+    mha_query,
+    mha_scaled,
+):
     seq_len = mha_length.value
-    query_row = mha_query.value
-    causal = mha_causal.value
-    scaled = mha_scaled.value
-    return causal, dropout_rate, num_heads, query_row, scaled, seq_len
-
-
-@app.cell
-def multihead_weights(causal, dropout_rate, explorer, num_heads, scaled, seq_len):
-    mha_view = explorer.explore_multihead(seq_len, num_heads, dropout_rate, causal=causal, scaled=scaled)
-    return (mha_view,)
-
-
-@app.cell
-def multihead_plot(HEAD, TOKENS, attention_heatmaps, dropout_rate, mha_view, query_row, seq_len):
+    mha_view = explorer.explore_multihead(
+        seq_len, heads_slider.value, mha_dropout.value, causal=mha_causal.value, scaled=mha_scaled.value
+    )
     attention_heatmaps(
         mha_view.weights,  # (heads, T, T)
         TOKENS[:seq_len],
         titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
         masked=mha_view.masked,
-        highlight_row=query_row if query_row < seq_len else None,
-        show_row_sums=dropout_rate > 0,
+        highlight_row=mha_query.value if mha_query.value < seq_len else None,
+        show_row_sums=mha_dropout.value > 0,
         masked_label="masked: a future token",
     )
-    return
+    return (mha_view,)
 
 
 @app.cell(hide_code=True)

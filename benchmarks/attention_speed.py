@@ -7,8 +7,11 @@ Times, on the CPU, the forward pass (eval mode, ``torch.no_grad``) and the forwa
   ``d_out * num_heads``, so it is built with ``d_out // num_heads`` per head to match the others.
 * ``mha``: ``MultiHeadAttention``, the book's explicit weights -> softmax -> weighted sum.
 * ``sdpa``: ``SDPAMultiHeadAttention``, the same projections around the fused kernel.
-* ``torch``: ``torch.nn.MultiheadAttention(batch_first=True)`` with a causal mask,
-  ``need_weights=False`` (so it may also take a fused path).
+* ``torch``: ``torch.nn.MultiheadAttention(batch_first=True)`` called with the causal mask as
+  ``attn_mask``, ``is_causal=True`` and ``need_weights=False``. In eval mode under ``no_grad`` it
+  takes its own "fast path" (``aten::_native_multi_head_attention``), which builds the masked score
+  matrix and a masked softmax rather than calling the fused kernel; with gradients on it goes
+  through ``F.multi_head_attention_forward``, which hands ``is_causal`` to the fused kernel.
 * ``bare``: the SDPA module's weights used directly: four ``F.linear`` calls and one
   ``F.scaled_dot_product_attention(is_causal=True)``, with no module, no argument checks.
 
@@ -46,14 +49,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: find `shared/`
 
 from shared.attention import (  # noqa: E402
-    CausalAttention,
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     SDPAMultiHeadAttention,
 )
 
 IMPLEMENTATIONS = ("wrapper", "mha", "sdpa", "torch", "bare")
-_WARNED: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -76,21 +77,7 @@ class Size:
 def build_wrapper(size: Size) -> nn.Module:
     """The wrapper with ``d_out // num_heads`` per head, so its output is ``d_out`` wide."""
     per_head = size.d_out // size.num_heads
-    try:
-        return MultiHeadAttentionWrapper(size.d_in, per_head, size.num_tokens, 0.0, num_heads=size.num_heads)
-    except ValueError as err:
-        # The wrapper's constructor asks d_out (the width of ONE head here) to be divisible by
-        # num_heads, a rule that belongs to MultiHeadAttention only (reported as a bug). Until it
-        # is fixed, build one head through the constructor and give it its siblings by hand.
-        if per_head not in _WARNED:
-            _WARNED.add(per_head)
-            print(f"note: MultiHeadAttentionWrapper refused per-head d_out={per_head} ({err}); building heads by hand")
-        wrapper = MultiHeadAttentionWrapper(size.d_in, per_head, size.num_tokens, 0.0, num_heads=1)
-        wrapper.heads = nn.ModuleList(
-            [CausalAttention(size.d_in, per_head, size.num_tokens, 0.0) for _ in range(size.num_heads)]
-        )
-        wrapper.num_heads = size.num_heads
-        return wrapper
+    return MultiHeadAttentionWrapper(size.d_in, per_head, size.num_tokens, 0.0, num_heads=size.num_heads)
 
 
 def build_torch_mha(mha: MultiHeadAttention) -> nn.MultiheadAttention | None:
@@ -194,8 +181,8 @@ def sanity_check(calls: dict, x: torch.Tensor) -> None:
 
 def time_round_robin(
     steps: dict[str, Callable[[], None]], repeats: int, number: int, warmup: int = 1
-) -> dict[str, float]:
-    """Median milliseconds per call of each step, timed in rotating round-robin order."""
+) -> dict[str, list[float]]:
+    """Milliseconds per call of each step, one sample per repeat, timed in rotating round-robin order."""
     names = list(steps)
     for _ in range(warmup):
         for name in names:
@@ -209,10 +196,10 @@ def time_round_robin(
             for _ in range(number):
                 step()
             samples[name].append((time.perf_counter() - start) * 1000.0 / number)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
-def measure(size: Size) -> dict[str, dict[str, float]]:
+def measure(size: Size) -> dict[str, dict[str, list[float]]]:
     calls, params = build_calls(size)
     torch.manual_seed(1)
     x = torch.randn(size.batch, size.num_tokens, size.d_in)
@@ -263,7 +250,8 @@ def format_table(rows: list[tuple[Size, str, dict[str, float]]]) -> str:
     def ratio(a, b):
         return "n/a" if a is None or b is None else f"{a / b:.2f}x"
 
-    for size, kind, med in rows:
+    for size, kind, samples in rows:
+        med = {name: statistics.median(values) for name, values in samples.items()}
         get = med.get
         lines.append(
             f"| {size.label} | {kind} | "
@@ -318,13 +306,18 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print(f"\ntotal time {time.perf_counter() - started:.1f} s")
 
+    # The goals, judged on the medians; the ratio of the fastest samples is printed beside them,
+    # because on a shared machine noise only ever adds time, so best-of is the steadier estimate.
     gpt_fwd = rows[0][2]
-    mha_ratio = gpt_fwd["mha"] / gpt_fwd["sdpa"]
-    bare_ratio = gpt_fwd["sdpa"] / gpt_fwd["bare"]
-    print(f"\ngoal: {large.label} forward, MultiHeadAttention within 2.2x of SDPAMultiHeadAttention: "
-          f"{mha_ratio:.2f}x -> {'met' if mha_ratio <= 2.2 else 'NOT met'}")
-    print(f"goal: {large.label} forward, SDPAMultiHeadAttention within 5% of the bare call: "
-          f"{(bare_ratio - 1) * 100:+.1f}% -> {'met' if bare_ratio <= 1.05 else 'NOT met'}")
+    print()
+    for what, (a, b), limit in (
+        ("MultiHeadAttention within 2.2x of SDPAMultiHeadAttention", ("mha", "sdpa"), 2.2),
+        ("SDPAMultiHeadAttention within 5% of the bare call", ("sdpa", "bare"), 1.05),
+    ):
+        med = statistics.median(gpt_fwd[a]) / statistics.median(gpt_fwd[b])
+        best = min(gpt_fwd[a]) / min(gpt_fwd[b])
+        verdict = "met" if med <= limit else "NOT met"
+        print(f"goal: {large.label} forward, {what}: median {med:.3f}x (best-of {best:.3f}x) -> {verdict}")
     return 0
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -324,6 +325,26 @@ class RunningApp:
     def rss(self) -> int:
         return tree_rss(self.process)
 
+    def traceback_for(self, error_id: str) -> str:
+        """The server-side traceback logged for an error id (app mode only sends the browser the id)."""
+        lines = self.log_text().splitlines()
+        for i, line in enumerate(lines):
+            if f"error_id={error_id}" in line:
+                start = i
+                while start > 0 and not lines[start].startswith("Traceback"):
+                    start -= 1
+                return "\n".join(lines[start : i + 1] if lines[start].startswith("Traceback") else [line])
+        return ""
+
+    def explain(self, errors: list[str]) -> list[str]:
+        """``errors`` (from :func:`error_outputs`) with the server's traceback appended where known."""
+        out = []
+        for e in errors:
+            m = re.search(r"An internal error occurred: ([0-9a-f-]{36})", e)
+            tb = self.traceback_for(m.group(1)) if m else ""
+            out.append(f"{e}\n{tb}" if tb else e)
+        return out
+
 
 def _wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
@@ -466,6 +487,29 @@ def error_outputs(page) -> list[str]:
     }""")
 
 
+def full_page_screenshot(page, path: str | os.PathLike, max_height: int = 20000) -> str:
+    """Screenshot of the whole app from the top. marimo scrolls inside ``#App`` (not the document), so
+    Playwright's ``full_page`` alone stops at the viewport: grow the viewport to the content height."""
+    size = page.viewport_size or {"width": 1280, "height": 900}
+    measure = """() => { const a = document.getElementById('App');
+                        if (a) a.scrollTop = 0; window.scrollTo(0, 0);
+                        return Math.max(a ? a.scrollHeight : 0, document.documentElement.scrollHeight); }"""
+    try:
+        height = size["height"]
+        for _ in range(4):  # the layout can grow once the viewport is taller (bounded)
+            wanted = max(size["height"], min(int(page.evaluate(measure)), max_height))
+            if wanted == height:
+                break
+            height = wanted
+            page.set_viewport_size({"width": size["width"], "height": height})
+            page.wait_for_timeout(250)
+        page.evaluate(measure)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+    return str(path)
+
+
 def heading_texts(page, level: str = "h2") -> list[str]:
     ensure_probe(page)
     return page.evaluate("(sel) => window.__attnProbe.queryAll(sel).map((e) => e.textContent.trim())", level)
@@ -490,8 +534,14 @@ class Control:
     object_id: str
     tag: str
     label: str
+    section: str = ""
     initial: Any = None
     _direction: int = field(default=1, repr=False)
+
+    @property
+    def name(self) -> str:
+        """``label`` prefixed with the section it is in, e.g. ``[3.5.1] Sequence length``."""
+        return f"[{self.section}] {self.label}" if self.section else self.label
 
     @property
     def host(self):
@@ -585,8 +635,14 @@ def controls(page, include_hidden: bool = False) -> list[Control]:
         if (lab) label = lab.textContent.trim();
         if (!label) { try { const d = document.createElement('div'); d.innerHTML = JSON.parse(el.dataset.label || '""');
                             label = d.textContent.trim(); } catch (e) {} }
+        // the section the control sits in: the last heading before it ("3.5.1" or its first words)
+        let section = '';
+        for (const h of document.querySelectorAll('#App h1, #App h2, #App h3, #App h4'))
+          if (h.compareDocumentPosition(host) & Node.DOCUMENT_POSITION_FOLLOWING) section = h.textContent.trim();
+        const num = section.match(/^\d+(\.\d+)+/);
+        section = num ? num[0] : section.slice(0, 24);
         seen.add(id);
-        out.push({id, tag: el.tagName.toLowerCase(), label, visible});
+        out.push({id, tag: el.tagName.toLowerCase(), label, visible, section});
       }
       return out;
     }""", {tag: sel for tag, (_kind, sel) in CONTROL_KINDS.items()})
@@ -594,7 +650,7 @@ def controls(page, include_hidden: bool = False) -> list[Control]:
     for f in found:
         if not f["visible"] and not include_hidden:
             continue
-        c = Control(page, CONTROL_KINDS[f["tag"]][0], f["id"], f["tag"], f["label"] or f["id"])
+        c = Control(page, CONTROL_KINDS[f["tag"]][0], f["id"], f["tag"], f["label"] or f["id"], f["section"])
         try:
             c.initial = c.state()
         except Exception:  # noqa: BLE001 - a control that is still being re-rendered

@@ -98,3 +98,10 @@ def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", sca
 def needs_cjk(text: str) -> bool:
     """True when text contains CJK characters, i.e. when matplotlib figures need a CJK font."""
     return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def source_markdown(obj) -> str:
+    """The real source of a class or function as a fenced Markdown code block, for display."""
+    import inspect
+
+    return f"```python\n{inspect.getsource(obj).rstrip()}\n```"
