@@ -97,6 +97,8 @@ def measure_control(page, ctl, count: int, timeout: float, deadline: Deadline) -
                 break
             continue
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        if r["status"] != "ok":  # a late run must not be counted for the next change
+            wait_until_idle(page, timeout=timeout, settle=1.0)
         if r["status"] == "ok":
             totals.append(r["total_ms"])
             changes.append(r["change_ms"])
@@ -129,6 +131,8 @@ def session_level(browser, app, main_page, pages, k, args, deadline, slider) -> 
         return level
     m = measure_control(main_page, slider, args.loaded_changes, args.timeout, deadline)
     level["slider_others_idle"] = m["latency"]
+    if m.get("problems") or set(m["statuses"]) - {"ok"}:
+        level["slider_others_idle_problems"] = {"statuses": m["statuses"], "problems": m.get("problems", [])}
     if len(pages) > 1 and not args.no_busy_load:
         others = pages[1:]
         for p in others:  # bounded in the page: at most loaded_changes*4 moves and the time below
@@ -139,6 +143,8 @@ def session_level(browser, app, main_page, pages, k, args, deadline, slider) -> 
         finally:
             moves = [p.evaluate("() => window.__attnProbe.stopLoad()") for p in others]
         level["slider_others_busy"] = m["latency"]
+        if m.get("problems") or set(m["statuses"]) - {"ok"}:
+            level["slider_others_busy_problems"] = {"statuses": m["statuses"], "problems": m.get("problems", [])}
         level["background_moves"] = sum((mv or {}).get("moves", 0) for mv in moves)
         for p in others:
             wait_until_idle(p, timeout=args.timeout)
@@ -180,13 +186,20 @@ def report(out: dict, stream) -> None:
     levels = out.get("sessions", [])
     if levels:
         w()
-        w(f"  {'sessions':>8}{'rss_MB':>9}{'MB/sess':>9}{'warm_render':>12}{'p95_idle':>10}{'p95_busy':>10}"
-          f"  (slider {out.get('session_slider')!r}; p95 ms in one page, others idle / all moving sliders)")
+        w(f"  {'sessions':>8}{'rss_MB':>9}{'MB/sess':>9}{'MB/extra':>9}{'warm_render':>12}"
+          f"{'p95_idle':>10}{'p95_busy':>10}"
+          f"  (slider {out.get('session_slider')!r}: p95 ms in one page, others idle / all moving a slider)")
+        w("  (MB/sess = (RSS_K - RSS_no_session) / K; MB/extra = RSS growth per session added since the previous row)")
         for lv in levels:
             w(f"  {lv['sessions']:>8}{lv['rss_mb']:>9}{fmt(lv.get('per_session_mb'), 9)}"
+              f"{fmt(lv.get('extra_session_mb'), 9)}"
               f"{fmt(lv['warm_first_render']['median_ms'], 12)}"
               f"{fmt((lv.get('slider_others_idle') or {}).get('p95_ms'), 10)}"
               f"{fmt((lv.get('slider_others_busy') or {}).get('p95_ms'), 10)}")
+        for lv in levels:
+            for key in ("slider_others_idle_problems", "slider_others_busy_problems"):
+                if key in lv:
+                    w(f"  sessions={lv['sessions']} {key.replace('_problems', '')}: {lv[key]}")
     w(f"  total run time {out.get('run_s')} s")
     stream.flush()
 
@@ -203,7 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds for any single wait")
     ap.add_argument("--max-seconds", type=float, default=900.0, help="stop measuring after this long")
     ap.add_argument("--loaded-changes", type=int, default=10, help="slider changes per session level")
-    ap.add_argument("--load-interval", type=int, default=500, help="ms between slider moves in background pages")
+    ap.add_argument("--load-interval", type=int, default=1000, help="ms between slider moves in background pages")
     ap.add_argument("--no-busy-load", action="store_true", help="skip the all-pages-move-sliders measurement")
     ap.add_argument("--server-log", default="", help="keep the marimo server log here")
     ap.add_argument("--fail-on-goal", action="store_true", help="exit 1 when a control misses the goal")
@@ -259,6 +272,11 @@ def main(argv=None) -> int:
                             break
                         lv = session_level(browser, app, page, pages, k, args, deadline, slider)
                         lv["per_session_mb"] = round((lv["rss_mb"] - out["rss_baseline_mb"]) / lv["sessions"], 1)
+                        if out["sessions"]:
+                            prev = out["sessions"][-1]
+                            if lv["sessions"] > prev["sessions"]:
+                                lv["extra_session_mb"] = round((lv["rss_mb"] - prev["rss_mb"])
+                                                               / (lv["sessions"] - prev["sessions"]), 1)
                         out["sessions"].append(lv)
                         log(f"sessions={lv['sessions']}: rss {lv['rss_mb']} MB")
             finally:

@@ -76,7 +76,7 @@ PROBE_JS = r"""
   const BUSY = %(busy)s;
   const now = () => performance.now();
   const P = window.__attnProbe = {
-    watch: %(watch)s, noRunGraceMs: 2000,
+    watch: %(watch)s, noRunGraceMs: 5000,
     wsTapped: false, kernelReady: false, kernelReadyT: null, runsCompleted: 0,
     cells: new Map(), errors: new Map(), shadowRoots: new Set(),
     lastActivityT: 0, lastMutT: 0, busySince: null, armed: null, loadTimer: null, loadStats: null,
