@@ -230,10 +230,9 @@ def normalise_intro(mo):
 
 
 @app.cell
-def naive_softmax(attention, attn_scores_query):
+def naive_softmax(attention, attn_scores_query, explorer):
     weights_naive = attention.softmax_naive(attn_scores_query)  # exp(x) / sum(exp(x))
-    print("weights:", weights_naive)
-    print("sum:", weights_naive.sum())
+    explorer.labelled(("weights:", weights_naive), ("sum:", weights_naive.sum()))
     return
 
 
@@ -253,13 +252,12 @@ def softmax_warning(mo):
 
 
 @app.cell
-def query_context(attn_scores_query, inputs, query, torch):
+def query_context(attn_scores_query, explorer, inputs, query, torch):
     attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,), sums to 1
     context_vec_query = torch.zeros(query.shape)  # (3,)
     for _j, _x_j in enumerate(inputs):
         context_vec_query += attn_weights_query[_j] * _x_j  # weighted sum of the inputs
-    print("attention weights:", attn_weights_query)
-    print("context vector:   ", context_vec_query)
+    explorer.labelled(("attention weights:", attn_weights_query), ("context vector:", context_vec_query))
     return (attn_weights_query,)
 
 
@@ -283,20 +281,19 @@ def s3_3_2(mo):
     ### 3.3.2 Computing attention weights for all input tokens
 
     Doing this for every query at once is two matrix products. With the inputs as the rows of
-    a $T \times d$ matrix $X$: the scores are $\Omega = X X^\top$ (row $i$ holds query $i$'s
-    scores), the weights are the row-wise softmax $A$, and the context vectors are the rows of
+    a $T \times d$ matrix $X$: the scores are $\Omega = X X^\top$ (row $i$ holds the scores of query $i$),
+    the weights are the row-wise softmax $A$, and the context vectors are the rows of
     $Z = A X$.
     """)
     return
 
 
 @app.cell
-def all_tokens(inputs, torch):
+def all_tokens(explorer, inputs, torch):
     attn_scores = inputs @ inputs.T  # (6, 6)
     attn_weights = torch.softmax(attn_scores, dim=-1)  # (6, 6), each row sums to 1
     all_context_vecs = attn_weights @ inputs  # (6, 3)
-    print("row sums:", attn_weights.sum(dim=-1))
-    all_context_vecs
+    explorer.labelled(("row sums:", attn_weights.sum(dim=-1)), ("context vectors:", all_context_vecs))
     return
 
 
@@ -381,7 +378,7 @@ def s3_4_1(mo):
 
 
 @app.cell
-def step_by_step(inputs, torch):
+def step_by_step(explorer, inputs, torch):
     x_2 = inputs[1]  # (3,), the query token "journey"
     d_in, d_out = inputs.shape[1], 2
     torch.manual_seed(123)
@@ -391,20 +388,17 @@ def step_by_step(inputs, torch):
     query_2 = x_2 @ W_query  # (2,)
     keys = inputs @ W_key  # (6, 2)
     values = inputs @ W_value  # (6, 2)
-    print("query_2:", query_2)
-    print("keys.shape:", keys.shape, " values.shape:", values.shape)
+    explorer.labelled(("query_2:", query_2), ("keys.shape:", keys.shape), ("values.shape:", values.shape))
     return keys, query_2, values
 
 
 @app.cell
-def step_scores(keys, query_2, torch, values):
+def step_scores(explorer, keys, query_2, torch, values):
     attn_scores_2 = query_2 @ keys.T  # (6,): one score per key
     d_k = keys.shape[-1]
     attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
     context_vec_2 = attn_weights_2 @ values  # (2,)
-    print("scores: ", attn_scores_2)
-    print("weights:", attn_weights_2)
-    print("context:", context_vec_2)
+    explorer.labelled(("scores:", attn_scores_2), ("weights:", attn_weights_2), ("context:", context_vec_2))
     return
 
 
@@ -598,7 +592,7 @@ def causal_controls(example, mo):
 
 @app.cell
 def causal_plot(TOKENS, attention_heatmaps, causal_length, explorer, mask_switch):
-    _view = explorer.explore_multihead(causal_length.value, 1, causal=mask_switch.value)
+    _view = explorer.explore_causal(causal_length.value, causal=mask_switch.value)
     attention_heatmaps(
         _view.weights,
         TOKENS[: causal_length.value],
@@ -662,7 +656,7 @@ def dropout_control(mo):
 @app.cell
 def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
     _p = dropout_slider.value
-    _view = explorer.explore_multihead(6, 1, _p)
+    _view = explorer.explore_causal(6, _p)
     mo.vstack(
         [
             attention_heatmaps(
@@ -702,13 +696,12 @@ def s3_5_3(attention, explorer, mo):
 
 
 @app.cell
-def causal_class(attention, inputs, torch):
+def causal_class(attention, explorer, inputs, torch):
     batch = torch.stack((inputs, inputs))  # (2, 6, 3): two copies of the sentence
     torch.manual_seed(123)
     ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
-    print("context_vecs.shape:", context_vecs.shape)
-    context_vecs
+    explorer.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
 
 
@@ -733,12 +726,11 @@ def s3_6(attention, explorer, mo):
 
 
 @app.cell
-def wrapper_numbers(attention, batch, torch):
+def wrapper_numbers(attention, batch, explorer, torch):
     torch.manual_seed(123)
     mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
     wrapper_context = mha_wrapper(batch)  # (2, 6, 4): two heads of width 2
-    print("shape:", wrapper_context.shape)
-    wrapper_context
+    explorer.labelled(("shape:", wrapper_context.shape), ("context:", wrapper_context))
     return
 
 
@@ -806,12 +798,11 @@ def s3_6_2(attention, explorer, mo):
 
 
 @app.cell
-def mha_numbers(attention, batch, torch):
+def mha_numbers(attention, batch, explorer, torch):
     torch.manual_seed(123)
     mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
     mha_context = mha(batch)  # (2, 6, 2): here d_out = 2 is the total width
-    print("shape:", mha_context.shape)
-    mha_context
+    explorer.labelled(("shape:", mha_context.shape), ("context:", mha_context))
     return
 
 
@@ -835,21 +826,18 @@ def explorer_intro(mo):
 @app.cell
 def heads_control(explorer, mo):
     heads_slider = mo.ui.slider(steps=explorer.head_counts(), value=2, label="Number of heads", show_value=True)
-    heads_slider
     return (heads_slider,)
 
 
 @app.cell
 def mha_dropout_control(mo):
     mha_dropout = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout rate p", show_value=True)
-    mha_dropout
     return (mha_dropout,)
 
 
 @app.cell
 def mha_length_control(example, mo):
     mha_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
-    mha_length
     return (mha_length,)
 
 
@@ -860,7 +848,6 @@ def mha_query_control(TOKENS, mo):
         value=f"2. {TOKENS[1]}",
         label="Query token",
     )
-    mha_query
     return (mha_query,)
 
 
@@ -868,8 +855,17 @@ def mha_query_control(TOKENS, mo):
 def mha_switches(mo):
     mha_causal = mo.ui.switch(value=True, label="Causal mask")
     mha_scaled = mo.ui.switch(value=True, label="Divide by √d_k")
-    mo.hstack([mha_causal, mha_scaled], justify="start", gap=2)
     return mha_causal, mha_scaled
+
+
+@app.cell
+def explorer_controls(heads_slider, mha_causal, mha_dropout, mha_length, mha_query, mha_scaled, mo):
+    mo.hstack(
+        [mo.vstack([heads_slider, mha_dropout, mha_length]), mo.vstack([mha_query, mha_causal, mha_scaled])],
+        justify="start",
+        gap=3,
+    )
+    return
 
 
 @app.cell

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.attention import MultiHeadAttention, SelfAttention_v1, SelfAttention_v2
+from shared.attention import CausalAttention, MultiHeadAttention, SelfAttention_v1, SelfAttention_v2
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
 from shared.fonts import use_cjk_font
 
@@ -105,3 +105,50 @@ def source_markdown(obj) -> str:
     import inspect
 
     return f"```python\n{inspect.getsource(obj).rstrip()}\n```"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Named values shown as one monospace block: what `print` would show, but as a cell output
+    (marimo's app mode shows outputs, not the console)."""
+
+    pairs: tuple[tuple[str, object], ...]
+
+    def __repr__(self) -> str:
+        width = max((len(label) for label, _ in self.pairs), default=0)
+        lines = []
+        for label, value in self.pairs:
+            text = repr(value).replace("\n", "\n" + " " * (width + 1))
+            lines.append(f"{label.ljust(width)} {text}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f'<pre class="attn-values" style="font-size: 0.85em; margin: 0">{html.escape(repr(self))}</pre>'
+
+    def _mime_(self) -> tuple[str, str]:
+        return "text/html", self._repr_html_()
+
+
+def labelled(*pairs: tuple[str, object]) -> Labelled:
+    """``labelled(("weights:", w), ("sum:", w.sum()))`` displays both values, aligned, under their labels."""
+    return Labelled(tuple(pairs))
+
+
+def explore_causal(num_tokens: int, dropout: float = 0.0, *, causal: bool = True) -> Exploration:
+    """``CausalAttention(3, 2, 16, dropout)`` built from seed 789, as ``SelfAttention_v2`` in the book.
+
+    With seed 789 its three projections equal the book's ``sa_v2``, so at six tokens the weights are
+    the ones printed in 3.5.1; with dropout > 0 the dropout draw is seeded with 123, as in 3.5.2,
+    so at p = 0.5 the plot shows the book's thinned matrix.
+    """
+    torch.manual_seed(789)
+    module = CausalAttention(EMBEDDING_DIM, 2, MAX_TOKENS, dropout)
+    module.train(dropout > 0)
+    x = example_inputs(num_tokens).unsqueeze(0)  # (1, T, 3)
+    torch.manual_seed(123)
+    with torch.no_grad():
+        context, weights = module(x, return_weights=True, causal=causal)
+    masked = module.mask[:num_tokens, :num_tokens] if causal else None
+    return Exploration(weights, context[0], masked)  # weights (1, T, T): one head

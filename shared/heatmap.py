@@ -133,7 +133,9 @@ def attention_heatmaps(
     grid_rows = math.ceil(heads / per_row)
     legend_h = 22 if hidden.any() else 0
     width = label_w + per_row * panel_w + colorbar_w
-    height = max(grid_rows * panel_h, 150) + legend_h + 16  # 16: axis caption
+    colorbar_top, colorbar_h = 24.0, float(np.clip(grid_rows * panel_h - 40, 80.0, 140.0))
+    body_h = max(grid_rows * panel_h, colorbar_top + colorbar_h + 12)  # room for the colour bar's labels
+    height = body_h + legend_h + 16  # 16: axis caption
     if annotate is None:
         annotate = cell >= 26
     with_tooltips = heads * rows * cols <= 2048  # keeps the largest grids light
@@ -216,7 +218,7 @@ def attention_heatmaps(
         )
 
     # Colour bar on the right.
-    cx, cy, ch = width - colorbar_w + 14, 24.0, min(140.0, max(grid_rows * panel_h - 40, 80.0))
+    cx, cy, ch = width - colorbar_w + 14, colorbar_top, colorbar_h
     out.append(f'<text x="{cx - 4:.1f}" y="{cy - 10:.1f}" fill="#333">{esc(colorbar_label)}</text>')
     out.append(f'<rect x="{cx:.1f}" y="{cy:.1f}" width="12" height="{ch:.1f}" fill="url(#cbar-{uid})" stroke="#555" stroke-width="0.5"/>')
     for k in range(5):
@@ -225,13 +227,12 @@ def attention_heatmaps(
         out.append(f'<text x="{cx + 16:.1f}" y="{y + 4:.1f}" font-size="10" fill="#333">{value:.2f}</text>')
 
     # Axis caption and legend.
-    base = grid_rows * panel_h
     out.append(
-        f'<text x="4" y="{max(base, 150) + 12:.1f}" font-size="10" fill="#555">'
+        f'<text x="4" y="{body_h + 12:.1f}" font-size="10" fill="#555">'
         f"{esc(row_axis_label)} ↓ · {esc(col_axis_label)} →</text>"
     )
     if legend_h:
-        ly = max(base, 150) + 18
+        ly = body_h + 18
         out.append(f'<rect x="4" y="{ly:.1f}" width="14" height="14" fill="url(#hatch-{uid})" stroke="#777" stroke-width="0.5"/>')
         out.append(f'<text x="24" y="{ly + 11:.1f}" font-size="11" fill="#333">{esc(masked_label)}</text>')
     out.append("</svg>")
