@@ -27,7 +27,7 @@ def embedding_plot(
     points = inputs.detach().cpu().numpy()  # (T, 3)
     fig = plt.figure(figsize=(5.2, 4.2), dpi=90)
     ax = fig.add_subplot(projection="3d")
-    for k, (token, (x, y, z)) in enumerate(zip(tokens, points)):
+    for k, (token, (x, y, z)) in enumerate(zip(tokens, points, strict=True)):
         colour = "#e4572e" if k == highlight else "#2e86ab"
         ax.quiver(0, 0, 0, x, y, z, color=colour, arrow_length_ratio=0.08, linewidth=1.6)
         ax.text(x, y, z, f" {token}", color=colour, fontsize=10)
@@ -52,7 +52,7 @@ def timing_chart(
     """Horizontal bars: for each size (outer key), the median time of each implementation (inner key)."""
     sizes = list(medians_ms)
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 2.8), dpi=90, squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    for ax, size in zip(axes[0], sizes, strict=True):
         names = list(medians_ms[size])
         values = [medians_ms[size][name] for name in names]
         bars = ax.barh(names, values, color="#2e86ab")

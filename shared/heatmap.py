@@ -220,7 +220,10 @@ def attention_heatmaps(
     # Colour bar on the right.
     cx, cy, ch = width - colorbar_w + 14, colorbar_top, colorbar_h
     out.append(f'<text x="{cx - 4:.1f}" y="{cy - 10:.1f}" fill="#333">{esc(colorbar_label)}</text>')
-    out.append(f'<rect x="{cx:.1f}" y="{cy:.1f}" width="12" height="{ch:.1f}" fill="url(#cbar-{uid})" stroke="#555" stroke-width="0.5"/>')
+    out.append(
+        f'<rect x="{cx:.1f}" y="{cy:.1f}" width="12" height="{ch:.1f}" fill="url(#cbar-{uid})" '
+        f'stroke="#555" stroke-width="0.5"/>'
+    )
     for k in range(5):
         value = vmin + (top - vmin) * k / 4
         y = cy + ch - ch * k / 4

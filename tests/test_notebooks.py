@@ -198,7 +198,8 @@ def test_notebook_defines_no_mechanism(name):
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "attention"
     }
-    for mechanism in ("SelfAttention_v1", "SelfAttention_v2", "CausalAttention", "MultiHeadAttentionWrapper", "MultiHeadAttention"):
+    mechanisms = ("SelfAttention_v1", "SelfAttention_v2", "CausalAttention", "MultiHeadAttentionWrapper", "MultiHeadAttention")
+    for mechanism in mechanisms:
         assert mechanism in used, f"{name} never uses attention.{mechanism}"
     # Functions defined inside cells: only the reader's exercise answer is allowed.
     cell_functions = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
