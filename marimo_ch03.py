@@ -175,18 +175,6 @@ def book_embeddings(example):
 
 
 @app.cell
-def embedding_figure(TOKENS, charts, inputs, query_index):
-    charts.embedding_plot(
-        inputs,
-        TOKENS[:6],
-        title="The six input embeddings",
-        highlight=query_index,
-        axis_labels=("dim 1", "dim 2", "dim 3"),
-    )
-    return
-
-
-@app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
         options={token: position for position, token in enumerate(TOKENS[:6])},
@@ -217,6 +205,18 @@ def query_scores(inputs, query_picker, torch):
         attn_scores_query[_j] = torch.dot(_x_j, query)  # one score per input token
     attn_scores_query
     return attn_scores_query, query, query_index
+
+
+@app.cell
+def embedding_figure(TOKENS, charts, inputs, query_index):
+    charts.embedding_plot(
+        inputs,
+        TOKENS[:6],
+        title="The six input embeddings",
+        highlight=query_index,
+        axis_labels=("dim 1", "dim 2", "dim 3"),
+    )
+    return
 
 
 @app.cell(hide_code=True)

@@ -23,6 +23,9 @@ _PALETTE = ("#dbe9f6", "#d8f0e0", "#fdebd3", "#eadcf4", "#f6dada")
 class SvgFigure:
     svg: str
 
+    def __repr__(self) -> str:  # short: the SVG itself is the HTML representation
+        return "<diagram>"
+
     def _repr_html_(self) -> str:
         return f'<div class="attn-diagram">{self.svg}</div>'
 
