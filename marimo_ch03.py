@@ -43,7 +43,12 @@ def words():
     # Token labels for plots: the book's sentence, continued to sixteen tokens.
     TOKENS = ["Your", "journey", "starts", "with", "one", "step", "and", "each", "new", "step", "builds", "on", "every", "step", "before", "it"]
     HEAD = "Head"
-    return HEAD, TOKENS
+    # Words inside the plots and the exercise verdicts.
+    WEIGHT_LABELS = {"colorbar_label": "weight", "row_axis_label": "query", "col_axis_label": "key", "masked_label": "masked: a future token"}
+    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "score"}
+    STATUS_WORDS = {"todo": "not answered", "error": "error", "wrong": "not yet", "correct": "correct"}
+    IMPLEMENTATION_NAMES = {"wrapper": "wrapper (3.6.1)", "split": "weight split (3.6.2)", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
+    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -175,6 +180,17 @@ def book_embeddings(example):
 
 
 @app.cell
+def embedding_figure(TOKENS, charts, inputs):
+    charts.embedding_plot(
+        inputs,
+        TOKENS[:6],
+        title="The six input embeddings",
+        axis_labels=("dim 1", "dim 2", "dim 3"),
+    )
+    return
+
+
+@app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
         options={token: position for position, token in enumerate(TOKENS[:6])},
@@ -205,18 +221,6 @@ def query_scores(inputs, query_picker, torch):
         attn_scores_query[_j] = torch.dot(_x_j, query)  # one score per input token
     attn_scores_query
     return attn_scores_query, query, query_index
-
-
-@app.cell
-def embedding_figure(TOKENS, charts, inputs, query_index):
-    charts.embedding_plot(
-        inputs,
-        TOKENS[:6],
-        title="The six input embeddings",
-        highlight=query_index,
-        axis_labels=("dim 1", "dim 2", "dim 3"),
-    )
-    return
 
 
 @app.cell(hide_code=True)
@@ -315,14 +319,14 @@ def simple_length_control(example, mo):
 
 
 @app.cell
-def simple_plot(TOKENS, attention, attention_heatmaps, example, mo, simple_length):
+def simple_plot(SCORE_LABELS, TOKENS, WEIGHT_LABELS, attention, attention_heatmaps, example, mo, simple_length):
     _x = example.example_inputs(simple_length.value)  # (T, 3)
     _scores, _weights, _context = attention.simple_self_attention(_x, return_weights=True)
     _labels = TOKENS[: simple_length.value]
     mo.hstack(
         [
-            attention_heatmaps(_scores, _labels, titles=["Scores  X Xᵀ"], vmin=float(_scores.min()), vmax=float(_scores.max()), colorbar_label="score", max_width=470),
-            attention_heatmaps(_weights, _labels, titles=["Weights  softmax(X Xᵀ)"], colorbar_label="weight", max_width=470),
+            attention_heatmaps(_scores, _labels, titles=["Scores  X Xᵀ"], vmin=float(_scores.min()), vmax=float(_scores.max()), max_width=470, **SCORE_LABELS),
+            attention_heatmaps(_weights, _labels, titles=["Weights  softmax(X Xᵀ)"], max_width=470, **WEIGHT_LABELS),
         ],
         justify="start",
         wrap=True,
@@ -433,7 +437,9 @@ def trainable_controls(example, mo):
 
 @app.cell
 def trainable_plot(
+    SCORE_LABELS,
     TOKENS,
+    WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
     init_choice,
@@ -446,8 +452,8 @@ def trainable_plot(
     _labels = TOKENS[: trainable_length.value]
     mo.hstack(
         [
-            attention_heatmaps(_view.scores, _labels, titles=["Scores  Q Kᵀ (before scaling)"], vmin=float(_view.scores.min()), vmax=float(_view.scores.max()), colorbar_label="score", max_width=470),
-            attention_heatmaps(_view.weights, _labels, titles=["Attention weights"], colorbar_label="weight", max_width=470),
+            attention_heatmaps(_view.scores, _labels, titles=["Scores  Q Kᵀ (before scaling)"], vmin=float(_view.scores.min()), vmax=float(_view.scores.max()), max_width=470, **SCORE_LABELS),
+            attention_heatmaps(_view.weights, _labels, titles=["Attention weights"], max_width=470, **WEIGHT_LABELS),
         ],
         justify="start",
         wrap=True,
@@ -527,7 +533,7 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(answer_3_1, exercises, explorer, mo):
+def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
         "todo": mo.callout(mo.md("Not answered yet: fill in `transfer_weights` and set `answer_3_1 = transfer_weights`."), kind="neutral"),
@@ -538,7 +544,7 @@ def exercise_3_1_check(answer_3_1, exercises, explorer, mo):
     _solution = mo.vstack(
         [
             mo.md(explorer.source_markdown(exercises.solution_weight_transfer)),
-            mo.md(f"Checked here: **{exercises.check_weight_transfer(exercises.solution_weight_transfer).status}**."),
+            mo.md(f"Checked here: **{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**."),
         ]
     )
     mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
@@ -591,14 +597,14 @@ def causal_controls(example, mo):
 
 
 @app.cell
-def causal_plot(TOKENS, attention_heatmaps, causal_length, explorer, mask_switch):
+def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explorer, mask_switch):
     _view = explorer.explore_causal(causal_length.value, causal=mask_switch.value)
     attention_heatmaps(
         _view.weights,
         TOKENS[: causal_length.value],
         titles=["Causal attention weights" if mask_switch.value else "Weights without a mask"],
         masked=_view.masked,
-        masked_label="masked: a future token",
+        **WEIGHT_LABELS,
         show_row_sums=True,
     )
     return
@@ -654,7 +660,7 @@ def dropout_control(mo):
 
 
 @app.cell
-def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
+def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer, mo):
     _p = dropout_slider.value
     _view = explorer.explore_causal(6, _p)
     mo.vstack(
@@ -664,7 +670,7 @@ def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
                 TOKENS[:6],
                 titles=[f"Causal weights after dropout, p = {_p:.2f}"],
                 masked=_view.masked,
-                masked_label="masked: a future token",
+                **WEIGHT_LABELS,
                 show_row_sums=True,
             ),
             mo.md(
@@ -872,6 +878,7 @@ def explorer_controls(heads_slider, mha_causal, mha_dropout, mha_length, mha_que
 def multihead_explorer(
     HEAD,
     TOKENS,
+    WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
     heads_slider,
@@ -892,7 +899,7 @@ def multihead_explorer(
         masked=mha_view.masked,
         highlight_row=mha_query.value if mha_query.value < seq_len else None,
         show_row_sums=mha_dropout.value > 0,
-        masked_label="masked: a future token",
+        **WEIGHT_LABELS,
     )
     return (mha_view,)
 
@@ -959,13 +966,13 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(charts, mo, timing, timing_button):
+def timing_result(IMPLEMENTATION_NAMES, charts, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("*Press the button to run the timings.*"))
     _sizes = {
-        "notebook size: 1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2),
-        "larger: 2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5),
+        "1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2),
+        "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5),
     }
-    charts.timing_chart(_sizes, title="Forward pass, median time", xlabel="milliseconds")
+    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title="Forward pass, median time", xlabel="milliseconds")
     return
 
 

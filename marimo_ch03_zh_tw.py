@@ -43,7 +43,12 @@ def words():
     # 圖表上的詞元標籤：書中例句的中文版，延伸到十六個詞元。
     TOKENS = ["你的", "旅程", "開始", "於", "一小", "步", "而", "每個", "新的", "一步", "都", "建立在", "之前的", "每", "一步", "上"]
     HEAD = "注意力頭"
-    return HEAD, TOKENS
+    # 圖表裡的文字，以及練習的判定結果。
+    WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元"}
+    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數"}
+    STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
+    IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重分割（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
+    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -161,6 +166,17 @@ def book_embeddings(example):
 
 
 @app.cell
+def embedding_figure(TOKENS, charts, inputs):
+    charts.embedding_plot(
+        inputs,
+        TOKENS[:6],
+        title="六個輸入嵌入向量",
+        axis_labels=("維度 1", "維度 2", "維度 3"),
+    )
+    return
+
+
+@app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
         options={token: position for position, token in enumerate(TOKENS[:6])},
@@ -190,18 +206,6 @@ def query_scores(inputs, query_picker, torch):
         attn_scores_query[_j] = torch.dot(_x_j, query)  # 每個輸入詞元一個分數
     attn_scores_query
     return attn_scores_query, query, query_index
-
-
-@app.cell
-def embedding_figure(TOKENS, charts, inputs, query_index):
-    charts.embedding_plot(
-        inputs,
-        TOKENS[:6],
-        title="六個輸入嵌入向量",
-        highlight=query_index,
-        axis_labels=("維度 1", "維度 2", "維度 3"),
-    )
-    return
 
 
 @app.cell(hide_code=True)
@@ -293,14 +297,14 @@ def simple_length_control(example, mo):
 
 
 @app.cell
-def simple_plot(TOKENS, attention, attention_heatmaps, example, mo, simple_length):
+def simple_plot(SCORE_LABELS, TOKENS, WEIGHT_LABELS, attention, attention_heatmaps, example, mo, simple_length):
     _x = example.example_inputs(simple_length.value)  # (T, 3)
     _scores, _weights, _context = attention.simple_self_attention(_x, return_weights=True)
     _labels = TOKENS[: simple_length.value]
     mo.hstack(
         [
-            attention_heatmaps(_scores, _labels, titles=["分數  X Xᵀ"], vmin=float(_scores.min()), vmax=float(_scores.max()), colorbar_label="分數", max_width=470),
-            attention_heatmaps(_weights, _labels, titles=["權重  softmax(X Xᵀ)"], colorbar_label="權重", max_width=470),
+            attention_heatmaps(_scores, _labels, titles=["分數  X Xᵀ"], vmin=float(_scores.min()), vmax=float(_scores.max()), max_width=470, **SCORE_LABELS),
+            attention_heatmaps(_weights, _labels, titles=["權重  softmax(X Xᵀ)"], max_width=470, **WEIGHT_LABELS),
         ],
         justify="start",
         wrap=True,
@@ -404,7 +408,9 @@ def trainable_controls(example, mo):
 
 @app.cell
 def trainable_plot(
+    SCORE_LABELS,
     TOKENS,
+    WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
     init_choice,
@@ -417,8 +423,8 @@ def trainable_plot(
     _labels = TOKENS[: trainable_length.value]
     mo.hstack(
         [
-            attention_heatmaps(_view.scores, _labels, titles=["分數  Q Kᵀ（縮放前）"], vmin=float(_view.scores.min()), vmax=float(_view.scores.max()), colorbar_label="分數", max_width=470),
-            attention_heatmaps(_view.weights, _labels, titles=["注意力權重"], colorbar_label="權重", max_width=470),
+            attention_heatmaps(_view.scores, _labels, titles=["分數  Q Kᵀ（縮放前）"], vmin=float(_view.scores.min()), vmax=float(_view.scores.max()), max_width=470, **SCORE_LABELS),
+            attention_heatmaps(_view.weights, _labels, titles=["注意力權重"], max_width=470, **WEIGHT_LABELS),
         ],
         justify="start",
         wrap=True,
@@ -493,7 +499,7 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(answer_3_1, exercises, explorer, mo):
+def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
         "todo": mo.callout(mo.md("還沒作答：請完成 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`。"), kind="neutral"),
@@ -504,7 +510,7 @@ def exercise_3_1_check(answer_3_1, exercises, explorer, mo):
     _solution = mo.vstack(
         [
             mo.md(explorer.source_markdown(exercises.solution_weight_transfer)),
-            mo.md(f"在這裡檢查的結果：**{exercises.check_weight_transfer(exercises.solution_weight_transfer).status}**。"),
+            mo.md(f"在這裡檢查的結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
         ]
     )
     mo.vstack([_verdict, mo.accordion({"顯示參考解答": _solution})])
@@ -555,14 +561,14 @@ def causal_controls(example, mo):
 
 
 @app.cell
-def causal_plot(TOKENS, attention_heatmaps, causal_length, explorer, mask_switch):
+def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explorer, mask_switch):
     _view = explorer.explore_causal(causal_length.value, causal=mask_switch.value)
     attention_heatmaps(
         _view.weights,
         TOKENS[: causal_length.value],
         titles=["因果注意力權重" if mask_switch.value else "沒有遮罩的權重"],
         masked=_view.masked,
-        masked_label="已遮蔽：未來的詞元",
+        **WEIGHT_LABELS,
         show_row_sums=True,
     )
     return
@@ -613,7 +619,7 @@ def dropout_control(mo):
 
 
 @app.cell
-def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
+def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer, mo):
     _p = dropout_slider.value
     _view = explorer.explore_causal(6, _p)
     mo.vstack(
@@ -623,7 +629,7 @@ def dropout_plot(TOKENS, attention_heatmaps, dropout_slider, explorer, mo):
                 TOKENS[:6],
                 titles=[f"dropout 之後的因果權重，p = {_p:.2f}"],
                 masked=_view.masked,
-                masked_label="已遮蔽：未來的詞元",
+                **WEIGHT_LABELS,
                 show_row_sums=True,
             ),
             mo.md(
@@ -822,6 +828,7 @@ def explorer_controls(heads_slider, mha_causal, mha_dropout, mha_length, mha_que
 def multihead_explorer(
     HEAD,
     TOKENS,
+    WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
     heads_slider,
@@ -842,7 +849,7 @@ def multihead_explorer(
         masked=mha_view.masked,
         highlight_row=mha_query.value if mha_query.value < seq_len else None,
         show_row_sums=mha_dropout.value > 0,
-        masked_label="已遮蔽：未來的詞元",
+        **WEIGHT_LABELS,
     )
     return (mha_view,)
 
@@ -903,13 +910,13 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(charts, mo, timing, timing_button):
+def timing_result(IMPLEMENTATION_NAMES, charts, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("*按下按鈕，就會開始計時。*"))
     _sizes = {
-        "筆記本大小：1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2),
-        "較大：2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5),
+        "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2),
+        "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5),
     }
-    charts.timing_chart(_sizes, title="前向傳遞的時間中位數", xlabel="毫秒")
+    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title="前向傳遞的時間中位數", xlabel="毫秒")
     return
 
 

@@ -78,8 +78,11 @@ PROBE_JS = r"""
   const P = window.__attnProbe = {
     watch: %(watch)s, noRunGraceMs: 5000,
     wsTapped: false, kernelReady: false, kernelReadyT: null, runsCompleted: 0,
-    cells: new Map(), errors: new Map(), shadowRoots: new Set(),
-    lastActivityT: 0, lastMutT: 0, busySince: null, armed: null, loadTimer: null, loadStats: null,
+    cells: new Map(), errors: new Map(), shadowRoots: new Set(), runSeen: new Map(), completed: [],
+    lastActivityT: 0, lastMutT: 0, lastOutMutT: 0, busySince: null, armed: null, loadTimer: null, loadStats: null,
+    // after a run completed and nothing is busy, outputs can still be committed a little later:
+    // a change ends at the last output mutation once outputs stayed unchanged for settleMs
+    settleMs: 150, maxSettleMs: 3000,
   };
 
   // ---- kernel messages: every WebSocket the page opens (installed before marimo's scripts) ----
@@ -92,8 +95,14 @@ PROBE_JS = r"""
       const op = m && (m.op || (m.data && m.data.op));
       const d = (m && m.data) || {};
       P.lastActivityT = now();
+      const rid = d.run_id;
+      if (rid && !P.runSeen.has(rid)) P.runSeen.set(rid, now());
       if (op === 'kernel-ready') { P.kernelReady = true; P.kernelReadyT = now(); }
-      else if (op === 'completed-run') P.runsCompleted++;
+      else if (op === 'completed-run') {
+        P.runsCompleted++;
+        P.completed.push({rid, t: now()});
+        if (P.completed.length > 100) P.completed.shift();
+      }
       else if (op === 'cell-op' && d.cell_id) {
         if (d.status) P.cells.set(d.cell_id, d.status);
         const out = d.output;
@@ -116,14 +125,32 @@ PROBE_JS = r"""
   }
 
   // ---- DOM: light DOM plus every open shadow root (marimo plugins render inside them) ----
+  // is this node part of a cell output (also inside plugins' shadow roots)?
+  // (the inside of input controls does not count: focus and tooltip state flip there on their own)
+  const INPUTS = /^MARIMO-(SLIDER|RANGE-SLIDER|SWITCH|CHECKBOX|DROPDOWN|RADIO|NUMBER|TEXT|BUTTON|MULTISELECT)$/;
+  const inOutput = (node) => {
+    let el = node && (node.nodeType === 1 ? node : node.parentElement);
+    for (let hops = 0; el && hops < 20; hops++) {
+      if (INPUTS.test(el.tagName)) return false;
+      if (el.closest('.output-area')) return true;
+      const root = el.getRootNode();
+      el = root && root.host;
+      if (el && INPUTS.test(el.tagName)) return false;
+    }
+    return false;
+  };
   const onMutations = (muts) => {
     const t = now();
+    let any = false, out = false;
     for (const m of muts) {
       const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
       if (el && el.tagName === 'LINK') continue;  // favicon flips while running
-      P.lastMutT = t;
-      break;
+      any = true;
+      if (!out && inOutput(m.target)) out = true;
+      if (out) break;
     }
+    if (any) P.lastMutT = t;
+    if (out) P.lastOutMutT = t;
     P.check();
   };
   const observer = new MutationObserver(onMutations);
@@ -184,13 +211,22 @@ PROBE_JS = r"""
     if (!a || a.doneT !== null) return;
     const fp = P.fingerprint();
     if (fp !== a.fpNow) { a.fpNow = fp; a.fpChangeT = t; }
-    if (P.busy()) { a.busySeen = true; return; }
+    if (P.busy()) { a.busySeen = true; a.idleT = null; return; }
     const t0 = a.actionT === null ? a.inputT : (a.inputT === null ? a.actionT : Math.min(a.actionT, a.inputT));
     if (t0 === null) return;
-    const ran = P.wsTapped ? P.runsCompleted > a.runsAtArm : a.busySeen;
-    if (ran) { a.doneT = t; a.status = 'ok'; return; }
+    const ran = P.wsTapped ? P.ranSince(a.armT) : a.busySeen;
+    if (ran) {
+      if (a.idleT === null) a.idleT = t;
+      const last = Math.max(a.idleT, P.lastOutMutT);
+      if (t - last >= P.settleMs || t - a.idleT > P.maxSettleMs) {
+        a.doneT = last; a.tailMs = last - a.idleT; a.status = 'ok';
+      }
+      return;
+    }
     if (t - t0 > P.noRunGraceMs) { a.doneT = t; a.status = a.inputT === null ? 'no-input' : 'no-run'; }
   };
+  // a run that the kernel started after time t has completed (runs are told apart by run_id)
+  P.ranSince = (t) => P.completed.some((c) => (c.rid && P.runSeen.has(c.rid) ? P.runSeen.get(c.rid) : c.t) >= t);
   P.quietFor = () => { P.check(); return P.busy() ? 0 : now() - P.lastActivityT; };
   P.initialRunDone = () => {
     if (!document.querySelector('#App .marimo-cell')) return false;
@@ -212,7 +248,7 @@ PROBE_JS = r"""
   P.arm = () => {
     const fp = P.fingerprint();
     P.armed = {armT: now(), fp, fpNow: fp, fpChangeT: null, actionT: null, inputT: null,
-               runsAtArm: P.runsCompleted, busySeen: false, doneT: null, status: null};
+               busySeen: false, idleT: null, doneT: null, tailMs: null, status: null};
   };
   P.poll = () => { P.check(); return P.armed && P.armed.doneT !== null ? P.armed.status : null; };
   P.result = () => {
@@ -222,7 +258,7 @@ PROBE_JS = r"""
     return {status: a.status, t0, total_ms: a.doneT === null || t0 === null ? null : a.doneT - t0,
             change_ms: changed && a.fpChangeT !== null && t0 !== null ? a.fpChangeT - t0 : null,
             input_delay_ms: a.inputT !== null && a.actionT !== null ? a.inputT - a.actionT : null,
-            changed, watched: P.watchCount()};
+            render_tail_ms: a.tailMs, changed, watched: P.watchCount()};
   };
 
   // ---- background load: this page moves its first slider by itself (bounded count and time) ----

@@ -48,14 +48,19 @@ def timing_chart(
     *,
     title: str,
     xlabel: str,
+    names: Mapping[str, str] | None = None,
 ):
-    """Horizontal bars: for each size (outer key), the median time of each implementation (inner key)."""
+    """Horizontal bars: for each size (outer key), the median time of each implementation (inner key).
+
+    names maps an implementation key to the label shown on its bar (default: the key itself).
+    """
+    names = names or {}
     sizes = list(medians_ms)
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 2.8), dpi=90, squeeze=False)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.4 * len(sizes), 2.9), dpi=90, squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
-        names = list(medians_ms[size])
-        values = [medians_ms[size][name] for name in names]
-        bars = ax.barh(names, values, color="#2e86ab")
+        keys = list(medians_ms[size])
+        values = [medians_ms[size][key] for key in keys]
+        bars = ax.barh([names.get(key, key) for key in keys], values, color="#2e86ab")
         ax.bar_label(bars, fmt="%.2f", fontsize=9, padding=2)
         ax.invert_yaxis()
         ax.set_title(size, fontsize=10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import functools
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +134,11 @@ def _source_of(module_name: str, name: str) -> str:
     return definitions[name]
 
 
+def _display_width(text: str) -> int:
+    """Columns a monospace font gives text: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
 @dataclass(frozen=True)
 class Labelled:
     """Named values shown as one monospace block: what `print` would show, but as a cell output
@@ -141,11 +147,11 @@ class Labelled:
     pairs: tuple[tuple[str, object], ...]
 
     def __repr__(self) -> str:
-        width = max((len(label) for label, _ in self.pairs), default=0)
+        width = max((_display_width(label) for label, _ in self.pairs), default=0)
         lines = []
         for label, value in self.pairs:
             text = repr(value).replace("\n", "\n" + " " * (width + 1))
-            lines.append(f"{label.ljust(width)} {text}")
+            lines.append(f"{label}{' ' * (width - _display_width(label))} {text}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

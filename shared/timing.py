@@ -17,7 +17,8 @@ from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SDPA
 
 
 def build_implementations(d_model: int, context_length: int, num_heads: int) -> dict[str, nn.Module]:
-    """The four implementations at one size, sharing weights where their layouts allow."""
+    """The four implementations at one size, keyed "wrapper" (3.6.1), "split" (3.6.2), "sdpa" (fused
+    kernel) and "torch" (``torch.nn.MultiheadAttention``); the notebooks name them in their language."""
     torch.manual_seed(123)
     split = MultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
     sdpa = SDPAMultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
@@ -35,12 +36,7 @@ def build_implementations(d_model: int, context_length: int, num_heads: int) -> 
             t = x.shape[1]
             return self.inner(x, x, x, attn_mask=causal[:t, :t], need_weights=False)[0]
 
-    modules = {
-        "wrapper (3.6.1)": wrapper,
-        "weight split (3.6.2)": split,
-        "SDPA": sdpa,
-        "torch.nn.MultiheadAttention": _TorchCausal(),
-    }
+    modules = {"wrapper": wrapper, "split": split, "sdpa": sdpa, "torch": _TorchCausal()}
     return {name: module.eval() for name, module in modules.items()}
 
 

@@ -598,9 +598,10 @@ def test_float64_module_and_input(cls):
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=ids(ALL_CLASSES))
 def test_dtype_mismatch_raises(cls):
     module = build(cls, num_heads=2)
-    with pytest.raises(TypeError, match=re.escape("x has dtype torch.float64 but the module's weights are torch.float32")):
+    message = "x has dtype torch.{} but the module's weights are torch.{}"
+    with pytest.raises(TypeError, match=re.escape(message.format("float64", "float32"))):
         module(random_tokens(dtype=torch.float64))
-    with pytest.raises(TypeError, match=re.escape("x has dtype torch.float32 but the module's weights are torch.float64")):
+    with pytest.raises(TypeError, match=re.escape(message.format("float32", "float64"))):
         module.double()(random_tokens())
 
 

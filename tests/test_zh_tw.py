@@ -487,6 +487,7 @@ UNTRANSLATED_OK = {
     "lerne": "German source sentence",
     "heute": "German source sentence",
     "Attention": "German source sentence",
+    "SDPA": "the name of PyTorch's fused scaled_dot_product_attention path, used as is in Taiwan too",
 }
 
 
