@@ -13,9 +13,12 @@ displays itself in marimo and in Jupyter.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +59,26 @@ _LEVELS = 256
 _LUT = [
     "#{:02x}{:02x}{:02x}".format(*(round(c * 255) for c in _CMAP(k / (_LEVELS - 1))[:3])) for k in range(_LEVELS)
 ]
+
+
+_LUT_RGB = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in _LUT], dtype=np.uint8)  # (256, 3)
+
+
+def _png_data_uri(pixels: np.ndarray) -> str:
+    """Encode an (h, w, 3) uint8 image as a PNG data URI (no imaging library needed)."""
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[i].tobytes() for i in range(height))  # filter byte 0 per row
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))  # 8-bit RGB
+        + chunk(b"IDAT", zlib.compress(rows, 6))
+        + chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _colour_levels(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
@@ -138,7 +161,7 @@ def attention_heatmaps(
     height = body_h + legend_h + 16  # 16: axis caption
     if annotate is None:
         annotate = cell >= 26
-    with_tooltips = heads * rows * cols <= 2048  # keeps the largest grids light
+    with_tooltips = heads * rows * cols <= 400  # hover values on small grids; large ones stay light
     levels = _colour_levels(data, vmin, top).tolist()  # (heads, rows, cols) as nested lists: fast to loop
     values = data.tolist()
     row_sums = data.sum(axis=-1).tolist()  # (heads, rows)
@@ -180,20 +203,32 @@ def attention_heatmaps(
         for i, label in enumerate(row_labels if h % per_row == 0 else ()):
             y = gy + (i + 0.5) * cell + 4
             out.append(f'<text x="{gx - 4:.1f}" y="{y:.1f}" text-anchor="end" fill="#333">{esc(label)}</text>')
+        # The cells are one tiny raster image (a pixel per cell, scaled up without smoothing): a few
+        # hundred bytes instead of thousands of SVG elements, which keeps the browser's redraw cheap.
+        pixels = _LUT_RGB[np.asarray(levels[h])]  # (rows, cols, 3)
+        pixels[hidden] = (230, 230, 230)
+        out.append(
+            f'<image x="{gx:.1f}" y="{gy:.1f}" width="{cols * cell:.1f}" height="{rows * cell:.1f}" '
+            f'preserveAspectRatio="none" style="image-rendering:pixelated" href="{_png_data_uri(pixels)}"/>'
+        )
+        if hidden.any():  # masked cells: one hatched path over all of them
+            squares = "".join(
+                f"M{gx + j * cell:.1f},{gy + i * cell:.1f}h{cell:.1f}v{cell:.1f}h{-cell:.1f}z"
+                for i, j in zip(*np.nonzero(hidden), strict=True)
+            )
+            out.append(f'<path d="{squares}" fill="url(#hatch-{uid})"/>')
         for i in range(rows):
             y = gy + i * cell
             for j in range(cols):
                 x = gx + j * cell
-                level = levels[h][i][j]
-                fill = f"url(#hatch-{uid})" if hidden_cells[i][j] else _LUT[level]
-                rect = f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fill}"'
                 if with_tooltips:
                     tip = f"{esc(row_labels[i])} → {esc(col_labels[j])}: {values[h][i][j]:.4f}"
-                    out.append(f"{rect}><title>{tip}</title></rect>")
-                else:
-                    out.append(rect + "/>")
+                    out.append(
+                        f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="transparent">'
+                        f"<title>{tip}</title></rect>"
+                    )
                 if annotate and not hidden_cells[i][j]:
-                    ink = "#111" if level > 140 else "#fff"  # dark text on the light end of viridis
+                    ink = "#111" if levels[h][i][j] > 140 else "#fff"  # dark text on the light end of viridis
                     out.append(
                         f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 3.5:.1f}" text-anchor="middle" '
                         f'font-size="{min(10.0, cell / 3):.1f}" fill="{ink}">{values[h][i][j]:.2f}</text>'

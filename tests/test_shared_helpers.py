@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 
 import numpy as np
@@ -127,8 +128,11 @@ def test_heatmap_signature_tracks_content():
 def test_heatmap_marks_masked_cells_differently_from_small_weights():
     mask = np.triu(np.ones((4, 4), dtype=bool), 1)
     svg = _grid(masked=mask).svg
-    assert svg.count("url(#hatch-") == mask.sum() * 2 + 1  # every masked cell of both heads, plus the legend
+    hatched = re.findall(r'<path d="([^"]*)" fill="url\(#hatch-', svg)
+    assert len(hatched) == 2  # one hatched path per head
+    assert all(path.count("M") == mask.sum() for path in hatched)  # a square for every masked cell
     assert "masked" in svg
+    assert svg.count("<image ") == 2 and "image/png;base64," in svg  # the cells: one raster per head
 
 
 def test_heatmap_row_sums_flag_rows_that_do_not_sum_to_one():
@@ -226,3 +230,19 @@ def test_cjk_font_is_found_and_draws_without_missing_glyphs():
         figure.savefig(__import__("io").BytesIO(), format="png")
     missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
     assert not missing, missing
+
+
+def test_heatmap_raster_holds_one_pixel_per_cell_in_the_colour_of_its_weight():
+    import base64
+    import io
+
+    from matplotlib import colormaps
+    from matplotlib import image as mpimg
+
+    weights = torch.tensor([[0.0, 1.0, 0.5], [0.25, 0.75, 0.0]]).reshape(1, 2, 3)
+    svg = attention_heatmaps(weights, ["a", "b"], ["x", "y", "z"]).svg
+    encoded = re.search(r'href="data:image/png;base64,([^"]+)"', svg).group(1)
+    pixels = mpimg.imread(io.BytesIO(base64.b64decode(encoded)), format="png")  # (rows, cols, 3) floats
+    assert pixels.shape[:2] == (2, 3)
+    expected = colormaps["viridis"](weights[0].numpy())[..., :3]
+    np.testing.assert_allclose(pixels[..., :3], expected, atol=0.012)  # 256-step quantisation
