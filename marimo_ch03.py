@@ -190,6 +190,16 @@ def embedding_figure(TOKENS, charts, inputs):
     return
 
 
+@app.cell(hide_code=True)
+def scores_intro(mo):
+    mo.md(r"""
+    The **attention score** $\omega_{ij}$ is the dot product of the query $x^{(i)}$ with
+    each input $x^{(j)}$: large when the two vectors point the same way. The book uses the
+    second token, *journey*, as its query; pick another one to see its numbers.
+    """)
+    return
+
+
 @app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
@@ -197,19 +207,8 @@ def query_control(TOKENS, mo):
         value=TOKENS[1],
         label="Query token",
     )
+    query_picker
     return (query_picker,)
-
-
-@app.cell(hide_code=True)
-def scores_intro(mo, query_picker):
-    mo.md(rf"""
-    The **attention score** $\omega_{{ij}}$ is the dot product of the query $x^{{(i)}}$ with
-    each input $x^{{(j)}}$: large when the two vectors point the same way. The book uses the
-    second token, *journey*, as its query; pick another one to see its numbers.
-
-    {query_picker}
-    """)
-    return
 
 
 @app.cell
@@ -422,17 +421,35 @@ def scaling_note(mo):
 
 
 @app.cell
-def trainable_controls(example, mo):
+def init_choice_control(mo):
     init_choice = mo.ui.radio(
         options={"uniform in [0, 1)  (SelfAttention_v1)": "uniform", "nn.Linear default  (SelfAttention_v2)": "linear"},
         value="uniform in [0, 1)  (SelfAttention_v1)",
         label="Weight initialisation",
     )
+    init_choice
+    return (init_choice,)
+
+
+@app.cell
+def scale_switch_control(mo):
     scale_switch = mo.ui.switch(value=True, label="Divide scores by √d_k")
+    scale_switch
+    return (scale_switch,)
+
+
+@app.cell
+def key_dim_control(mo):
     key_dim = mo.ui.slider(steps=[2, 4, 8, 16, 32, 64, 128], value=2, label="d_out = d_k", show_value=True)
+    key_dim
+    return (key_dim,)
+
+
+@app.cell
+def trainable_length_control(example, mo):
     trainable_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
-    mo.hstack([init_choice, mo.vstack([scale_switch, key_dim, trainable_length])], justify="start", gap=2)
-    return init_choice, key_dim, scale_switch, trainable_length
+    trainable_length
+    return (trainable_length,)
 
 
 @app.cell
@@ -589,11 +606,17 @@ def causal_by_hand(inputs, sa_v2, torch):
 
 
 @app.cell
-def causal_controls(example, mo):
+def mask_switch_control(mo):
     mask_switch = mo.ui.switch(value=True, label="Causal mask")
+    mask_switch
+    return (mask_switch,)
+
+
+@app.cell
+def causal_length_control(example, mo):
     causal_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
-    mo.hstack([mask_switch, causal_length], justify="start", gap=2)
-    return causal_length, mask_switch
+    causal_length
+    return (causal_length,)
 
 
 @app.cell
@@ -832,18 +855,21 @@ def explorer_intro(mo):
 @app.cell
 def heads_control(explorer, mo):
     heads_slider = mo.ui.slider(steps=explorer.head_counts(), value=2, label="Number of heads", show_value=True)
+    heads_slider
     return (heads_slider,)
 
 
 @app.cell
 def mha_dropout_control(mo):
     mha_dropout = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout rate p", show_value=True)
+    mha_dropout
     return (mha_dropout,)
 
 
 @app.cell
 def mha_length_control(example, mo):
     mha_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
+    mha_length
     return (mha_length,)
 
 
@@ -854,24 +880,22 @@ def mha_query_control(TOKENS, mo):
         value=f"2. {TOKENS[1]}",
         label="Query token",
     )
+    mha_query
     return (mha_query,)
 
 
 @app.cell
-def mha_switches(mo):
+def mha_causal_control(mo):
     mha_causal = mo.ui.switch(value=True, label="Causal mask")
-    mha_scaled = mo.ui.switch(value=True, label="Divide by √d_k")
-    return mha_causal, mha_scaled
+    mha_causal
+    return (mha_causal,)
 
 
 @app.cell
-def explorer_controls(heads_slider, mha_causal, mha_dropout, mha_length, mha_query, mha_scaled, mo):
-    mo.hstack(
-        [mo.vstack([heads_slider, mha_dropout, mha_length]), mo.vstack([mha_query, mha_causal, mha_scaled])],
-        justify="start",
-        gap=3,
-    )
-    return
+def mha_scaled_control(mo):
+    mha_scaled = mo.ui.switch(value=True, label="Divide by √d_k")
+    mha_scaled
+    return (mha_scaled,)
 
 
 @app.cell

@@ -176,6 +176,15 @@ def embedding_figure(TOKENS, charts, inputs):
     return
 
 
+@app.cell(hide_code=True)
+def scores_intro(mo):
+    mo.md(r"""
+    **注意力分數**（attention score）$\omega_{ij}$ 是查詢 $x^{(i)}$ 與每個輸入 $x^{(j)}$
+    的點積（dot product）：兩個向量的方向越一致，分數就越大。書中用第二個詞元「journey」（旅程）當查詢；選別的詞元，就能看到它的數字。
+    """)
+    return
+
+
 @app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
@@ -183,18 +192,8 @@ def query_control(TOKENS, mo):
         value=TOKENS[1],
         label="查詢詞元",
     )
+    query_picker
     return (query_picker,)
-
-
-@app.cell(hide_code=True)
-def scores_intro(mo, query_picker):
-    mo.md(rf"""
-    **注意力分數**（attention score）$\omega_{{ij}}$ 是查詢 $x^{{(i)}}$ 與每個輸入 $x^{{(j)}}$
-    的點積（dot product）：兩個向量的方向越一致，分數就越大。書中用第二個詞元「journey」（旅程）當查詢；選別的詞元，就能看到它的數字。
-
-    {query_picker}
-    """)
-    return
 
 
 @app.cell
@@ -393,17 +392,35 @@ def scaling_note(mo):
 
 
 @app.cell
-def trainable_controls(example, mo):
+def init_choice_control(mo):
     init_choice = mo.ui.radio(
         options={"[0, 1) 均勻分佈  (SelfAttention_v1)": "uniform", "nn.Linear 預設  (SelfAttention_v2)": "linear"},
         value="[0, 1) 均勻分佈  (SelfAttention_v1)",
         label="權重初始化",
     )
+    init_choice
+    return (init_choice,)
+
+
+@app.cell
+def scale_switch_control(mo):
     scale_switch = mo.ui.switch(value=True, label="分數除以 √d_k")
+    scale_switch
+    return (scale_switch,)
+
+
+@app.cell
+def key_dim_control(mo):
     key_dim = mo.ui.slider(steps=[2, 4, 8, 16, 32, 64, 128], value=2, label="d_out = d_k", show_value=True)
+    key_dim
+    return (key_dim,)
+
+
+@app.cell
+def trainable_length_control(example, mo):
     trainable_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
-    mo.hstack([init_choice, mo.vstack([scale_switch, key_dim, trainable_length])], justify="start", gap=2)
-    return init_choice, key_dim, scale_switch, trainable_length
+    trainable_length
+    return (trainable_length,)
 
 
 @app.cell
@@ -553,11 +570,17 @@ def causal_by_hand(inputs, sa_v2, torch):
 
 
 @app.cell
-def causal_controls(example, mo):
+def mask_switch_control(mo):
     mask_switch = mo.ui.switch(value=True, label="因果遮罩")
+    mask_switch
+    return (mask_switch,)
+
+
+@app.cell
+def causal_length_control(example, mo):
     causal_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
-    mo.hstack([mask_switch, causal_length], justify="start", gap=2)
-    return causal_length, mask_switch
+    causal_length
+    return (causal_length,)
 
 
 @app.cell
@@ -782,18 +805,21 @@ def explorer_intro(mo):
 @app.cell
 def heads_control(explorer, mo):
     heads_slider = mo.ui.slider(steps=explorer.head_counts(), value=2, label="注意力頭數", show_value=True)
+    heads_slider
     return (heads_slider,)
 
 
 @app.cell
 def mha_dropout_control(mo):
     mha_dropout = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout 比率 p", show_value=True)
+    mha_dropout
     return (mha_dropout,)
 
 
 @app.cell
 def mha_length_control(example, mo):
     mha_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
+    mha_length
     return (mha_length,)
 
 
@@ -804,24 +830,22 @@ def mha_query_control(TOKENS, mo):
         value=f"2. {TOKENS[1]}",
         label="查詢詞元",
     )
+    mha_query
     return (mha_query,)
 
 
 @app.cell
-def mha_switches(mo):
+def mha_causal_control(mo):
     mha_causal = mo.ui.switch(value=True, label="因果遮罩")
-    mha_scaled = mo.ui.switch(value=True, label="除以 √d_k")
-    return mha_causal, mha_scaled
+    mha_causal
+    return (mha_causal,)
 
 
 @app.cell
-def explorer_controls(heads_slider, mha_causal, mha_dropout, mha_length, mha_query, mha_scaled, mo):
-    mo.hstack(
-        [mo.vstack([heads_slider, mha_dropout, mha_length]), mo.vstack([mha_query, mha_causal, mha_scaled])],
-        justify="start",
-        gap=3,
-    )
-    return
+def mha_scaled_control(mo):
+    mha_scaled = mo.ui.switch(value=True, label="除以 √d_k")
+    mha_scaled
+    return (mha_scaled,)
 
 
 @app.cell
