@@ -36,9 +36,22 @@ class HeatmapGrid:
 
     svg: str
     signature: str
+    width: int
+    height: int
+    alt: str = "attention heatmap"
 
     def _repr_html_(self) -> str:
-        return f'<div class="attn-heatmap" data-signature="{self.signature}">{self.svg}</div>'
+        # An <img> of the SVG, not inline SVG: the page then decodes one image instead of building
+        # (and, in marimo, sanitising and diffing) thousands of DOM nodes on every redraw.
+        return (
+            f'<div class="attn-heatmap" data-signature="{self.signature}">'
+            f'<img alt="{html.escape(self.alt)}" width="{self.width}" height="{self.height}" '
+            f'style="max-width: 100%; height: auto" src="{self.data_uri}"/></div>'
+        )
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
 
     def _mime_(self) -> tuple[str, str]:  # marimo's display protocol
         return "text/html", self._repr_html_()
@@ -161,7 +174,6 @@ def attention_heatmaps(
     height = body_h + legend_h + 16  # 16: axis caption
     if annotate is None:
         annotate = cell >= 26
-    with_tooltips = heads * rows * cols <= 400  # hover values on small grids; large ones stay light
     levels = _colour_levels(data, vmin, top).tolist()  # (heads, rows, cols) as nested lists: fast to loop
     values = data.tolist()
     row_sums = data.sum(axis=-1).tolist()  # (heads, rows)
@@ -221,12 +233,6 @@ def attention_heatmaps(
             y = gy + i * cell
             for j in range(cols):
                 x = gx + j * cell
-                if with_tooltips:
-                    tip = f"{esc(row_labels[i])} → {esc(col_labels[j])}: {values[h][i][j]:.4f}"
-                    out.append(
-                        f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="transparent">'
-                        f"<title>{tip}</title></rect>"
-                    )
                 if annotate and not hidden_cells[i][j]:
                     ink = "#111" if levels[h][i][j] > 140 else "#fff"  # dark text on the light end of viridis
                     out.append(
@@ -274,4 +280,5 @@ def attention_heatmaps(
         out.append(f'<rect x="4" y="{ly:.1f}" width="14" height="14" fill="url(#hatch-{uid})" stroke="#777" stroke-width="0.5"/>')
         out.append(f'<text x="24" y="{ly + 11:.1f}" font-size="11" fill="#333">{esc(masked_label)}</text>')
     out.append("</svg>")
-    return HeatmapGrid("".join(out), uid)
+    alt = f"{heads} × {rows} × {cols} attention weights: {', '.join(t for t in titles if t)}".rstrip(": ")
+    return HeatmapGrid("".join(out), uid, int(math.ceil(width)), int(math.ceil(height)), alt)
