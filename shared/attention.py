@@ -232,7 +232,12 @@ def attention_weights(
         scores.div_(math.sqrt(keys.shape[-1]))
     if mask is not None:
         scores.masked_fill_(mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # (..., T, T), each row sums to 1
+    if scores.requires_grad:
+        weights = torch.softmax(scores, dim=-1)  # (..., T, T), each row sums to 1
+    else:
+        # No backward pass will follow (e.g. under torch.no_grad), so the weights can overwrite the
+        # scores: one (..., T, T) tensor fewer to allocate, the largest single cost for long inputs.
+        weights = torch.softmax(scores, dim=-1, out=scores)  # (..., T, T), each row sums to 1
     if dropout is not None and dropout.training and dropout.p > 0:
         weights = dropout(weights)  # survivors scaled by 1 / (1 - p)
     return weights

@@ -122,7 +122,8 @@ def test_heatmap_signature_tracks_content():
     assert first.signature != attention_heatmaps(weights, list("abcd"), highlight_row=1).signature
     html = first._repr_html_()
     assert 'class="attn-heatmap"' in html and f'data-signature="{first.signature}"' in html
-    assert html.count('class="head"') == 2
+    assert first.svg.count('class="head"') == 2
+    assert "<img " in html and "data:image/svg+xml;base64," in html  # shown as one image, not inline SVG
 
 
 def test_heatmap_marks_masked_cells_differently_from_small_weights():
