@@ -296,9 +296,9 @@ def simple_length_control(example, mo):
 
 
 @app.cell
-def simple_plot(SCORE_LABELS, TOKENS, WEIGHT_LABELS, attention, attention_heatmaps, example, mo, simple_length):
-    _x = example.example_inputs(simple_length.value)  # (T, 3)
-    _scores, _weights, _context = attention.simple_self_attention(_x, return_weights=True)
+def simple_plot(SCORE_LABELS, TOKENS, WEIGHT_LABELS, attention_heatmaps, explorer, mo, simple_length):
+    _view = explorer.explore_simple(simple_length.value)  # 內部呼叫 attention.simple_self_attention
+    _scores, _weights = _view.scores, _view.weights
     _labels = TOKENS[: simple_length.value]
     mo.hstack(
         [

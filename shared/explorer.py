@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from shared.attention import CausalAttention, MultiHeadAttention, SelfAttention_v1, SelfAttention_v2
+from shared.attention import (
+    CausalAttention,
+    MultiHeadAttention,
+    SelfAttention_v1,
+    SelfAttention_v2,
+    simple_self_attention,
+)
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
 from shared.fonts import use_cjk_font
 
@@ -26,12 +32,22 @@ BOOK_SEED = 123
 def prepare_session() -> str | None:
     """Per-notebook setup: one torch thread, and a CJK font for matplotlib if one is installed.
 
-    The notebook's tensors are tiny; with two threads, every torch call pays for waking the second
-    one, which costs milliseconds when the other core is busy (another student's session, say).
     Returns the CJK font family in use, or None when none is installed.
     """
-    torch.set_num_threads(1)
+    one_torch_thread()
     return use_cjk_font()
+
+
+def one_torch_thread() -> None:
+    """Run this thread's torch ops on one thread.
+
+    The notebook's tensors are tiny; with two threads every softmax pays for waking the second one,
+    which costs milliseconds, tens of them when the other core is busy (another student's session, a
+    browser). The setting belongs to the calling thread, and marimo may run a cell that reacts to a
+    control on another thread than the one that ran the first cell, so every explorer call makes sure.
+    """
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def head_counts(d_out: int = EXPLORER_D_OUT) -> list[int]:
@@ -67,6 +83,7 @@ def explore_multihead(
     The module is built from ``seed`` and put in training mode when ``dropout > 0`` so that dropout
     really acts; the dropout draw is seeded too, so a given setting always shows the same picture.
     """
+    one_torch_thread()
     torch.manual_seed(seed)
     module = MultiHeadAttention(EMBEDDING_DIM, EXPLORER_D_OUT, MAX_TOKENS, dropout, num_heads=num_heads)
     module.train(dropout > 0)
@@ -77,12 +94,20 @@ def explore_multihead(
     return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
 
 
+def explore_simple(num_tokens: int) -> Exploration:
+    """Simple self-attention (3.3) on the first ``num_tokens`` tokens: scores and weights."""
+    one_torch_thread()
+    scores, weights, context = simple_self_attention(example_inputs(num_tokens), return_weights=True)
+    return Exploration(weights.unsqueeze(0), context, None, scores)  # (1, T, T), (T, 3), -, (T, T)
+
+
 def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", scaled: bool = True) -> Exploration:
     """Self-attention from 3.4 with a chosen initialisation: scores and weights for every token.
 
     init="uniform": ``SelfAttention_v1`` (weights uniform in [0, 1), seed 123, as in the book);
     init="linear": ``SelfAttention_v2`` (``nn.Linear``'s default, seed 789, as in the book).
     """
+    one_torch_thread()
     if init not in ("uniform", "linear"):
         raise ValueError(f"init must be 'uniform' or 'linear', got {init!r}")
     x = example_inputs(num_tokens)  # (T, 3)
@@ -175,6 +200,7 @@ def explore_causal(num_tokens: int, dropout: float = 0.0, *, causal: bool = True
     the ones printed in 3.5.1; with dropout > 0 the dropout draw is seeded with 123, as in 3.5.2,
     so at p = 0.5 the plot shows the book's thinned matrix.
     """
+    one_torch_thread()
     torch.manual_seed(789)
     module = CausalAttention(EMBEDDING_DIM, 2, MAX_TOKENS, dropout)
     module.train(dropout > 0)

@@ -408,18 +408,40 @@ def test_weights_equal_a_hand_computation(cls, causal, scaled):
 
 
 @pytest.mark.parametrize("cls", BATCHED, ids=ids(BATCHED))
-def test_returned_weights_are_the_ones_used_under_dropout(cls):
+@pytest.mark.parametrize("grad", [True, False], ids=["grad", "no_grad"])
+def test_returned_weights_are_the_ones_used_under_dropout(cls, grad):
     torch.manual_seed(7)
     module = build(cls, d_in=3, d_out=4, context_length=8, dropout=0.5, num_heads=2).train()
     x = random_tokens(batch=3, num_tokens=8)
-    torch.manual_seed(8)
-    out = module(x, return_weights=True)
-    assert (out.weights == 0).any() and (out.weights > 1).any()  # dropout really acted: zeros and 2x survivors
-    torch.testing.assert_close(out.context, context_from_weights(module, x, out.weights), atol=1e-6, rtol=1e-5)
-    # the same seed gives the same draw
-    torch.manual_seed(8)
-    again = module(x, return_weights=True)
+    with torch.set_grad_enabled(grad):
+        torch.manual_seed(8)
+        out = module(x, return_weights=True)
+        assert (out.weights == 0).any() and (out.weights > 1).any()  # dropout acted: zeros and 2x survivors
+        torch.testing.assert_close(out.context, context_from_weights(module, x, out.weights), atol=1e-6, rtol=1e-5)
+        # the same seed gives the same draw
+        torch.manual_seed(8)
+        again = module(x, return_weights=True)
     assert torch.equal(again.weights, out.weights) and torch.equal(again.context, out.context)
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=ids(ALL_CLASSES))
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "frozen"])
+def test_inference_gives_the_same_numbers_as_training_graph(cls, mode):
+    # Without autograd the weights may be computed in the score buffer; nothing may change.
+    torch.manual_seed(4)
+    module = build(cls, num_heads=2).eval()
+    x = random_tokens(num_tokens=7)
+    with_graph = module(x, return_weights=True, **causal_kwargs(cls))
+    assert with_graph.weights.requires_grad
+    if mode == "frozen":
+        module.requires_grad_(False)
+        without = module(x, return_weights=True, **causal_kwargs(cls))
+    else:
+        with torch.no_grad() if mode == "no_grad" else torch.inference_mode():
+            without = module(x, return_weights=True, **causal_kwargs(cls))
+    assert not without.weights.requires_grad
+    assert torch.equal(without.weights, with_graph.weights)
+    assert torch.equal(without.context, with_graph.context)
 
 
 # ============================================================================================
@@ -571,6 +593,9 @@ def test_attention_weights_gradcheck_and_leaves_inputs_alone():
     q_before, k_before = queries.detach().clone(), keys.detach().clone()
     assert torch.autograd.gradcheck(lambda q, k: attention_weights(q, k, mask=mask), (queries, keys))
     assert torch.autograd.gradcheck(lambda q, k: attention_weights(q, k, scaled=False), (queries, keys))
+    assert torch.equal(queries, q_before) and torch.equal(keys, k_before)
+    with torch.no_grad():
+        attention_weights(queries, keys, mask=mask)
     assert torch.equal(queries, q_before) and torch.equal(keys, k_before)
 
 
