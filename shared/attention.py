@@ -80,13 +80,14 @@ def _check_size(name: str, value: object) -> int:
     return int(value)
 
 
-def _check_dropout(value: object) -> float:
-    """A drop probability in [0, 1). An int >= 1 here is most likely a head count in the wrong slot."""
+def _check_dropout(value: object, *, has_heads: bool = False) -> float:
+    """A drop probability in [0, 1). For the multi-head classes, an int >= 1 here is most likely a
+    head count in the wrong (fourth positional) slot, and the message says so."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"dropout must be a float in [0, 1), got {type(value).__name__} ({value!r})")
     if not 0.0 <= float(value) < 1.0:
         hint = ""
-        if isinstance(value, numbers.Integral) and value >= 1:
+        if has_heads and isinstance(value, numbers.Integral) and value >= 1:
             hint = (
                 f"; the fourth positional argument is dropout, so if {value} was meant as the "
                 f"number of heads, pass it by keyword: num_heads={value}"
@@ -99,6 +100,11 @@ def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
     return value
+
+
+def _check_flags(**flags: object) -> None:
+    for name, value in flags.items():
+        _check_flag(name, value)
 
 
 def _check_heads(d_out: int | None, num_heads: object) -> int:
@@ -264,13 +270,13 @@ class SelfAttention_v1(nn.Module):
         self.W_value = nn.Parameter(torch.rand(d_in, d_out))
 
     def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_flag("return_weights", return_weights)
+        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
         _check_tokens(x, d_in=self.d_in, ranks=(2, 3), weight=self.W_query)
         keys = x @ self.W_key  # (..., T, d_out)
         queries = x @ self.W_query  # (..., T, d_out)
         values = x @ self.W_value  # (..., T, d_out)
-        mask = _causal_mask(x.shape[-2]) if _check_flag("causal", causal) else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=_check_flag("scaled", scaled))
+        mask = _causal_mask(x.shape[-2]) if causal else None
+        weights = attention_weights(queries, keys, mask=mask, scaled=scaled)
         context = weights @ values  # (..., T, d_out)
         return AttentionOutput(context, weights) if return_weights else context
 
@@ -292,13 +298,13 @@ class SelfAttention_v2(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
 
     def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_flag("return_weights", return_weights)
+        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
         _check_tokens(x, d_in=self.d_in, ranks=(2, 3), weight=self.W_query.weight)
         keys = self.W_key(x)  # (..., T, d_out)
         queries = self.W_query(x)  # (..., T, d_out)
         values = self.W_value(x)  # (..., T, d_out)
-        mask = _causal_mask(x.shape[-2]) if _check_flag("causal", causal) else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=_check_flag("scaled", scaled))
+        mask = _causal_mask(x.shape[-2]) if causal else None
+        weights = attention_weights(queries, keys, mask=mask, scaled=scaled)
         context = weights @ values  # (..., T, d_out)
         return AttentionOutput(context, weights) if return_weights else context
 
@@ -332,16 +338,14 @@ class CausalAttention(nn.Module):
         self.register_buffer("mask", _causal_mask(context_length))  # (context_length, context_length)
 
     def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flag("return_weights", return_weights)
+        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
         _check_tokens(x, d_in=self.d_in, ranks=(3,), weight=self.W_query.weight, context_length=self.context_length)
         num_tokens = x.shape[1]
         keys = self.W_key(x)  # (b, T, d_out)
         queries = self.W_query(x)  # (b, T, d_out)
         values = self.W_value(x)  # (b, T, d_out)
-        mask = self.mask[:num_tokens, :num_tokens] if _check_flag("causal", causal) else None
-        weights = attention_weights(
-            queries, keys, mask=mask, scaled=_check_flag("scaled", scaled), dropout=self.dropout
-        )  # (b, T, T)
+        mask = self.mask[:num_tokens, :num_tokens] if causal else None
+        weights = attention_weights(queries, keys, mask=mask, scaled=scaled, dropout=self.dropout)  # (b, T, T)
         context = weights @ values  # (b, T, d_out)
         return AttentionOutput(context, weights) if return_weights else context
 
@@ -371,14 +375,14 @@ class MultiHeadAttentionWrapper(nn.Module):
         _check_size("d_in", d_in)
         _check_size("d_out", d_out)
         _check_size("context_length", context_length)
-        _check_dropout(dropout)
+        _check_dropout(dropout, has_heads=True)
         self.num_heads = _check_heads(None, num_heads)  # each head has its own d_out: no split
         self.heads = nn.ModuleList(
             [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
         )
 
     def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flag("return_weights", return_weights)
+        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
         outputs = [head(x, return_weights=True, causal=causal, scaled=scaled) for head in self.heads]
         context = torch.cat([out.context for out in outputs], dim=-1)  # (b, T, d_out * heads)
         if not return_weights:
@@ -407,7 +411,7 @@ class MultiHeadAttention(nn.Module):
         self.d_in = _check_size("d_in", d_in)
         self.d_out = _check_size("d_out", d_out)
         self.context_length = _check_size("context_length", context_length)
-        p = _check_dropout(dropout)
+        p = _check_dropout(dropout, has_heads=True)
         self.num_heads = _check_heads(d_out, num_heads)
         _check_flag("qkv_bias", qkv_bias)
         self.head_dim = d_out // num_heads
@@ -433,9 +437,7 @@ class MultiHeadAttention(nn.Module):
         return AttentionOutput(weights @ values, weights)  # (b, h, T, head_dim), (b, h, T, T)
 
     def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flag("return_weights", return_weights)
-        _check_flag("causal", causal)
-        _check_flag("scaled", scaled)
+        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
         _check_tokens(x, d_in=self.d_in, ranks=(3,), weight=self.W_query.weight, context_length=self.context_length)
         b, num_tokens, _ = x.shape
         keys = self._split_heads(self.W_key(x))  # (b, heads, T, head_dim)

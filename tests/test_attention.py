@@ -942,3 +942,20 @@ def test_checks_still_fire_under_python_O():
         check=True,
     )
     assert "raised: d_out=3 is not divisible by num_heads=2" in result.stdout
+
+
+def test_dropout_hint_names_num_heads_only_where_the_class_has_heads():
+    with pytest.raises(ValueError, match="dropout must be in") as caught:
+        CausalAttention(3, 2, 6, 2)
+    assert "num_heads" not in str(caught.value)
+    with pytest.raises(ValueError, match="num_heads=2"):
+        MultiHeadAttentionWrapper(3, 2, 6, 2)
+
+
+def test_flags_are_checked_before_any_projection(monkeypatch):
+    module = SelfAttention_v2(3, 2)
+    calls = []
+    monkeypatch.setattr(module.W_key, "forward", lambda x: calls.append("projected") or x)
+    with pytest.raises(TypeError, match="causal must be True or False"):
+        module(torch.rand(4, 3), causal="yes")
+    assert calls == []
