@@ -200,6 +200,18 @@ def scores_intro(mo):
     return
 
 
+@app.cell(hide_code=True)
+def normalise_intro(mo):
+    mo.md(r"""
+    Scores can be any size. To turn them into weights that are positive and add up to 1 we
+    normalise them with **softmax**, $\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$.
+    The cell below does all three steps for the query you pick: the scores, softmax (first written
+    out literally as `softmax_naive`, then `torch.softmax`), and the context vector, the inputs
+    summed with those weights.
+    """)
+    return
+
+
 @app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
@@ -212,31 +224,25 @@ def query_control(TOKENS, mo):
 
 
 @app.cell
-def query_scores(inputs, query_picker, torch):
+def query_steps(attention, explorer, inputs, query_picker, torch):
     query_index = query_picker.value
     query = inputs[query_index]  # (3,)
     attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
     for _j, _x_j in enumerate(inputs):
         attn_scores_query[_j] = torch.dot(_x_j, query)  # one score per input token
-    attn_scores_query
-    return attn_scores_query, query, query_index
-
-
-@app.cell(hide_code=True)
-def normalise_intro(mo):
-    mo.md(r"""
-    Scores can be any size. To turn them into weights that are positive and add up to 1 we
-    normalise them with **softmax**, $\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$.
-    Written out literally it looks like this:
-    """)
-    return
-
-
-@app.cell
-def naive_softmax(attention, attn_scores_query, explorer):
     weights_naive = attention.softmax_naive(attn_scores_query)  # exp(x) / sum(exp(x))
-    explorer.labelled(("weights:", weights_naive), ("sum:", weights_naive.sum()))
-    return
+    attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,), sums to 1
+    context_vec_query = torch.zeros(query.shape)  # (3,)
+    for _j, _x_j in enumerate(inputs):
+        context_vec_query += attn_weights_query[_j] * _x_j  # weighted sum of the inputs
+    explorer.labelled(
+        ("scores:", attn_scores_query),
+        ("naive softmax:", weights_naive),
+        ("its sum:", weights_naive.sum()),
+        ("torch.softmax:", attn_weights_query),
+        ("context vector:", context_vec_query),
+    )
+    return attn_scores_query, attn_weights_query, query_index
 
 
 @app.cell(hide_code=True)
@@ -252,16 +258,6 @@ def softmax_warning(mo):
         kind="info",
     )
     return
-
-
-@app.cell
-def query_context(attn_scores_query, explorer, inputs, query, torch):
-    attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,), sums to 1
-    context_vec_query = torch.zeros(query.shape)  # (3,)
-    for _j, _x_j in enumerate(inputs):
-        context_vec_query += attn_weights_query[_j] * _x_j  # weighted sum of the inputs
-    explorer.labelled(("attention weights:", attn_weights_query), ("context vector:", context_vec_query))
-    return (attn_weights_query,)
 
 
 @app.cell

@@ -185,6 +185,14 @@ def scores_intro(mo):
     return
 
 
+@app.cell(hide_code=True)
+def normalise_intro(mo):
+    mo.md(r"""
+    分數可以是任意大小。為了把它們變成全為正、總和為 1 的權重，我們用 **softmax** 來正規化（normalize）：$\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$。下面的程式格會針對你選的查詢詞元做完這三步：算出分數；做 softmax（先照字面公式寫成 `softmax_naive`，再用 `torch.softmax`）；最後用這些權重加總輸入，得到上下文向量。
+    """)
+    return
+
+
 @app.cell
 def query_control(TOKENS, mo):
     query_picker = mo.ui.dropdown(
@@ -197,29 +205,25 @@ def query_control(TOKENS, mo):
 
 
 @app.cell
-def query_scores(inputs, query_picker, torch):
+def query_steps(attention, explorer, inputs, query_picker, torch):
     query_index = query_picker.value
     query = inputs[query_index]  # (3,)
     attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
     for _j, _x_j in enumerate(inputs):
         attn_scores_query[_j] = torch.dot(_x_j, query)  # 每個輸入詞元一個分數
-    attn_scores_query
-    return attn_scores_query, query, query_index
-
-
-@app.cell(hide_code=True)
-def normalise_intro(mo):
-    mo.md(r"""
-    分數可以是任意大小。為了把它們變成全為正、總和為 1 的權重，我們用 **softmax** 來正規化（normalize）：$\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$。照字面寫出來是這樣：
-    """)
-    return
-
-
-@app.cell
-def naive_softmax(attention, attn_scores_query, explorer):
     weights_naive = attention.softmax_naive(attn_scores_query)  # exp(x) / sum(exp(x))
-    explorer.labelled(("權重：", weights_naive), ("總和：", weights_naive.sum()))
-    return
+    attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,)，總和為 1
+    context_vec_query = torch.zeros(query.shape)  # (3,)
+    for _j, _x_j in enumerate(inputs):
+        context_vec_query += attn_weights_query[_j] * _x_j  # 輸入的加權總和
+    explorer.labelled(
+        ("分數：", attn_scores_query),
+        ("直接套公式的 softmax：", weights_naive),
+        ("它的總和：", weights_naive.sum()),
+        ("torch.softmax：", attn_weights_query),
+        ("上下文向量：", context_vec_query),
+    )
+    return attn_scores_query, attn_weights_query, query_index
 
 
 @app.cell(hide_code=True)
@@ -234,16 +238,6 @@ def softmax_warning(mo):
         kind="info",
     )
     return
-
-
-@app.cell
-def query_context(attn_scores_query, explorer, inputs, query, torch):
-    attn_weights_query = torch.softmax(attn_scores_query, dim=0)  # (6,)，總和為 1
-    context_vec_query = torch.zeros(query.shape)  # (3,)
-    for _j, _x_j in enumerate(inputs):
-        context_vec_query += attn_weights_query[_j] * _x_j  # 輸入的加權總和
-    explorer.labelled(("注意力權重：", attn_weights_query), ("上下文向量：", context_vec_query))
-    return (attn_weights_query,)
 
 
 @app.cell
