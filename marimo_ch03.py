@@ -679,26 +679,28 @@ def dropout_control(mo):
 
 
 @app.cell
-def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer, mo):
+def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer):
     _p = dropout_slider.value
     _view = explorer.explore_causal(6, _p)
-    mo.vstack(
-        [
-            attention_heatmaps(
-                _view.weights,
-                TOKENS[:6],
-                titles=[f"Causal weights after dropout, p = {_p:.2f}"],
-                masked=_view.masked,
-                **WEIGHT_LABELS,
-                show_row_sums=True,
-            ),
-            mo.md(
-                f"Survivors are scaled by $1/(1-p) = {1 / (1 - _p):.2f}$, dropped weights are 0, so a row's "
-                f"sum $\\Sigma$ (in red when it is not 1) is no longer 1; it is 1 only *on average* over "
-                f"many random draws. Set $p$ to 0 and every row sums to 1 again."
-            ),
-        ]
+    attention_heatmaps(
+        _view.weights,
+        TOKENS[:6],
+        titles=[f"After dropout, p = {_p:.2f}: survivors × 1/(1 − p) = {1 / (1 - _p):.2f}"],
+        masked=_view.masked,
+        **WEIGHT_LABELS,
+        show_row_sums=True,
     )
+    return
+
+
+@app.cell(hide_code=True)
+def dropout_caption(mo):
+    mo.md(r"""
+    Survivors are scaled by $1/(1-p)$ (the title shows the factor), dropped weights are 0, so a
+    row's sum $\Sigma$ (in red when it is not 1) is no longer 1; it is 1 only *on average* over many
+    random draws. Set $p$ to 0 and every row sums to 1 again. At $p = 0.5$ the plot shows the
+    book's matrix above.
+    """)
     return
 
 

@@ -636,26 +636,25 @@ def dropout_control(mo):
 
 
 @app.cell
-def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer, mo):
+def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer):
     _p = dropout_slider.value
     _view = explorer.explore_causal(6, _p)
-    mo.vstack(
-        [
-            attention_heatmaps(
-                _view.weights,
-                TOKENS[:6],
-                titles=[f"dropout 之後的因果權重，p = {_p:.2f}"],
-                masked=_view.masked,
-                **WEIGHT_LABELS,
-                show_row_sums=True,
-            ),
-            mo.md(
-                f"留下的權重乘上 $1/(1-p) = {1 / (1 - _p):.2f}$，被丟掉的權重是 0，所以一列的"
-                f"總和 $\\Sigma$（不等於 1 時以紅色顯示）不再是 1；只有在多次隨機抽樣下，"
-                f"它的*平均*才是 1。把 $p$ 設為 0，每一列的總和就又回到 1。"
-            ),
-        ]
+    attention_heatmaps(
+        _view.weights,
+        TOKENS[:6],
+        titles=[f"dropout 之後，p = {_p:.2f}：留下的權重 × 1/(1 − p) = {1 / (1 - _p):.2f}"],
+        masked=_view.masked,
+        **WEIGHT_LABELS,
+        show_row_sums=True,
     )
+    return
+
+
+@app.cell(hide_code=True)
+def dropout_caption(mo):
+    mo.md(r"""
+    留下的權重乘上 $1/(1-p)$（倍數標在圖的標題上），被丟掉的權重是 0，所以一列的總和 $\Sigma$（不等於 1 時以紅色顯示）不再是 1；只有在多次隨機抽樣下，它的*平均*才是 1。把 $p$ 設為 0，每一列的總和就又回到 1。$p = 0.5$ 時，圖中就是上面書裡的那個矩陣。
+    """)
     return
 
 
