@@ -165,12 +165,14 @@ def attention_heatmaps(
     col_label_h = longest_col * font * 0.8 + 8
     panel_w = cols * cell + sums_w + gap
     title_h = 18 if any(titles) else 4
-    panel_h = title_h + col_label_h + rows * cell + 8
+    panel_h = title_h + rows * cell + 8  # below the first row of panels: no column labels (the same tokens)
+    first_h = panel_h + col_label_h
     grid_rows = math.ceil(heads / per_row)
     legend_h = 22 if hidden.any() else 0
     width = label_w + per_row * panel_w + colorbar_w
-    colorbar_top, colorbar_h = 24.0, float(np.clip(grid_rows * panel_h - 40, 80.0, 140.0))
-    body_h = max(grid_rows * panel_h, colorbar_top + colorbar_h + 12)  # room for the colour bar's labels
+    grid_h = first_h + (grid_rows - 1) * panel_h
+    colorbar_top, colorbar_h = 24.0, float(np.clip(grid_h - 40, 80.0, 140.0))
+    body_h = max(grid_h, colorbar_top + colorbar_h + 12)  # room for the colour bar's labels
     height = body_h + legend_h + 16  # 16: axis caption
     if annotate is None:
         annotate = cell >= 26
@@ -199,15 +201,16 @@ def attention_heatmaps(
 
     for h in range(heads):
         ox = label_w + (h % per_row) * panel_w
-        oy = (h // per_row) * panel_h
-        gx, gy = ox, oy + title_h + col_label_h
+        first_row = h < per_row
+        oy = 0.0 if first_row else first_h + (h // per_row - 1) * panel_h
+        gx, gy = ox, oy + title_h + (col_label_h if first_row else 0.0)
         out.append(f'<g class="head" data-head="{h}">')
         if titles[h]:
             out.append(
                 f'<text x="{gx + cols * cell / 2:.1f}" y="{oy + 13:.1f}" text-anchor="middle" '
                 f'font-weight="600">{esc(titles[h])}</text>'
             )
-        for j, label in enumerate(col_labels):  # column labels, slanted
+        for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
             x = gx + (j + 0.5) * cell
             out.append(
                 f'<text transform="translate({x:.1f},{gy - 4:.1f}) rotate(-50)" fill="#333">{esc(label)}</text>'
