@@ -94,6 +94,23 @@ def _png_data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _runs_path(hidden: np.ndarray, cell: float) -> str:
+    """SVG path data covering the True cells, one rectangle per horizontal run (a causal mask: one per row)."""
+    parts = []
+    for i, row in enumerate(hidden.tolist()):
+        j = 0
+        while j < len(row):
+            if row[j]:
+                start = j
+                while j < len(row) and row[j]:
+                    j += 1
+                width = (j - start) * cell
+                parts.append(f"M{start * cell:.1f},{i * cell:.1f}h{width:.1f}v{cell:.1f}h{-width:.1f}z")
+            else:
+                j += 1
+    return "".join(parts)
+
+
 def _colour_levels(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """Index into the 256-step colour table for each value."""
     span = vmax - vmin if vmax > vmin else 1.0
@@ -197,7 +214,11 @@ def attention_heatmaps(
     for stop in np.linspace(0, 1, 9):
         r, g, b, _ = _CMAP(stop)
         out.append(f'<stop offset="{stop:.3f}" stop-color="#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"/>')
-    out.append("</linearGradient></defs>")
+    out.append("</linearGradient>")
+    mask_path = _runs_path(hidden, cell)
+    if mask_path:
+        out.append(f'<path id="mask-{uid}" d="{mask_path}" fill="url(#hatch-{uid})"/>')
+    out.append("</defs>")
 
     for h in range(heads):
         ox = label_w + (h % per_row) * panel_w
@@ -226,12 +247,8 @@ def attention_heatmaps(
             f'<image x="{gx:.1f}" y="{gy:.1f}" width="{cols * cell:.1f}" height="{rows * cell:.1f}" '
             f'preserveAspectRatio="none" style="image-rendering:pixelated" href="{_png_data_uri(pixels)}"/>'
         )
-        if hidden.any():  # masked cells: one hatched path over all of them
-            squares = "".join(
-                f"M{gx + j * cell:.1f},{gy + i * cell:.1f}h{cell:.1f}v{cell:.1f}h{-cell:.1f}z"
-                for i, j in zip(*np.nonzero(hidden), strict=True)
-            )
-            out.append(f'<path d="{squares}" fill="url(#hatch-{uid})"/>')
+        if mask_path:  # masked cells: one hatched shape, defined once, placed on every panel
+            out.append(f'<use href="#mask-{uid}" x="{gx:.1f}" y="{gy:.1f}"/>')
         for i in range(rows):
             y = gy + i * cell
             for j in range(cols):

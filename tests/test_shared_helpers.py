@@ -129,9 +129,14 @@ def test_heatmap_signature_tracks_content():
 def test_heatmap_marks_masked_cells_differently_from_small_weights():
     mask = np.triu(np.ones((4, 4), dtype=bool), 1)
     svg = _grid(masked=mask).svg
-    hatched = re.findall(r'<path d="([^"]*)" fill="url\(#hatch-', svg)
-    assert len(hatched) == 2  # one hatched path per head
-    assert all(path.count("M") == mask.sum() for path in hatched)  # a square for every masked cell
+    (shape,) = re.findall(r'<path id="mask-\w+" d="([^"]*)" fill="url\(#hatch-', svg)
+    assert svg.count('<use href="#mask-') == 2  # the hatched shape placed on both heads
+    cell = float(re.search(r"h([\d.]+)v([\d.]+)", shape).group(2))
+    covered = np.zeros_like(mask)
+    for x, y, width in re.findall(r"M([\d.]+),([\d.]+)h([\d.]+)", shape):
+        row, first, count = round(float(y) / cell), round(float(x) / cell), round(float(width) / cell)
+        covered[row, first : first + count] = True
+    assert np.array_equal(covered, mask)  # exactly the masked cells are hatched
     assert "masked" in svg
     assert svg.count("<image ") == 2 and "image/png;base64," in svg  # the cells: one raster per head
 
