@@ -21,6 +21,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import numpy as np
 import torch
@@ -51,7 +52,8 @@ class HeatmapGrid:
 
     @property
     def data_uri(self) -> str:
-        return "data:image/svg+xml;base64," + base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+        # Percent-encoding keeps the URI about the size of the SVG (base64 would add a third).
+        return "data:image/svg+xml;charset=utf-8," + quote(self.svg, safe=" =:;,/'()*!~.-_@+?$[]")
 
     def _mime_(self) -> tuple[str, str]:  # marimo's display protocol
         return "text/html", self._repr_html_()
@@ -205,7 +207,7 @@ def attention_heatmaps(
     esc = html.escape
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{esc(_FONT)}" font-size="{font:.0f}" role="img">',
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{esc(_FONT)}" font-size="{font:.0f}" fill="#333" role="img">',
         f'<defs><pattern id="hatch-{uid}" width="6" height="6" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e6e6e6"/>'
         f'<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern>'
@@ -234,11 +236,11 @@ def attention_heatmaps(
         for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
             x = gx + (j + 0.5) * cell
             out.append(
-                f'<text transform="translate({x:.1f},{gy - 4:.1f}) rotate(-50)" fill="#333">{esc(label)}</text>'
+                f'<text transform="translate({x:.1f},{gy - 4:.0f}) rotate(-50)">{esc(label)}</text>'
             )
         for i, label in enumerate(row_labels if h % per_row == 0 else ()):
             y = gy + (i + 0.5) * cell + 4
-            out.append(f'<text x="{gx - 4:.1f}" y="{y:.1f}" text-anchor="end" fill="#333">{esc(label)}</text>')
+            out.append(f'<text x="{gx - 4:.0f}" y="{y:.0f}" text-anchor="end">{esc(label)}</text>')
         # The cells are one tiny raster image (a pixel per cell, scaled up without smoothing): a few
         # hundred bytes instead of thousands of SVG elements, which keeps the browser's redraw cheap.
         pixels = _LUT_RGB[np.asarray(levels[h])]  # (rows, cols, 3)
@@ -261,10 +263,9 @@ def attention_heatmaps(
                     )
             if show_row_sums:
                 total = row_sums[h][i]
-                colour = "#333" if abs(total - 1.0) < 5e-4 else "#c0392b"
+                red = "" if abs(total - 1.0) < 5e-4 else ' fill="#c0392b"'  # a row that does not sum to 1
                 out.append(
-                    f'<text x="{gx + cols * cell + 5:.1f}" y="{y + cell / 2 + 4:.1f}" fill="{colour}" '
-                    f'font-size="10">{total:.2f}</text>'
+                    f'<text x="{gx + cols * cell + 5:.0f}" y="{y + cell / 2 + 4:.0f}" font-size="10"{red}>{total:.2f}</text>'
                 )
         if show_row_sums:
             out.append(f'<text x="{gx + cols * cell + 5:.1f}" y="{gy - 4:.1f}" font-weight="600">{esc(sum_label)}</text>')

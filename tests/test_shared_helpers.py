@@ -123,7 +123,10 @@ def test_heatmap_signature_tracks_content():
     html = first._repr_html_()
     assert 'class="attn-heatmap"' in html and f'data-signature="{first.signature}"' in html
     assert first.svg.count('class="head"') == 2
-    assert "<img " in html and "data:image/svg+xml;base64," in html  # shown as one image, not inline SVG
+    assert "<img " in html and "data:image/svg+xml;charset=utf-8," in html  # shown as one image, not inline SVG
+    from urllib.parse import unquote
+
+    assert unquote(html.split('src="')[1].split('"')[0].split(",", 1)[1]) == first.svg
 
 
 def test_heatmap_marks_masked_cells_differently_from_small_weights():
