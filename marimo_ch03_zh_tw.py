@@ -195,18 +195,18 @@ def normalise_intro(mo):
 
 @app.cell
 def query_control(TOKENS, mo):
-    query_picker = mo.ui.dropdown(
+    query_position = mo.ui.dropdown(
         options={token: position for position, token in enumerate(TOKENS[:6])},
         value=TOKENS[1],
         label="查詢詞元",
     )
-    query_picker
-    return (query_picker,)
+    query_position
+    return (query_position,)
 
 
 @app.cell
-def query_steps(attention, explorer, inputs, query_picker, torch):
-    query_index = query_picker.value
+def query_steps(attention, explorer, inputs, query_position, torch):
+    query_index = query_position.value
     query = inputs[query_index]  # (3,)
     attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
     for _j, _x_j in enumerate(inputs):
@@ -398,9 +398,9 @@ def init_choice_control(mo):
 
 @app.cell
 def scale_switch_control(mo):
-    scale_switch = mo.ui.switch(value=True, label="分數除以 √d_k")
-    scale_switch
-    return (scale_switch,)
+    scale_on = mo.ui.switch(value=True, label="分數除以 √d_k")
+    scale_on
+    return (scale_on,)
 
 
 @app.cell
@@ -427,10 +427,10 @@ def trainable_plot(
     init_choice,
     key_dim,
     mo,
-    scale_switch,
+    scale_on,
     trainable_length,
 ):
-    _view = explorer.explore_trainable(trainable_length.value, key_dim.value, init=init_choice.value, scaled=scale_switch.value)
+    _view = explorer.explore_trainable(trainable_length.value, key_dim.value, init=init_choice.value, scaled=scale_on.value)
     _labels = TOKENS[: trainable_length.value]
     mo.hstack(
         [
@@ -565,9 +565,9 @@ def causal_by_hand(inputs, sa_v2, torch):
 
 @app.cell
 def mask_switch_control(mo):
-    mask_switch = mo.ui.switch(value=True, label="因果遮罩")
-    mask_switch
-    return (mask_switch,)
+    mask_on = mo.ui.switch(value=True, label="因果遮罩")
+    mask_on
+    return (mask_on,)
 
 
 @app.cell
@@ -578,12 +578,12 @@ def causal_length_control(example, mo):
 
 
 @app.cell
-def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explorer, mask_switch):
-    _view = explorer.explore_causal(causal_length.value, causal=mask_switch.value)
+def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explorer, mask_on):
+    _view = explorer.explore_causal(causal_length.value, causal=mask_on.value)
     attention_heatmaps(
         _view.weights,
         TOKENS[: causal_length.value],
-        titles=["因果注意力權重" if mask_switch.value else "沒有遮罩的權重"],
+        titles=["因果注意力權重" if mask_on.value else "沒有遮罩的權重"],
         masked=_view.masked,
         **WEIGHT_LABELS,
         show_row_sums=True,
@@ -630,19 +630,19 @@ def dropout_weights(causal_weights, dropout, torch):
 
 @app.cell
 def dropout_control(mo):
-    dropout_slider = mo.ui.slider(0.0, 0.9, step=0.05, value=0.5, label="Dropout 比率 p", show_value=True)
-    dropout_slider
-    return (dropout_slider,)
+    dropout_p = mo.ui.slider(0.0, 0.9, step=0.05, value=0.5, label="Dropout 比率 p", show_value=True)
+    dropout_p
+    return (dropout_p,)
 
 
 @app.cell
-def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_slider, explorer):
-    _p = dropout_slider.value
+def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_p, explorer):
+    _p = dropout_p.value
     _view = explorer.explore_causal(6, _p)
     attention_heatmaps(
         _view.weights,
         TOKENS[:6],
-        titles=[f"dropout 之後，p = {_p:.2f}：留下的權重 × 1/(1 − p) = {1 / (1 - _p):.2f}"],
+        titles=[f"p = {_p:.2f}，留下的權重 × {1 / (1 - _p):.2f}"],
         masked=_view.masked,
         **WEIGHT_LABELS,
         show_row_sums=True,
@@ -797,48 +797,48 @@ def explorer_intro(mo):
 
 @app.cell
 def heads_control(explorer, mo):
-    heads_slider = mo.ui.slider(steps=explorer.head_counts(), value=2, label="注意力頭數", show_value=True)
-    heads_slider
-    return (heads_slider,)
+    num_heads = mo.ui.slider(steps=explorer.head_counts(), value=2, label="注意力頭數", show_value=True)
+    num_heads
+    return (num_heads,)
 
 
 @app.cell
 def mha_dropout_control(mo):
-    mha_dropout = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout 比率 p", show_value=True)
-    mha_dropout
-    return (mha_dropout,)
+    dropout_rate = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout 比率 p", show_value=True)
+    dropout_rate
+    return (dropout_rate,)
 
 
 @app.cell
 def mha_length_control(example, mo):
-    mha_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
-    mha_length
-    return (mha_length,)
+    sequence_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
+    sequence_length
+    return (sequence_length,)
 
 
 @app.cell
 def mha_query_control(TOKENS, mo):
-    mha_query = mo.ui.dropdown(
+    query_token = mo.ui.dropdown(
         options={f"{position + 1}. {token}": position for position, token in enumerate(TOKENS)},
         value=f"2. {TOKENS[1]}",
         label="查詢詞元",
     )
-    mha_query
-    return (mha_query,)
+    query_token
+    return (query_token,)
 
 
 @app.cell
 def mha_causal_control(mo):
-    mha_causal = mo.ui.switch(value=True, label="因果遮罩")
-    mha_causal
-    return (mha_causal,)
+    causal_mask = mo.ui.switch(value=True, label="因果遮罩")
+    causal_mask
+    return (causal_mask,)
 
 
 @app.cell
 def mha_scaled_control(mo):
-    mha_scaled = mo.ui.switch(value=True, label="除以 √d_k")
-    mha_scaled
-    return (mha_scaled,)
+    scale_by_sqrt_dk = mo.ui.switch(value=True, label="除以 √d_k")
+    scale_by_sqrt_dk
+    return (scale_by_sqrt_dk,)
 
 
 @app.cell
@@ -848,24 +848,24 @@ def multihead_explorer(
     WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
-    heads_slider,
-    mha_causal,
-    mha_dropout,
-    mha_length,
-    mha_query,
-    mha_scaled,
+    num_heads,
+    causal_mask,
+    dropout_rate,
+    sequence_length,
+    query_token,
+    scale_by_sqrt_dk,
 ):
-    seq_len = mha_length.value
+    seq_len = sequence_length.value
     mha_view = explorer.explore_multihead(
-        seq_len, heads_slider.value, mha_dropout.value, causal=mha_causal.value, scaled=mha_scaled.value
+        seq_len, num_heads.value, dropout_rate.value, causal=causal_mask.value, scaled=scale_by_sqrt_dk.value
     )
     attention_heatmaps(
         mha_view.weights,  # (heads, T, T)：注意力頭數 × 詞元數 × 詞元數
         TOKENS[:seq_len],
         titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
         masked=mha_view.masked,
-        highlight_row=mha_query.value if mha_query.value < seq_len else None,
-        show_row_sums=mha_dropout.value > 0,
+        highlight_row=query_token.value if query_token.value < seq_len else None,
+        show_row_sums=dropout_rate.value > 0,
         **WEIGHT_LABELS,
     )
     return (mha_view,)

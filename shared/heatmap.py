@@ -53,7 +53,7 @@ class HeatmapGrid:
     @property
     def data_uri(self) -> str:
         # Percent-encoding keeps the URI about the size of the SVG (base64 would add a third).
-        return "data:image/svg+xml;charset=utf-8," + quote(self.svg, safe=" =:;,/'()*!~.-_@+?$[]")
+        return "data:image/svg+xml;charset=utf-8," + quote(self.svg, safe=" =:;,/'()*!~.-_@+?$[]<>{}")
 
     def _mime_(self) -> tuple[str, str]:  # marimo's display protocol
         return "text/html", self._repr_html_()
@@ -229,9 +229,10 @@ def attention_heatmaps(
         gx, gy = ox, oy + title_h + (col_label_h if first_row else 0.0)
         out.append(f'<g class="head" data-head="{h}">')
         if titles[h]:
+            half = _text_width(titles[h], font) / 2
+            centre = max(gx + cols * cell / 2, half + 2)  # a long title shifts right rather than being cut off
             out.append(
-                f'<text x="{gx + cols * cell / 2:.1f}" y="{oy + 13:.1f}" text-anchor="middle" '
-                f'font-weight="600">{esc(titles[h])}</text>'
+                f'<text x="{centre:.1f}" y="{oy + 13:.1f}" text-anchor="middle" font-weight="600">{esc(titles[h])}</text>'
             )
         for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
             x = gx + (j + 0.5) * cell

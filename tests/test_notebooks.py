@@ -130,16 +130,16 @@ def _check_weights(view, *, causal: bool, dropout: float, reference=None):
 def test_multihead_explorer_sweep(notebook, num_heads):
     for dropout, seq_len, causal in itertools.product((0.0, 0.5, 0.9), (1, 2, 6, MAX_TOKENS), (True, False)):
         settings = dict(
-            heads_slider=ui(num_heads),
-            mha_length=ui(seq_len),
-            mha_causal=ui(causal),
-            mha_scaled=ui(True),
-            mha_query=ui(1),
+            num_heads=ui(num_heads),
+            sequence_length=ui(seq_len),
+            causal_mask=ui(causal),
+            scale_by_sqrt_dk=ui(True),
+            query_token=ui(1),
         )
-        output, defs = notebook.multihead_explorer.run(mha_dropout=ui(dropout), **settings)
+        output, defs = notebook.multihead_explorer.run(dropout_rate=ui(dropout), **settings)
         view = defs["mha_view"]
         assert view.weights.shape == (num_heads, seq_len, seq_len)
-        reference = notebook.multihead_explorer.run(mha_dropout=ui(0.0), **settings)[1]["mha_view"]
+        reference = notebook.multihead_explorer.run(dropout_rate=ui(0.0), **settings)[1]["mha_view"]
         _check_weights(view, causal=causal, dropout=dropout, reference=reference)
         assert "attn-heatmap" in output._repr_html_()
         if dropout == 0.9 and seq_len == MAX_TOKENS:
@@ -151,7 +151,7 @@ def test_simple_and_causal_plots_sweep(notebook, seq_len):
     output, _ = notebook.simple_plot.run(simple_length=ui(seq_len))
     assert output is not None
     for masked in (True, False):
-        output, _ = notebook.causal_plot.run(causal_length=ui(seq_len), mask_switch=ui(masked))
+        output, _ = notebook.causal_plot.run(causal_length=ui(seq_len), mask_on=ui(masked))
         assert output.signature
 
 
@@ -159,21 +159,21 @@ def test_simple_and_causal_plots_sweep(notebook, seq_len):
 def test_trainable_plot_sweep(notebook, init):
     for d_k, seq_len, scaled in itertools.product((2, 128), (1, 6, MAX_TOKENS), (True, False)):
         output, _ = notebook.trainable_plot.run(
-            init_choice=ui(init), key_dim=ui(d_k), trainable_length=ui(seq_len), scale_switch=ui(scaled)
+            init_choice=ui(init), key_dim=ui(d_k), trainable_length=ui(seq_len), scale_on=ui(scaled)
         )
         assert output is not None
 
 
 @pytest.mark.parametrize("p", (0.0, 0.5, 0.9))
 def test_dropout_plot_sweep(notebook, p):
-    output, _ = notebook.dropout_plot.run(dropout_slider=ui(p))
+    output, _ = notebook.dropout_plot.run(dropout_p=ui(p))
     assert output is not None
 
 
 def test_scaling_switch_changes_the_weights(notebook):
-    base = dict(heads_slider=ui(2), mha_length=ui(6), mha_causal=ui(False), mha_dropout=ui(0.0), mha_query=ui(1))
-    scaled = notebook.multihead_explorer.run(mha_scaled=ui(True), **base)[1]["mha_view"].weights
-    unscaled = notebook.multihead_explorer.run(mha_scaled=ui(False), **base)[1]["mha_view"].weights
+    base = dict(num_heads=ui(2), sequence_length=ui(6), causal_mask=ui(False), dropout_rate=ui(0.0), query_token=ui(1))
+    scaled = notebook.multihead_explorer.run(scale_by_sqrt_dk=ui(True), **base)[1]["mha_view"].weights
+    unscaled = notebook.multihead_explorer.run(scale_by_sqrt_dk=ui(False), **base)[1]["mha_view"].weights
     assert not torch.allclose(scaled, unscaled)
 
 
@@ -217,8 +217,20 @@ def test_notebook_defines_no_mechanism(name):
 def test_sweep_catches_a_broken_mask(notebook):
     """The sweep's checker must fail when a future weight is not zero."""
     view = notebook.multihead_explorer.run(
-        heads_slider=ui(1), mha_length=ui(4), mha_causal=ui(False), mha_scaled=ui(True), mha_query=ui(1), mha_dropout=ui(0.0)
+        num_heads=ui(1), sequence_length=ui(4), causal_mask=ui(False), scale_by_sqrt_dk=ui(True), query_token=ui(1), dropout_rate=ui(0.0)
     )[1]["mha_view"]
     forged = explorer.Exploration(view.weights, view.context, torch.triu(torch.ones(4, 4, dtype=torch.bool), 1))
     with pytest.raises(AssertionError):
         _check_weights(forged, causal=True, dropout=0.0)
+
+
+@pytest.mark.slow
+def test_bonus_timing_runs_only_when_pressed(notebook):
+    from matplotlib.figure import Figure
+
+    waiting, _ = notebook.timing_result.run(timing_button=ui(False))
+    assert not isinstance(waiting, Figure)
+    chart, _ = notebook.timing_result.run(timing_button=ui(True))
+    assert isinstance(chart, Figure)
+    bars = [patch for ax in chart.axes for patch in ax.patches]
+    assert len(bars) == 8 and all(bar.get_width() > 0 for bar in bars)  # 4 implementations x 2 sizes
