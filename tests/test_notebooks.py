@@ -217,7 +217,12 @@ def test_notebook_defines_no_mechanism(name):
 def test_sweep_catches_a_broken_mask(notebook):
     """The sweep's checker must fail when a future weight is not zero."""
     view = notebook.multihead_explorer.run(
-        num_heads=ui(1), sequence_length=ui(4), causal_mask=ui(False), scale_by_sqrt_dk=ui(True), query_token=ui(1), dropout_rate=ui(0.0)
+        num_heads=ui(1),
+        sequence_length=ui(4),
+        causal_mask=ui(False),
+        scale_by_sqrt_dk=ui(True),
+        query_token=ui(1),
+        dropout_rate=ui(0.0),
     )[1]["mha_view"]
     forged = explorer.Exploration(view.weights, view.context, torch.triu(torch.ones(4, 4, dtype=torch.bool), 1))
     with pytest.raises(AssertionError):
