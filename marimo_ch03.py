@@ -21,6 +21,7 @@ def setup():
 
     from shared import attention, charts, diagrams, example, exercises, explorer, timing
     from shared.heatmap import attention_heatmaps
+    from shared.seeding import seeded
 
     cjk_font = explorer.prepare_session()  # one torch thread; a CJK font for matplotlib if installed
     return (
@@ -33,6 +34,7 @@ def setup():
         exercises,
         explorer,
         mo,
+        seeded,
         timing,
         torch,
     )
@@ -372,18 +374,24 @@ def s3_4_1(mo):
 
     As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
     query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123.
+
+    Where the book writes `torch.manual_seed(123)`, this notebook writes `with seeded(123):`.
+    It seeds the same generator, and also holds it until the block ends. When a teacher serves
+    the notebook to a class, every student's cells run in one Python process and share that
+    generator; without the hold, another student's cell could draw numbers in the middle of
+    ours, and we would print numbers that are not the book's.
     """)
     return
 
 
 @app.cell
-def step_by_step(explorer, inputs, torch):
+def step_by_step(explorer, inputs, seeded, torch):
     x_2 = inputs[1]  # (3,), the query token "journey"
     d_in, d_out = inputs.shape[1], 2
-    torch.manual_seed(123)
-    W_query = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
-    W_key = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
-    W_value = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+    with seeded(123):
+        W_query = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+        W_key = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+        W_value = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
     query_2 = x_2 @ W_query  # (2,)
     keys = inputs @ W_key  # (6, 2)
     values = inputs @ W_value  # (6, 2)
@@ -493,9 +501,9 @@ def s3_4_2(attention, explorer, mo):
 
 
 @app.cell
-def v1_numbers(attention, inputs, torch):
-    torch.manual_seed(123)
-    sa_v1 = attention.SelfAttention_v1(3, 2)
+def v1_numbers(attention, inputs, seeded):
+    with seeded(123):
+        sa_v1 = attention.SelfAttention_v1(3, 2)
     sa_v1(inputs)  # the second row is context_vec_2 from above
     return
 
@@ -516,9 +524,9 @@ def v2_intro(attention, explorer, mo):
 
 
 @app.cell
-def v2_numbers(attention, inputs, torch):
-    torch.manual_seed(789)
-    sa_v2 = attention.SelfAttention_v2(3, 2)
+def v2_numbers(attention, inputs, seeded):
+    with seeded(789):
+        sa_v2 = attention.SelfAttention_v2(3, 2)
     sa_v2(inputs)
     return (sa_v2,)
 
@@ -656,18 +664,20 @@ def s3_5_2(mo):
 
 
 @app.cell
-def dropout_ones(torch):
-    torch.manual_seed(123)
+def dropout_ones(seeded, torch):
     dropout = torch.nn.Dropout(0.5)  # p = 0.5: survivors are scaled by 1 / (1 - 0.5) = 2
     example_ones = torch.ones(6, 6)
-    dropout(example_ones)
+    with seeded(123):
+        thinned_ones = dropout(example_ones)
+    thinned_ones
     return (dropout,)
 
 
 @app.cell
-def dropout_weights(causal_weights, dropout, torch):
-    torch.manual_seed(123)
-    dropout(causal_weights)  # the causal weights from 3.5.1, thinned
+def dropout_weights(causal_weights, dropout, seeded):
+    with seeded(123):
+        thinned_weights = dropout(causal_weights)  # the causal weights from 3.5.1, thinned
+    thinned_weights
     return
 
 
@@ -723,10 +733,10 @@ def s3_5_3(attention, explorer, mo):
 
 
 @app.cell
-def causal_class(attention, explorer, inputs, torch):
+def causal_class(attention, explorer, inputs, seeded, torch):
     batch = torch.stack((inputs, inputs))  # (2, 6, 3): two copies of the sentence
-    torch.manual_seed(123)
-    ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
+    with seeded(123):
+        ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
     explorer.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
@@ -753,9 +763,9 @@ def s3_6(attention, explorer, mo):
 
 
 @app.cell
-def wrapper_numbers(attention, batch, explorer, torch):
-    torch.manual_seed(123)
-    mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
+def wrapper_numbers(attention, batch, explorer, seeded):
+    with seeded(123):
+        mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
     wrapper_context = mha_wrapper(batch)  # (2, 6, 4): two heads of width 2
     explorer.labelled(("shape:", wrapper_context.shape), ("context:", wrapper_context))
     return
@@ -825,9 +835,9 @@ def s3_6_2(attention, explorer, mo):
 
 
 @app.cell
-def mha_numbers(attention, batch, explorer, torch):
-    torch.manual_seed(123)
-    mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
+def mha_numbers(attention, batch, explorer, seeded):
+    with seeded(123):
+        mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
     mha_context = mha(batch)  # (2, 6, 2): here d_out = 2 is the total width
     explorer.labelled(("shape:", mha_context.shape), ("context:", mha_context))
     return

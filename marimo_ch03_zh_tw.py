@@ -21,6 +21,7 @@ def setup():
 
     from shared import attention, charts, diagrams, example, exercises, explorer, timing
     from shared.heatmap import attention_heatmaps
+    from shared.seeding import seeded
 
     cjk_font = explorer.prepare_session()  # torch 只用一個執行緒；若系統有 CJK 字型，就讓 matplotlib 使用
     return (
@@ -33,6 +34,7 @@ def setup():
         exercises,
         explorer,
         mo,
+        seeded,
         timing,
         torch,
     )
@@ -345,18 +347,20 @@ def s3_4_1(mo):
     ### 3.4.1 逐步計算注意力權重
 
     和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣。
+
+    書中寫 `torch.manual_seed(123)` 的地方，本筆記本寫成 `with seeded(123):`。它設定的是同一個亂數產生器，而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們抽亂數的途中插進來，印出的數字就不再是書上的數字。
     """)
     return
 
 
 @app.cell
-def step_by_step(explorer, inputs, torch):
+def step_by_step(explorer, inputs, seeded, torch):
     x_2 = inputs[1]  # (3,)，查詢詞元「journey」（旅程）
     d_in, d_out = inputs.shape[1], 2
-    torch.manual_seed(123)
-    W_query = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
-    W_key = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
-    W_value = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+    with seeded(123):
+        W_query = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+        W_key = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
+        W_value = torch.nn.Parameter(torch.rand(d_in, d_out), requires_grad=False)  # (3, 2)
     query_2 = x_2 @ W_query  # (2,)
     keys = inputs @ W_key  # (6, 2)
     values = inputs @ W_value  # (6, 2)
@@ -460,9 +464,9 @@ def s3_4_2(attention, explorer, mo):
 
 
 @app.cell
-def v1_numbers(attention, inputs, torch):
-    torch.manual_seed(123)
-    sa_v1 = attention.SelfAttention_v1(3, 2)
+def v1_numbers(attention, inputs, seeded):
+    with seeded(123):
+        sa_v1 = attention.SelfAttention_v1(3, 2)
     sa_v1(inputs)  # 第二列就是上面算出的 context_vec_2
     return
 
@@ -482,9 +486,9 @@ def v2_intro(attention, explorer, mo):
 
 
 @app.cell
-def v2_numbers(attention, inputs, torch):
-    torch.manual_seed(789)
-    sa_v2 = attention.SelfAttention_v2(3, 2)
+def v2_numbers(attention, inputs, seeded):
+    with seeded(789):
+        sa_v2 = attention.SelfAttention_v2(3, 2)
     sa_v2(inputs)
     return (sa_v2,)
 
@@ -613,18 +617,20 @@ def s3_5_2(mo):
 
 
 @app.cell
-def dropout_ones(torch):
-    torch.manual_seed(123)
+def dropout_ones(seeded, torch):
     dropout = torch.nn.Dropout(0.5)  # p = 0.5：留下的值乘上 1 / (1 - 0.5) = 2
     example_ones = torch.ones(6, 6)
-    dropout(example_ones)
+    with seeded(123):
+        thinned_ones = dropout(example_ones)
+    thinned_ones
     return (dropout,)
 
 
 @app.cell
-def dropout_weights(causal_weights, dropout, torch):
-    torch.manual_seed(123)
-    dropout(causal_weights)  # 3.5.1 的因果權重，隨機丟掉一部分
+def dropout_weights(causal_weights, dropout, seeded):
+    with seeded(123):
+        thinned_weights = dropout(causal_weights)  # 3.5.1 的因果權重，隨機丟掉一部分
+    thinned_weights
     return
 
 
@@ -675,10 +681,10 @@ def s3_5_3(attention, explorer, mo):
 
 
 @app.cell
-def causal_class(attention, explorer, inputs, torch):
+def causal_class(attention, explorer, inputs, seeded, torch):
     batch = torch.stack((inputs, inputs))  # (2, 6, 3)：同一個句子的兩份複本
-    torch.manual_seed(123)
-    ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
+    with seeded(123):
+        ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
     explorer.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
@@ -703,9 +709,9 @@ def s3_6(attention, explorer, mo):
 
 
 @app.cell
-def wrapper_numbers(attention, batch, explorer, torch):
-    torch.manual_seed(123)
-    mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
+def wrapper_numbers(attention, batch, explorer, seeded):
+    with seeded(123):
+        mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
     wrapper_context = mha_wrapper(batch)  # (2, 6, 4)：兩個頭，各寬 2
     explorer.labelled(("形狀：", wrapper_context.shape), ("上下文向量：", wrapper_context))
     return
@@ -772,9 +778,9 @@ def s3_6_2(attention, explorer, mo):
 
 
 @app.cell
-def mha_numbers(attention, batch, explorer, torch):
-    torch.manual_seed(123)
-    mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
+def mha_numbers(attention, batch, explorer, seeded):
+    with seeded(123):
+        mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
     mha_context = mha(batch)  # (2, 6, 2)：這裡的 d_out = 2 是總寬度
     explorer.labelled(("形狀：", mha_context.shape), ("上下文向量：", mha_context))
     return

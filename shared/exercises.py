@@ -13,6 +13,7 @@ import torch
 
 from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SelfAttention_v1, SelfAttention_v2
 from shared.example import book_inputs
+from shared.seeding import seeded
 
 GPT2_PARAMETERS = 2_360_064
 
@@ -32,10 +33,10 @@ def check_weight_transfer(transfer: Callable | None) -> Check:
     if transfer is None:
         return Check("todo")
     x = book_inputs()  # (6, 3)
-    torch.manual_seed(123)
-    sa_v1 = SelfAttention_v1(3, 2)
-    torch.manual_seed(789)
-    sa_v2 = SelfAttention_v2(3, 2)
+    with seeded(123):
+        sa_v1 = SelfAttention_v1(3, 2)
+    with seeded(789):
+        sa_v2 = SelfAttention_v2(3, 2)
     try:
         with torch.no_grad():
             transfer(sa_v1, sa_v2)
@@ -51,8 +52,8 @@ def check_wrapper_width(d_out: int | None, num_heads: int = 2) -> Check:
     if d_out is None:
         return Check("todo")
     try:
-        torch.manual_seed(123)
-        wrapper = MultiHeadAttentionWrapper(3, int(d_out), 6, 0.0, num_heads=num_heads)
+        with seeded(123):
+            wrapper = MultiHeadAttentionWrapper(3, int(d_out), 6, 0.0, num_heads=num_heads)
         with torch.no_grad():
             width = wrapper(torch.stack((book_inputs(), book_inputs()))).shape[-1]
     except (TypeError, ValueError) as error:
@@ -63,7 +64,9 @@ def check_wrapper_width(d_out: int | None, num_heads: int = 2) -> Check:
 def check_gpt2_module(d_in: int, d_out: int, context_length: int, num_heads: int) -> Check:
     """Exercise 3.3: a MultiHeadAttention the size of GPT-2 small's (768 wide, 12 heads, 1024 tokens)."""
     try:
-        module = MultiHeadAttention(int(d_in), int(d_out), int(context_length), 0.0, num_heads=int(num_heads))
+        # on the meta device: shapes only, so no memory for GPT-2-sized tensors and no random draws
+        with torch.device("meta"):
+            module = MultiHeadAttention(int(d_in), int(d_out), int(context_length), 0.0, num_heads=int(num_heads))
     except (TypeError, ValueError) as error:
         return Check("error", {"error": str(error)})
     count = sum(p.numel() for p in module.parameters())

@@ -24,6 +24,7 @@ from shared.attention import (
 )
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
 from shared.fonts import use_cjk_font
+from shared.seeding import seeded
 
 EXPLORER_D_OUT = 12  # model width of the multi-head explorer: 1, 2, 3, 4, 6 or 12 heads fit it
 BOOK_SEED = 123
@@ -84,11 +85,10 @@ def explore_multihead(
     really acts; the dropout draw is seeded too, so a given setting always shows the same picture.
     """
     one_torch_thread()
-    torch.manual_seed(seed)
-    module = MultiHeadAttention(EMBEDDING_DIM, EXPLORER_D_OUT, MAX_TOKENS, dropout, num_heads=num_heads)
-    module.train(dropout > 0)
     x = example_inputs(num_tokens).unsqueeze(0)  # (1, T, 3)
-    with torch.no_grad():
+    with seeded(seed), torch.no_grad():  # the weights and the dropout draw both come from `seed`
+        module = MultiHeadAttention(EMBEDDING_DIM, EXPLORER_D_OUT, MAX_TOKENS, dropout, num_heads=num_heads)
+        module.train(dropout > 0)
         context, weights = module(x, return_weights=True, causal=causal, scaled=scaled)
     masked = module.mask[:num_tokens, :num_tokens] if causal else None
     return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
@@ -112,12 +112,12 @@ def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", sca
         raise ValueError(f"init must be 'uniform' or 'linear', got {init!r}")
     x = example_inputs(num_tokens)  # (T, 3)
     if init == "uniform":
-        torch.manual_seed(123)
-        module = SelfAttention_v1(EMBEDDING_DIM, d_out)
+        with seeded(123):
+            module = SelfAttention_v1(EMBEDDING_DIM, d_out)
         project_q, project_k = (lambda t: t @ module.W_query), (lambda t: t @ module.W_key)
     else:
-        torch.manual_seed(789)
-        module = SelfAttention_v2(EMBEDDING_DIM, d_out)
+        with seeded(789):
+            module = SelfAttention_v2(EMBEDDING_DIM, d_out)
         project_q, project_k = module.W_query, module.W_key
     with torch.no_grad():
         context, weights = module(x, return_weights=True, scaled=scaled)
@@ -201,12 +201,11 @@ def explore_causal(num_tokens: int, dropout: float = 0.0, *, causal: bool = True
     so at p = 0.5 the plot shows the book's thinned matrix.
     """
     one_torch_thread()
-    torch.manual_seed(789)
-    module = CausalAttention(EMBEDDING_DIM, 2, MAX_TOKENS, dropout)
+    with seeded(789):
+        module = CausalAttention(EMBEDDING_DIM, 2, MAX_TOKENS, dropout)
     module.train(dropout > 0)
     x = example_inputs(num_tokens).unsqueeze(0)  # (1, T, 3)
-    torch.manual_seed(123)
-    with torch.no_grad():
+    with seeded(123), torch.no_grad():
         context, weights = module(x, return_weights=True, causal=causal)
     masked = module.mask[:num_tokens, :num_tokens] if causal else None
     return Exploration(weights, context[0], masked)  # weights (1, T, T): one head

@@ -14,17 +14,18 @@ import torch
 from torch import nn
 
 from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SDPAMultiHeadAttention
+from shared.seeding import seeded
 
 
 def build_implementations(d_model: int, context_length: int, num_heads: int) -> dict[str, nn.Module]:
     """The four implementations at one size, keyed "wrapper" (3.6.1), "split" (3.6.2), "sdpa" (fused
     kernel) and "torch" (``torch.nn.MultiheadAttention``); the notebooks name them in their language."""
-    torch.manual_seed(123)
-    split = MultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
-    sdpa = SDPAMultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
+    with seeded(123):
+        split = MultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
+        sdpa = SDPAMultiHeadAttention(d_model, d_model, context_length, 0.0, num_heads=num_heads)
+        wrapper = MultiHeadAttentionWrapper(d_model, d_model // num_heads, context_length, 0.0, num_heads=num_heads)
+        torch_mha = nn.MultiheadAttention(d_model, num_heads, bias=False, batch_first=True)
     sdpa.load_state_dict(split.state_dict())
-    wrapper = MultiHeadAttentionWrapper(d_model, d_model // num_heads, context_length, 0.0, num_heads=num_heads)
-    torch_mha = nn.MultiheadAttention(d_model, num_heads, bias=False, batch_first=True)
     causal = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
 
     class _TorchCausal(nn.Module):  # adapts torch's module to the same call: x -> context
@@ -52,7 +53,7 @@ def compare(
 ) -> dict[str, float]:
     """Median forward time in ms of each implementation; stops early when ``budget_s`` runs out."""
     modules = build_implementations(d_model, num_tokens, num_heads)
-    x = torch.rand(batch, num_tokens, d_model)  # (b, T, d_model)
+    x = torch.rand(batch, num_tokens, d_model, generator=torch.Generator().manual_seed(0))  # (b, T, d_model)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

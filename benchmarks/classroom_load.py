@@ -1,0 +1,278 @@
+#!/usr/bin/env python
+"""A class on one server: N students open a chapter notebook at once and play with its controls.
+
+usage: python benchmarks/classroom_load.py NOTEBOOK [--students 1,10,30] [--duration 60]
+                                           [--think 2.0] [--drag 4] [--observer] [--json]
+
+The server is the machine under test, so the students must not eat its CPU the way 30 headless
+browsers would. Each student here is a `shared.appclient.ProtocolStudent`: it speaks marimo's
+protocol (the WebSocket and the POST a moved slider sends) and receives every output, but renders
+nothing. With --observer, one of the N students is a real headless Chromium page instead, which
+measures what a student sees: from the key press until the new plot is on screen.
+
+For each class size N (a fresh server each time):
+  * arrival: all N open the app at the same moment; time until each one's first run completed;
+  * play, for --duration seconds: every student repeats "move a random slider or switch (a drag
+    of --drag values, 40 ms apart, or one click), wait until the result is back, look at it for a
+    random time (exponential, mean --think s)". Per change: from the first value sent until the
+    server has applied the last one and finished the run it caused;
+  * the server process tree's CPU use (in cores) and RSS during play, and this process's own CPU.
+
+Goal (issue 5): 30 students, p95 under 1 s while they use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil  # noqa: E402
+
+from shared.appclient import ProtocolStudent, server_token  # noqa: E402
+from shared.appserver import marimo_app, tree_processes, tree_rss  # noqa: E402
+
+GOAL_P95_MS = 1000.0
+MB = 2**20
+
+
+def log(*parts) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
+
+
+def p95(values: list[float]) -> float:
+    s = sorted(values)
+    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
+    return {"n": len(values), "median_ms": round(statistics.median(values), 1),
+            "p95_ms": round(p95(values), 1), "max_ms": round(max(values), 1)}
+
+
+def tree_cpu_seconds(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in tree_processes(proc):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def drag_values(control, rng: random.Random, drag: int) -> list:
+    """The values one move sends: a switch flips; a slider goes to a random other position, through
+    up to ``drag`` positions on the way, as a dragged thumb reports them."""
+    options = control.values()
+    if control.kind != "slider":
+        return [not bool(control.value)]
+    here = options.index(control.value) if control.value in options else 0
+    target = rng.choice([i for i in range(len(options)) if i != here])
+    path = list(range(here, target, 1 if target > here else -1))[1:] + [target]
+    if len(path) > drag:
+        path = [path[round(k * (len(path) - 1) / (drag - 1))] for k in range(drag)] if drag > 1 else [target]
+    return [options[i] for i in path]
+
+
+async def student_play(student: ProtocolStudent, stop_at: float, rng: random.Random, args, out: list) -> None:
+    movable = [c for c in student.controls.values() if c.values()]
+    await asyncio.sleep(rng.uniform(0, args.think))  # students do not start in step
+    while time.perf_counter() < stop_at:
+        control = rng.choice(movable)
+        values = drag_values(control, rng, args.drag)
+        change = await student.change(control, values, gap=args.drag_gap if len(values) > 1 else 0.0)
+        out.append(change)
+        if change.status != "ok":
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(rng.expovariate(1.0 / args.think) if args.think > 0 else 0)
+
+
+async def run_class(url: str, n: int, args, server: psutil.Process, observer_go: threading.Event | None,
+                    observer_done: threading.Event | None) -> dict:
+    token = server_token(url)
+    students = [ProtocolStudent(url, token, timeout=args.timeout) for _ in range(n)]
+    t0 = time.perf_counter()
+    opened = await asyncio.gather(*(s.open() for s in students), return_exceptions=True)
+    arrival_s = time.perf_counter() - t0
+    failed = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
+    ready = [s for s, e in zip(students, opened, strict=True) if not isinstance(e, BaseException)]
+    level = {"students": n, "arrival": summary([s.first_render_ms for s in ready]),
+             "arrival_all_s": round(arrival_s, 2), "open_failures": failed[:3], "open_failed": len(failed),
+             "bytes_first_run_kb": round(statistics.median([s.bytes_received for s in ready]) / 1024, 1)
+             if ready else None}
+    await asyncio.sleep(1.0)
+    rng = random.Random(args.seed + n)
+    changes: list = []
+    cpu0, own0, w0 = tree_cpu_seconds(server), time.process_time(), time.perf_counter()
+    if observer_go is not None:
+        observer_go.set()
+    stop_at = time.perf_counter() + args.duration
+    rss_peak = 0
+    play = [asyncio.create_task(student_play(s, stop_at, random.Random(rng.random()), args, changes)) for s in ready]
+    while not all(t.done() for t in play):
+        rss_peak = max(rss_peak, tree_rss(server))
+        await asyncio.sleep(0.5)
+    await asyncio.gather(*play, return_exceptions=True)
+    if observer_done is not None:
+        observer_done.wait(timeout=args.timeout)
+    wall = time.perf_counter() - w0
+    level.update({
+        "play_s": round(wall, 1),
+        "changes": len(changes),
+        "changes_per_s": round(len([c for c in changes if c.status == "ok"]) / wall, 2),
+        "values_per_s": round(sum(c.sent for c in changes) / wall, 2),
+        "latency": summary([c.latency_ms for c in changes if c.status == "ok"]),
+        "not_ok": {s: sum(c.status == s for c in changes) for s in {c.status for c in changes} - {"ok"}},
+        "server_cpu_cores": round((tree_cpu_seconds(server) - cpu0) / wall, 2),
+        "loadgen_cpu_cores": round((time.process_time() - own0) / wall, 2),
+        "rss_peak_mb": round(rss_peak / MB, 1),
+    })
+    await asyncio.gather(*(s.close() for s in ready), return_exceptions=True)
+    return level
+
+
+def observe(url: str, args, go: threading.Event, done: threading.Event, stop_at_box: list, result: dict) -> None:
+    """One real page: moves the sliders in turn while the class plays; input -> new plot on screen."""
+    from playwright.sync_api import sync_playwright
+
+    from shared.appserver import controls, launch_chromium, open_app_page, timed_change, wait_until_idle
+
+    try:
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            page = open_app_page(browser, url, timeout=args.timeout)
+            result["first_render_ms"] = round(wait_until_idle(page, timeout=args.timeout), 1)
+            sliders = [c for c in controls(page) if c.kind == "slider"]
+            result["ready"] = True
+            go.wait(timeout=args.timeout * 4)
+            stop_at = time.perf_counter() + args.duration
+            times, k = [], 0
+            while time.perf_counter() < stop_at and sliders:
+                r = timed_change(page, sliders[k % len(sliders)], timeout=args.timeout)
+                if r["status"] == "ok":
+                    times.append(r["total_ms"])
+                else:
+                    wait_until_idle(page, timeout=args.timeout, settle=1.0)
+                k += 1
+                time.sleep(random.expovariate(1.0 / args.think) if args.think > 0 else 0)
+            result["latency"] = summary(times)
+            browser.close()
+    except Exception as exc:  # noqa: BLE001 - reported with the level
+        result["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        done.set()
+
+
+def one_level(nb: Path, n: int, args) -> dict:
+    with marimo_app(nb, timeout=args.timeout) as app:
+        level: dict = {}
+        time.sleep(0.5)
+        level_rss0 = tree_rss(app.process)
+        obs: dict = {}
+        go = done = None
+        protocol_n = n
+        if args.observer:
+            go, done = threading.Event(), threading.Event()
+            t = threading.Thread(target=observe, args=(app.url, args, go, done, [], obs), daemon=True)
+            t.start()
+            deadline = time.monotonic() + args.timeout * 2
+            while not obs.get("ready") and "error" not in obs and time.monotonic() < deadline:
+                time.sleep(0.2)
+            protocol_n = n - 1
+        if protocol_n > 0:
+            level = asyncio.run(run_class(app.url, protocol_n, args, app.process, go, done))
+        elif go is not None:
+            go.set()
+            done.wait(timeout=args.duration + args.timeout)
+        level["students"] = n
+        level["rss_no_session_mb"] = round(level_rss0 / MB, 1)
+        if args.observer:
+            level["observer"] = obs
+        return level
+
+
+def report(out: dict, stream) -> None:
+    w = lambda s="": print(s, file=stream)  # noqa: E731
+    a = out["args"]
+    w(f"classroom load: {out['notebook']}  (marimo {out['marimo']}, torch {out['torch']})")
+    w(f"  each student: move a random slider/switch (drag of {a['drag']} values {a['drag_gap'] * 1000:.0f} ms apart),"
+      f" wait for the result, think ~{a['think']} s (exponential); {a['duration']} s of play per class size")
+    w()
+    w(f"  {'N':>3} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9} {'p50_ms':>7} {'p95_ms':>7} {'max_ms':>7}"
+      f" {'bad':>4} {'srv_cpu':>7} {'rss_MB':>7} {'own_cpu':>7} {'browser_p95':>11}  goal p95<={GOAL_P95_MS:.0f}")
+    for lv in out["levels"]:
+        lat, arr = lv.get("latency", {}), lv.get("arrival", {})
+        bad = sum((lv.get("not_ok") or {}).values()) + lv.get("open_failed", 0)
+        obs = (lv.get("observer") or {}).get("latency") or {}
+        ok = lat.get("p95_ms") is not None and lat["p95_ms"] <= GOAL_P95_MS and not bad
+        if obs.get("p95_ms") is not None:
+            ok = ok and obs["p95_ms"] <= GOAL_P95_MS
+        f = lambda v, wd: f"{'-' if v is None else v:>{wd}}"  # noqa: E731
+        w(f"  {lv['students']:>3} {f(arr.get('median_ms'), 10)} {f(arr.get('max_ms'), 10)}"
+          f" {f(lv.get('changes_per_s'), 9)} {f(lat.get('median_ms'), 7)} {f(lat.get('p95_ms'), 7)}"
+          f" {f(lat.get('max_ms'), 7)} {bad:>4} {f(lv.get('server_cpu_cores'), 7)} {f(lv.get('rss_peak_mb'), 7)}"
+          f" {f(lv.get('loadgen_cpu_cores'), 7)} {f(obs.get('p95_ms'), 11)}  {'PASS' if ok else 'FAIL'}")
+        if (lv.get("observer") or {}).get("error"):
+            w(f"      observer error: {lv['observer']['error']}")
+        if lv.get("open_failures"):
+            w(f"      open failures: {lv['open_failures']}")
+        if lv.get("not_ok"):
+            w(f"      changes not ok: {lv['not_ok']}")
+    w("  arrive = ms from opening the app (all N at once) until that session's first run completed;")
+    w("  p50/p95/max = ms per change, first value sent -> server applied the last and finished the run;")
+    w("  srv_cpu / own_cpu = CPU cores used by the server / by this load generator during play;")
+    w("  browser_p95 = the real Chromium page: key press -> new plot on screen and app idle (--observer).")
+    stream.flush()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("notebook")
+    ap.add_argument("--students", default="1,10,30", help="comma-separated class sizes (default 1,10,30)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of play per class size")
+    ap.add_argument("--think", type=float, default=2.0, help="mean seconds a student looks before the next move")
+    ap.add_argument("--drag", type=int, default=4, help="values a slider move sends (1 = a key press)")
+    ap.add_argument("--drag-gap", type=float, default=0.04, help="seconds between the values of a drag")
+    ap.add_argument("--observer", action="store_true", help="make one student a real headless Chromium page")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds for any single wait")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="one JSON line on stdout (table on stderr)")
+    ap.add_argument("--fail-on-goal", action="store_true", help="exit 1 when a class size misses the goal")
+    args = ap.parse_args(argv)
+    if args.drag < 1:
+        ap.error(f"--drag must be at least 1, got {args.drag}")
+
+    import marimo
+    import torch
+
+    nb = Path(args.notebook).resolve()
+    out = {"notebook": str(nb), "marimo": marimo.__version__, "torch": torch.__version__, "args": vars(args),
+           "levels": []}
+    for n in sorted({int(x) for x in args.students.split(",") if x.strip()}):
+        log(f"class of {n}: starting a fresh server")
+        lv = one_level(nb, n, args)
+        out["levels"].append(lv)
+        log(f"class of {n}: {json.dumps(lv)}")
+    report(out, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(out), flush=True)
+    def passed(lv: dict) -> bool:
+        p = (lv.get("latency") or {}).get("p95_ms")
+        return p is not None and p <= GOAL_P95_MS
+    return 1 if args.fail_on_goal and not all(passed(lv) for lv in out["levels"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Seeded random numbers that stay right when many readers share one server.
+
+The chapter seeds PyTorch's random generator (``torch.manual_seed(123)``) before it builds a module,
+so its weights, and every number printed after them, match the book. That generator belongs to the
+whole process. ``marimo run`` serves each reader in a thread of one process, so without care one
+reader's cell can seed the generator while another reader's cell is halfway through drawing from it:
+both then print numbers that are not the book's. (Twelve readers opening the app at once were enough
+to show it; ``tests/test_seeding.py`` reproduces it with threads.)
+
+:func:`seeded` is ``torch.manual_seed`` plus a process-wide lock held for the whole block, so the
+block's draws come from exactly that seed. Everything in this project that draws from PyTorch's
+global generator does so inside :func:`seeded` (or :func:`drawing`, when any seed will do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import torch
+
+_GLOBAL_RNG = threading.RLock()  # re-entrant: a seeded helper may call another one
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """``with seeded(123): ...``: run the block with PyTorch's generator seeded, and no other thread
+    drawing from it until the block ends. Keep the block short: build, draw, leave."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"seed must be 0 or more, got {seed}")
+    with _GLOBAL_RNG:
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def drawing() -> Iterator[None]:
+    """Hold the generator for a block whose draws need no particular seed (e.g. building a module only
+    to time it), so that they cannot land inside another thread's :func:`seeded` block."""
+    with _GLOBAL_RNG:
+        yield

@@ -1,0 +1,75 @@
+"""A class on one server, without browsers: `shared.appclient.ProtocolStudent` against `marimo run`.
+
+Several students open the app at the same moment (marimo serves each in a thread of one process):
+every one of them must see exactly the same outputs, the book's numbers included, and a control
+moved by one student must change that student's plot and nobody else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import marimo as mo
+import pytest
+
+from shared.appclient import ProtocolStudent, controls_in, server_token
+from shared.appserver import marimo_app
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASS_SIZE = 6
+
+
+def test_controls_are_found_in_marimo_html():
+    slider = mo.ui.slider(1, 16, value=6, label="Sequence length")
+    stepped = mo.ui.slider(steps=[1, 2, 3, 4, 6, 12], value=2, label="Number of heads")
+    switch = mo.ui.switch(value=True, label="Causal mask")
+    found = controls_in(slider.text + stepped.text + switch.text)
+    assert [(c.kind, c.label) for c in found] == [
+        ("slider", "Sequence length"), ("slider", "Number of heads"), ("switch", "Causal mask")]
+    plain, heads, mask = found
+    assert plain.values() == list(range(1, 17)) and plain.value == 6
+    assert heads.values() == list(range(6)) and heads.value == 1  # a stepped slider sends an index
+    assert mask.values() == [False, True] and mask.value is True
+    assert controls_in("<p>no controls here</p>") == []
+
+
+def _comparable(html: str) -> str:
+    return re.sub(r"random-id='[^']*'", "", html)  # marimo's per-render id of a UI element
+
+
+async def _open_class(url: str, n: int) -> list[ProtocolStudent]:
+    token = server_token(url)
+    students = [ProtocolStudent(url, token, timeout=240) for _ in range(n)]
+    await asyncio.gather(*(s.open() for s in students))
+    return students
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["marimo_ch03.py", "marimo_ch03_zh_tw.py"])
+def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(name):
+    async def scenario(url: str) -> None:
+        students = await _open_class(url, CLASS_SIZE)
+        try:
+            cells = set().union(*(s.outputs for s in students))
+            assert len(cells) > 50
+            differing = {cell for cell in cells
+                         if len({_comparable(s.outputs.get(cell, "")) for s in students}) > 1}
+            assert not differing, f"cells whose output differs between students: {sorted(differing)}"
+
+            first, second = students[0], students[1]
+            heads = next(c for c in first.controls.values() if c.variable == "num_heads")
+            watched = [cell for cell, html in first.outputs.items() if "attn-heatmap" in html]
+            before_first = {cell: first.outputs[cell] for cell in watched}
+            before_second = {cell: second.outputs[cell] for cell in watched}
+            change = await first.change(heads, [heads.values()[-1]])  # 12 heads
+            assert change.status == "ok" and change.latency_ms > 0
+            assert any(first.outputs[cell] != before_first[cell] for cell in watched)
+            await asyncio.sleep(0.5)
+            assert {cell: second.outputs[cell] for cell in watched} == before_second
+        finally:
+            await asyncio.gather(*(s.close() for s in students))
+
+    with marimo_app(ROOT / name, timeout=120) as app:
+        asyncio.run(scenario(app.url))
