@@ -183,7 +183,7 @@ def book_embeddings(example):
 
 @app.cell
 def embedding_figure(TOKENS, charts, inputs):
-    charts.embedding_plot(
+    charts.embedding_image(
         inputs,
         TOKENS[:6],
         title="The six input embeddings",

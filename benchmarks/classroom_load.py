@@ -10,8 +10,9 @@ protocol (the WebSocket and the POST a moved slider sends) and receives every ou
 nothing. With --observer, one of the N students is a real headless Chromium page instead, which
 measures what a student sees: from the key press until the new plot is on screen.
 
-For each class size N (a fresh server each time):
-  * arrival: all N open the app at the same moment; time until each one's first run completed;
+For each class size N (a fresh server each time, started with scripts/serve.py as the README says):
+  * arrival: all N open the app at the same moment; time until each one's first run completed, and
+    the server's CPU seconds per arriving student;
   * play, for --duration seconds: every student repeats "move a random slider or switch (a drag
     of --drag values, 40 ms apart, or one click), wait until the result is back, look at it for a
     random time (exponential, mean --think s)". Per change: from the first value sent until the
@@ -102,16 +103,28 @@ async def student_play(student: ProtocolStudent, stop_at: float, rng: random.Ran
 async def run_class(url: str, n: int, args, server: psutil.Process, observer_go: threading.Event | None,
                     observer_done: threading.Event | None) -> dict:
     token = server_token(url)
+    warm_ms = None
+    if args.warmup:  # the teacher opens the app once before the class
+        teacher = ProtocolStudent(url, token, timeout=args.timeout)
+        await teacher.open()
+        warm_ms = teacher.first_render_ms
+        await teacher.close()
     students = [ProtocolStudent(url, token, timeout=args.timeout) for _ in range(n)]
+    cpu_before = tree_cpu_seconds(server)
     t0 = time.perf_counter()
     opened = await asyncio.gather(*(s.open() for s in students), return_exceptions=True)
     arrival_s = time.perf_counter() - t0
+    arrival_cpu = tree_cpu_seconds(server) - cpu_before
     failed = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
     ready = [s for s, e in zip(students, opened, strict=True) if not isinstance(e, BaseException)]
-    level = {"students": n, "arrival": summary([s.first_render_ms for s in ready]),
+    level = {"students": n, "teacher_first_render_ms": warm_ms, "arrival": summary([s.first_render_ms for s in ready]),
              "arrival_all_s": round(arrival_s, 2), "open_failures": failed[:3], "open_failed": len(failed),
+             "arrival_cpu_s_per_student": round(arrival_cpu / n, 3),
              "bytes_first_run_kb": round(statistics.median([s.bytes_received for s in ready]) / 1024, 1)
              if ready else None}
+    if args.duration <= 0:  # arrival only
+        await asyncio.gather(*(s.close() for s in ready), return_exceptions=True)
+        return level
     await asyncio.sleep(1.0)
     rng = random.Random(args.seed + n)
     changes: list = []
@@ -176,7 +189,7 @@ def observe(url: str, args, go: threading.Event, done: threading.Event, stop_at_
 
 
 def one_level(nb: Path, n: int, args) -> dict:
-    with marimo_app(nb, timeout=args.timeout) as app:
+    with marimo_app(nb, timeout=args.timeout, preload=not args.plain_marimo_run) as app:
         level: dict = {}
         time.sleep(0.5)
         level_rss0 = tree_rss(app.process)
@@ -206,12 +219,16 @@ def one_level(nb: Path, n: int, args) -> dict:
 def report(out: dict, stream) -> None:
     w = lambda s="": print(s, file=stream)  # noqa: E731
     a = out["args"]
-    w(f"classroom load: {out['notebook']}  (marimo {out['marimo']}, torch {out['torch']})")
+    w(f"classroom load (marimo {out['marimo']}, torch {out['torch']}):")
+    names = {nb: f"#{i + 1}" for i, nb in enumerate(out["notebooks"])}
+    for nb, tag in names.items():
+        w(f"  {tag} {nb}")
     w(f"  each student: move a random slider/switch (drag of {a['drag']} values {a['drag_gap'] * 1000:.0f} ms apart),"
       f" wait for the result, think ~{a['think']} s (exponential); {a['duration']} s of play per class size")
     w()
-    w(f"  {'N':>3} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9} {'p50_ms':>7} {'p95_ms':>7} {'max_ms':>7}"
-      f" {'bad':>4} {'srv_cpu':>7} {'rss_MB':>7} {'own_cpu':>7} {'browser_p95':>11}  goal p95<={GOAL_P95_MS:.0f}")
+    w(f"  {'nb':>3} {'N':>3} {'cpu/arr_s':>9} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9}"
+      f" {'p50_ms':>7} {'p95_ms':>7} {'max_ms':>7} {'bad':>4}"
+      f" {'srv_cpu':>7} {'rss_MB':>7} {'own_cpu':>7} {'browser_p95':>11}  goal p95<={GOAL_P95_MS:.0f}")
     for lv in out["levels"]:
         lat, arr = lv.get("latency", {}), lv.get("arrival", {})
         bad = sum((lv.get("not_ok") or {}).values()) + lv.get("open_failed", 0)
@@ -220,17 +237,20 @@ def report(out: dict, stream) -> None:
         if obs.get("p95_ms") is not None:
             ok = ok and obs["p95_ms"] <= GOAL_P95_MS
         f = lambda v, wd: f"{'-' if v is None else v:>{wd}}"  # noqa: E731
-        w(f"  {lv['students']:>3} {f(arr.get('median_ms'), 10)} {f(arr.get('max_ms'), 10)}"
+        w(f"  {names[lv['notebook']]:>3} {lv['students']:>3} {f(lv.get('arrival_cpu_s_per_student'), 9)}"
+          f" {f(arr.get('median_ms'), 10)} {f(arr.get('max_ms'), 10)}"
           f" {f(lv.get('changes_per_s'), 9)} {f(lat.get('median_ms'), 7)} {f(lat.get('p95_ms'), 7)}"
           f" {f(lat.get('max_ms'), 7)} {bad:>4} {f(lv.get('server_cpu_cores'), 7)} {f(lv.get('rss_peak_mb'), 7)}"
-          f" {f(lv.get('loadgen_cpu_cores'), 7)} {f(obs.get('p95_ms'), 11)}  {'PASS' if ok else 'FAIL'}")
+          f" {f(lv.get('loadgen_cpu_cores'), 7)} {f(obs.get('p95_ms'), 11)}"
+          f"  {('PASS' if ok else 'FAIL') if 'latency' in lv else 'n/a'}")
         if (lv.get("observer") or {}).get("error"):
             w(f"      observer error: {lv['observer']['error']}")
         if lv.get("open_failures"):
             w(f"      open failures: {lv['open_failures']}")
         if lv.get("not_ok"):
             w(f"      changes not ok: {lv['not_ok']}")
-    w("  arrive = ms from opening the app (all N at once) until that session's first run completed;")
+    w("  cpu/arr_s = server CPU seconds per arriving student; arrive = ms from opening the app (all N at once)")
+    w("  until that student's first run completed;")
     w("  p50/p95/max = ms per change, first value sent -> server applied the last and finished the run;")
     w("  srv_cpu / own_cpu = CPU cores used by the server / by this load generator during play;")
     w("  browser_p95 = the real Chromium page: key press -> new plot on screen and app idle (--observer).")
@@ -239,7 +259,8 @@ def report(out: dict, stream) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("notebook")
+    ap.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
+                    help="one notebook, or several to compare side by side (each class size runs on each in turn)")
     ap.add_argument("--students", default="1,10,30", help="comma-separated class sizes (default 1,10,30)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of play per class size")
     ap.add_argument("--think", type=float, default=2.0, help="mean seconds a student looks before the next move")
@@ -248,6 +269,9 @@ def main(argv=None) -> int:
     ap.add_argument("--observer", action="store_true", help="make one student a real headless Chromium page")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds for any single wait")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", action="store_true", help="open one session before the class arrives")
+    ap.add_argument("--plain-marimo-run", action="store_true",
+                    help="start the server with `marimo run` instead of scripts/serve.py (no preloaded imports)")
     ap.add_argument("--json", action="store_true", help="one JSON line on stdout (table on stderr)")
     ap.add_argument("--fail-on-goal", action="store_true", help="exit 1 when a class size misses the goal")
     args = ap.parse_args(argv)
@@ -257,14 +281,16 @@ def main(argv=None) -> int:
     import marimo
     import torch
 
-    nb = Path(args.notebook).resolve()
-    out = {"notebook": str(nb), "marimo": marimo.__version__, "torch": torch.__version__, "args": vars(args),
-           "levels": []}
+    notebooks = [Path(nb).resolve() for nb in args.notebooks]
+    out = {"notebooks": [str(nb) for nb in notebooks], "marimo": marimo.__version__, "torch": torch.__version__,
+           "args": vars(args), "levels": []}
     for n in sorted({int(x) for x in args.students.split(",") if x.strip()}):
-        log(f"class of {n}: starting a fresh server")
-        lv = one_level(nb, n, args)
-        out["levels"].append(lv)
-        log(f"class of {n}: {json.dumps(lv)}")
+        for nb in notebooks:
+            log(f"class of {n} on {nb}: starting a fresh server")
+            lv = one_level(nb, n, args)
+            lv["notebook"] = str(nb)
+            out["levels"].append(lv)
+            log(f"class of {n}: {json.dumps(lv)}")
     report(out, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(out), flush=True)

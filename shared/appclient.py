@@ -138,6 +138,7 @@ class ProtocolStudent:
         self.session_id = "s_" + uuid.uuid4().hex[:10]
         self.controls: dict[str, Control] = {}
         self.outputs: dict[str, str] = {}  # cell id -> its latest output (HTML or text)
+        self.errors: dict[str, str] = {}  # cell id -> the error it showed (marimo's error channel)
         self.bytes_received = 0
         self.messages = 0
         self.first_render_ms: float | None = None
@@ -191,6 +192,10 @@ class ProtocolStudent:
             self._runs += 1
         elif op == "cell-op":
             out = data.get("output") or {}
+            if out.get("channel") == "marimo-error":
+                self.errors[data.get("cell_id")] = json.dumps(out.get("data"))[:300]
+            elif out:
+                self.errors.pop(data.get("cell_id"), None)
             if isinstance(out.get("data"), str):
                 self.outputs[data.get("cell_id")] = out["data"]
             if isinstance(out.get("data"), str) and "<marimo-ui-element" in out["data"]:

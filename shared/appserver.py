@@ -303,6 +303,9 @@ def probe_script(watch: str = DEFAULT_WATCH) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+SERVE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "serve.py"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -407,11 +410,14 @@ def marimo_app(
     extra_args: list[str] | tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     keep_log: str | os.PathLike | None = None,
+    preload: bool = False,
 ) -> Iterator[RunningApp]:
     """Serve ``notebook`` with ``marimo run`` on 127.0.0.1 and yield a :class:`RunningApp`.
 
     ``with marimo_app("nb.py") as (url, proc): ...`` works too. The server's process tree is killed
     on exit, also when the body raises. The server log is kept at ``keep_log`` if given.
+    ``preload=True`` starts it the way the README tells a teacher to: through ``scripts/serve.py``,
+    which imports torch, matplotlib and ``shared`` before ``marimo run`` accepts a session.
     """
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
@@ -422,7 +428,8 @@ def marimo_app(
     last_error: Exception | None = None
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         chosen = port or free_port()
-        cmd = [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", "127.0.0.1",
+        launcher = [str(SERVE_SCRIPT)] if preload else ["-m", "marimo", "run"]
+        cmd = [sys.executable, *launcher, str(notebook), "--headless", "--host", "127.0.0.1",
                "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,4 +1,9 @@
-"""The few matplotlib figures of the notebooks (static, drawn once): embeddings and timings.
+"""The few matplotlib figures of the notebooks: the input embeddings (static) and the timings.
+
+Figures are built as ``matplotlib.figure.Figure`` objects, without pyplot, whose global figure list
+is not safe when ``marimo run`` serves many readers from threads of one process. The embedding plot
+is the same for every reader, so :func:`embedding_image` draws it once per process and hands out the
+PNG: a class arriving at once does not pay for thirty identical renders.
 
 Chinese labels need a CJK font: call ``shared.fonts.use_cjk_font()`` first (the notebooks do it
 through ``shared.explorer.prepare_session``).
@@ -6,13 +11,67 @@ through ``shared.explorer.prepare_session``).
 
 from __future__ import annotations
 
+import base64
+import functools
+import html
+import io
+import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display here; marimo and Jupyter show the figure object themselves
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+RETINA = 2  # PNGs are drawn at twice the figure's dpi and shown at its size, as marimo does
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    """A figure drawn to PNG once. Shows in marimo (``_mime_``) and Jupyter (``_repr_png_``/HTML)."""
+
+    png: bytes
+    width: int  # CSS pixels
+    height: int
+    alt: str
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        return (f'<img class="attn-figure" src="data:image/png;base64,{data}" width="{self.width}" '
+                f'height="{self.height}" alt="{html.escape(self.alt, quote=True)}">')
+
+    def _mime_(self) -> tuple[str, str]:
+        return "text/html", self._repr_html_()
+
+
+def figure_image(fig: Figure, alt: str) -> FigureImage:
+    """Draw ``fig`` to a retina PNG, cropped to its content."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi * RETINA, bbox_inches="tight")
+    png = buffer.getvalue()
+    width, height = struct.unpack(">II", png[16:24])  # from the PNG's IHDR chunk
+    return FigureImage(png, round(width / RETINA), round(height / RETINA), alt)
+
+
+def embedding_image(
+    inputs: torch.Tensor,
+    tokens: Sequence[str],
+    *,
+    title: str,
+    highlight: int | None = None,
+    axis_labels: Sequence[str] = ("dim 1", "dim 2", "dim 3"),
+) -> FigureImage:
+    """:func:`embedding_plot` as a PNG, drawn once per distinct set of arguments in this process."""
+    points = tuple(tuple(float(v) for v in row) for row in inputs.detach().cpu().tolist())  # (T, 3)
+    return _embedding_image(points, tuple(tokens), title, highlight, tuple(axis_labels))
+
+
+@functools.lru_cache(maxsize=8)
+def _embedding_image(points, tokens, title, highlight, axis_labels) -> FigureImage:
+    fig = embedding_plot(torch.tensor(points), tokens, title=title, highlight=highlight, axis_labels=axis_labels)
+    return figure_image(fig, alt=f"{title}: {', '.join(tokens)}")
 
 
 def embedding_plot(
@@ -25,7 +84,7 @@ def embedding_plot(
 ):
     """Each 3-d embedding as an arrow from the origin, labelled with its token. Returns the Figure."""
     points = inputs.detach().cpu().numpy()  # (T, 3)
-    fig = plt.figure(figsize=(5.2, 4.2), dpi=90)
+    fig = Figure(figsize=(5.2, 4.2), dpi=90)
     ax = fig.add_subplot(projection="3d")
     for k, (token, (x, y, z)) in enumerate(zip(tokens, points, strict=True)):
         colour = "#e4572e" if k == highlight else "#2e86ab"
@@ -39,7 +98,6 @@ def embedding_plot(
     ax.set_zlabel(axis_labels[2])
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
-    plt.close(fig)  # keep pyplot's registry empty; the Figure object still displays
     return fig
 
 
@@ -56,7 +114,8 @@ def timing_chart(
     """
     names = names or {}
     sizes = list(medians_ms)
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.4 * len(sizes), 2.9), dpi=90, squeeze=False)
+    fig = Figure(figsize=(5.4 * len(sizes), 2.9), dpi=90)
+    axes = fig.subplots(1, len(sizes), squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
         keys = list(medians_ms[size])
         values = [medians_ms[size][key] for key in keys]
@@ -68,5 +127,4 @@ def timing_chart(
         ax.margins(x=0.25)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    plt.close(fig)
     return fig

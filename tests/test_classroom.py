@@ -1,14 +1,17 @@
 """A class on one server, without browsers: `shared.appclient.ProtocolStudent` against `marimo run`.
 
-Several students open the app at the same moment (marimo serves each in a thread of one process):
-every one of them must see exactly the same outputs, the book's numbers included, and a control
-moved by one student must change that student's plot and nobody else's.
+Several students open the app at the same moment, on a cold server started the way the README tells
+a teacher to (`scripts/serve.py`); marimo serves each student in a thread of one process. Every
+one of them must get the whole chapter with no error, exactly the same outputs (the book's numbers
+included), and a control moved by one student must change that student's plot and nobody else's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import marimo as mo
@@ -18,7 +21,7 @@ from shared.appclient import ProtocolStudent, controls_in, server_token
 from shared.appserver import marimo_app
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASS_SIZE = 6
+CLASS_SIZE = 8
 
 
 def test_controls_are_found_in_marimo_html():
@@ -52,6 +55,8 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
     async def scenario(url: str) -> None:
         students = await _open_class(url, CLASS_SIZE)
         try:
+            errors = {s.session_id: s.errors for s in students if s.errors}
+            assert not errors, f"students who saw errors: {errors}"
             cells = set().union(*(s.outputs for s in students))
             assert len(cells) > 50
             differing = {cell for cell in cells
@@ -71,5 +76,13 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
         finally:
             await asyncio.gather(*(s.close() for s in students))
 
-    with marimo_app(ROOT / name, timeout=120) as app:
+    with marimo_app(ROOT / name, timeout=120, preload=True) as app:  # cold: nobody opened it before
         asyncio.run(scenario(app.url))
+        assert "imported in" in app.log_text()  # it really went through scripts/serve.py
+
+
+def test_serve_script_explains_itself_without_arguments():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve.py")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "usage: python scripts/serve.py NOTEBOOK" in done.stdout

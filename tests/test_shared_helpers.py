@@ -255,3 +255,35 @@ def test_heatmap_raster_holds_one_pixel_per_cell_in_the_colour_of_its_weight():
     assert pixels.shape[:2] == (2, 3)
     expected = colormaps["viridis"](weights[0].numpy())[..., :3]
     np.testing.assert_allclose(pixels[..., :3], expected, atol=0.012)  # 256-step quantisation
+
+
+# ---------------------------------------------------------------- charts
+
+
+def test_embedding_image_is_drawn_once_and_shows_as_an_image():
+    from shared import charts
+
+    inputs = example.book_inputs()
+    tokens = ["Your", "journey", "starts", "with", "one", "step"]
+    first = charts.embedding_image(inputs, tokens, title="The six input embeddings")
+    again = charts.embedding_image(inputs.clone(), list(tokens), title="The six input embeddings")
+    assert again is first  # equal arguments: the cached PNG, not a second render
+    other = charts.embedding_image(inputs, tokens, title="The six input embeddings", highlight=1)
+    assert other is not first and other.png != first.png
+    assert first.png.startswith(b"\x89PNG") and first._repr_png_() == first.png
+    mime, html = first._mime_()
+    assert mime == "text/html" and html.startswith('<img class="attn-figure" src="data:image/png;base64,')
+    assert f'width="{first.width}"' in html and 'alt="The six input embeddings: Your, journey' in html
+    assert 300 < first.width < 600 and 250 < first.height < 500  # the 5.2 x 4.2 in figure, cropped
+
+
+def test_charts_leave_pyplot_alone():
+    """Built without pyplot: its global figure list is not thread-safe, and marimo serves readers from threads."""
+    import matplotlib.pyplot as plt
+
+    from shared import charts
+
+    before = plt.get_fignums()
+    charts.embedding_plot(example.book_inputs(), list("abcdef"), title="t")
+    charts.timing_chart({"small": {"a": 1.0, "b": 2.0}}, title="t", xlabel="ms")
+    assert plt.get_fignums() == before

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Serve a chapter notebook to a class: `marimo run`, with the heavy imports done first.
+
+usage: python scripts/serve.py NOTEBOOK [any `marimo run` option ...]
+e.g.   .venv/bin/python scripts/serve.py marimo_ch03.py --host 0.0.0.0 --port 2718 --headless \\
+           --token-password "choose-a-class-password"
+
+Why not plain `marimo run`: it imports PyTorch only when the first student's session runs the
+notebook's first cell. If a class opens the app in the same few seconds, that import is still under
+way when the next sessions start, and marimo (while setting up a session) imports parts of PyTorch
+from another thread. On a cold server we saw sessions fail with "partially initialized module
+'torch.nn.parameter'" and one that never answered. This script imports torch, matplotlib and the
+project's `shared` package once, in one thread, before the server accepts anyone; then it hands its
+arguments to `marimo run` unchanged (`python -m marimo run ...`, in this same process).
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def preload() -> float:
+    """Import everything the notebooks import; returns the seconds it took."""
+    started = time.perf_counter()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import matplotlib.figure  # noqa: F401
+    import mpl_toolkits.mplot3d  # noqa: F401  (the embedding plot's 3-d axes)
+    import torch  # noqa: F401
+    import torch.nn  # noqa: F401
+
+    import shared.attention  # noqa: F401
+    import shared.charts  # noqa: F401
+    import shared.diagrams  # noqa: F401
+    import shared.example  # noqa: F401
+    import shared.exercises  # noqa: F401
+    import shared.explorer  # noqa: F401
+    import shared.heatmap  # noqa: F401
+    import shared.seeding  # noqa: F401
+    import shared.timing  # noqa: F401
+
+    return time.perf_counter() - started
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0 if argv else 2)
+    seconds = preload()
+    print(f"serve.py: torch, matplotlib and shared/ imported in {seconds:.1f} s; starting marimo run",
+          file=sys.stderr, flush=True)
+    sys.argv = ["marimo", "run", *argv]
+    runpy.run_module("marimo", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
