@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -100,24 +101,43 @@ async def student_play(student: ProtocolStudent, stop_at: float, rng: random.Ran
         await asyncio.sleep(rng.expovariate(1.0 / args.think) if args.think > 0 else 0)
 
 
-async def run_class(url: str, n: int, args, server: psutil.Process, observer_go: threading.Event | None,
+def servers_cpu(procs: list[psutil.Process]) -> float:
+    return sum(tree_cpu_seconds(p) for p in procs)
+
+
+def servers_rss(procs: list[psutil.Process]) -> int:
+    return sum(tree_rss(p) for p in procs)
+
+
+async def arrive(student: ProtocolStudent, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await student.open()
+
+
+async def run_class(urls: list[str], n: int, args, procs: list[psutil.Process], observer_go: threading.Event | None,
                     observer_done: threading.Event | None) -> dict:
-    token = server_token(url)
+    tokens = {url: server_token(url) for url in urls}
     warm_ms = None
     if args.warmup:  # the teacher opens the app once before the class
-        teacher = ProtocolStudent(url, token, timeout=args.timeout)
-        await teacher.open()
-        warm_ms = teacher.first_render_ms
-        await teacher.close()
-    students = [ProtocolStudent(url, token, timeout=args.timeout) for _ in range(n)]
-    cpu_before = tree_cpu_seconds(server)
+        for url in urls:
+            teacher = ProtocolStudent(url, tokens[url], timeout=args.timeout)
+            await teacher.open()
+            warm_ms = teacher.first_render_ms
+            await teacher.close()
+    # student k goes to server k mod K, as a teacher would split a class over K ports
+    students = [ProtocolStudent(urls[k % len(urls)], tokens[urls[k % len(urls)]], timeout=args.timeout)
+                for k in range(n)]
+    delays = [random.Random(args.seed + k).uniform(0, args.arrive_over) for k in range(n)]
+    cpu_before = servers_cpu(procs)
     t0 = time.perf_counter()
-    opened = await asyncio.gather(*(s.open() for s in students), return_exceptions=True)
+    opened = await asyncio.gather(*(arrive(s, d) for s, d in zip(students, delays, strict=True)),
+                                  return_exceptions=True)
     arrival_s = time.perf_counter() - t0
-    arrival_cpu = tree_cpu_seconds(server) - cpu_before
+    arrival_cpu = servers_cpu(procs) - cpu_before
     failed = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
     ready = [s for s, e in zip(students, opened, strict=True) if not isinstance(e, BaseException)]
-    level = {"students": n, "teacher_first_render_ms": warm_ms, "arrival": summary([s.first_render_ms for s in ready]),
+    level = {"students": n, "servers": len(urls), "errors_seen": sum(bool(s.errors) for s in ready),
+             "teacher_first_render_ms": warm_ms, "arrival": summary([s.first_render_ms for s in ready]),
              "arrival_all_s": round(arrival_s, 2), "open_failures": failed[:3], "open_failed": len(failed),
              "arrival_cpu_s_per_student": round(arrival_cpu / n, 3),
              "bytes_first_run_kb": round(statistics.median([s.bytes_received for s in ready]) / 1024, 1)
@@ -128,14 +148,14 @@ async def run_class(url: str, n: int, args, server: psutil.Process, observer_go:
     await asyncio.sleep(1.0)
     rng = random.Random(args.seed + n)
     changes: list = []
-    cpu0, own0, w0 = tree_cpu_seconds(server), time.process_time(), time.perf_counter()
+    cpu0, own0, w0 = servers_cpu(procs), time.process_time(), time.perf_counter()
     if observer_go is not None:
         observer_go.set()
     stop_at = time.perf_counter() + args.duration
     rss_peak = 0
     play = [asyncio.create_task(student_play(s, stop_at, random.Random(rng.random()), args, changes)) for s in ready]
     while not all(t.done() for t in play):
-        rss_peak = max(rss_peak, tree_rss(server))
+        rss_peak = max(rss_peak, servers_rss(procs))
         await asyncio.sleep(0.5)
     await asyncio.gather(*play, return_exceptions=True)
     if observer_done is not None:
@@ -148,7 +168,8 @@ async def run_class(url: str, n: int, args, server: psutil.Process, observer_go:
         "values_per_s": round(sum(c.sent for c in changes) / wall, 2),
         "latency": summary([c.latency_ms for c in changes if c.status == "ok"]),
         "not_ok": {s: sum(c.status == s for c in changes) for s in {c.status for c in changes} - {"ok"}},
-        "server_cpu_cores": round((tree_cpu_seconds(server) - cpu0) / wall, 2),
+        "server_cpu_cores": round((servers_cpu(procs) - cpu0) / wall, 2),
+        "errors_seen": sum(bool(s.errors) for s in ready),
         "loadgen_cpu_cores": round((time.process_time() - own0) / wall, 2),
         "rss_peak_mb": round(rss_peak / MB, 1),
     })
@@ -189,27 +210,34 @@ def observe(url: str, args, go: threading.Event, done: threading.Event, stop_at_
 
 
 def one_level(nb: Path, n: int, args) -> dict:
-    with marimo_app(nb, timeout=args.timeout, preload=not args.plain_marimo_run) as app:
+    with contextlib.ExitStack() as stack:
+        apps = [stack.enter_context(marimo_app(nb, timeout=args.timeout, preload=not args.plain_marimo_run))
+                for _ in range(args.servers)]
+        procs = [app.process for app in apps]
         level: dict = {}
         time.sleep(0.5)
-        level_rss0 = tree_rss(app.process)
+        level_rss0 = servers_rss(procs)
         obs: dict = {}
         go = done = None
         protocol_n = n
         if args.observer:
             go, done = threading.Event(), threading.Event()
-            t = threading.Thread(target=observe, args=(app.url, args, go, done, [], obs), daemon=True)
+            t = threading.Thread(target=observe, args=(apps[0].url, args, go, done, [], obs), daemon=True)
             t.start()
             deadline = time.monotonic() + args.timeout * 2
             while not obs.get("ready") and "error" not in obs and time.monotonic() < deadline:
                 time.sleep(0.2)
             protocol_n = n - 1
         if protocol_n > 0:
-            level = asyncio.run(run_class(app.url, protocol_n, args, app.process, go, done))
+            # with an observer on server 0, the protocol students start on server 1 so the split stays even
+            urls = [app.url for app in apps]
+            urls = urls[1:] + urls[:1] if args.observer else urls
+            level = asyncio.run(run_class(urls, protocol_n, args, procs, go, done))
         elif go is not None:
             go.set()
             done.wait(timeout=args.duration + args.timeout)
         level["students"] = n
+        level["servers"] = args.servers
         level["rss_no_session_mb"] = round(level_rss0 / MB, 1)
         if args.observer:
             level["observer"] = obs
@@ -226,18 +254,19 @@ def report(out: dict, stream) -> None:
     w(f"  each student: move a random slider/switch (drag of {a['drag']} values {a['drag_gap'] * 1000:.0f} ms apart),"
       f" wait for the result, think ~{a['think']} s (exponential); {a['duration']} s of play per class size")
     w()
-    w(f"  {'nb':>3} {'N':>3} {'cpu/arr_s':>9} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9}"
+    w(f"  {'nb':>3} {'N':>3} {'srv':>3} {'cpu/arr_s':>9} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9}"
       f" {'p50_ms':>7} {'p95_ms':>7} {'max_ms':>7} {'bad':>4}"
       f" {'srv_cpu':>7} {'rss_MB':>7} {'own_cpu':>7} {'browser_p95':>11}  goal p95<={GOAL_P95_MS:.0f}")
     for lv in out["levels"]:
         lat, arr = lv.get("latency", {}), lv.get("arrival", {})
-        bad = sum((lv.get("not_ok") or {}).values()) + lv.get("open_failed", 0)
+        bad = sum((lv.get("not_ok") or {}).values()) + lv.get("open_failed", 0) + lv.get("errors_seen", 0)
         obs = (lv.get("observer") or {}).get("latency") or {}
         ok = lat.get("p95_ms") is not None and lat["p95_ms"] <= GOAL_P95_MS and not bad
         if obs.get("p95_ms") is not None:
             ok = ok and obs["p95_ms"] <= GOAL_P95_MS
         f = lambda v, wd: f"{'-' if v is None else v:>{wd}}"  # noqa: E731
-        w(f"  {names[lv['notebook']]:>3} {lv['students']:>3} {f(lv.get('arrival_cpu_s_per_student'), 9)}"
+        w(f"  {names[lv['notebook']]:>3} {lv['students']:>3} {lv.get('servers', 1):>3}"
+          f" {f(lv.get('arrival_cpu_s_per_student'), 9)}"
           f" {f(arr.get('median_ms'), 10)} {f(arr.get('max_ms'), 10)}"
           f" {f(lv.get('changes_per_s'), 9)} {f(lat.get('median_ms'), 7)} {f(lat.get('p95_ms'), 7)}"
           f" {f(lat.get('max_ms'), 7)} {bad:>4} {f(lv.get('server_cpu_cores'), 7)} {f(lv.get('rss_peak_mb'), 7)}"
@@ -249,8 +278,9 @@ def report(out: dict, stream) -> None:
             w(f"      open failures: {lv['open_failures']}")
         if lv.get("not_ok"):
             w(f"      changes not ok: {lv['not_ok']}")
-    w("  cpu/arr_s = server CPU seconds per arriving student; arrive = ms from opening the app (all N at once)")
-    w("  until that student's first run completed;")
+    w("  srv = servers (ports) the class is split over; cpu/arr_s = server CPU seconds per arriving student;")
+    w("  arrive = ms from a student opening the app until its first run completed (all N at once, or spread")
+    w("  over --arrive-over s); bad = failed opens + changes not ok + students who saw an error output;")
     w("  p50/p95/max = ms per change, first value sent -> server applied the last and finished the run;")
     w("  srv_cpu / own_cpu = CPU cores used by the server / by this load generator during play;")
     w("  browser_p95 = the real Chromium page: key press -> new plot on screen and app idle (--observer).")
@@ -270,6 +300,10 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds for any single wait")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", action="store_true", help="open one session before the class arrives")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="serve the notebook from K servers (ports) and split the class over them (default 1)")
+    ap.add_argument("--arrive-over", type=float, default=0.0,
+                    help="students open the app at random moments within this many seconds (default 0: all at once)")
     ap.add_argument("--plain-marimo-run", action="store_true",
                     help="start the server with `marimo run` instead of scripts/serve.py (no preloaded imports)")
     ap.add_argument("--json", action="store_true", help="one JSON line on stdout (table on stderr)")
@@ -277,6 +311,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.drag < 1:
         ap.error(f"--drag must be at least 1, got {args.drag}")
+    if args.servers < 1:
+        ap.error(f"--servers must be at least 1, got {args.servers}")
+    if args.arrive_over < 0:
+        ap.error(f"--arrive-over must be 0 or more seconds, got {args.arrive_over}")
 
     import marimo
     import torch

@@ -12,16 +12,43 @@ from another thread. On a cold server we saw sessions fail with "partially initi
 'torch.nn.parameter'" and one that never answered. This script imports torch, matplotlib and the
 project's `shared` package once, in one thread, before the server accepts anyone; then it hands its
 arguments to `marimo run` unchanged (`python -m marimo run ...`, in this same process).
+
+It also remembers the answer to `importlib.metadata.entry_points()`. marimo asks it for its plugins
+each time it runs cells, that is on every slider move of every student, and the answer means reading
+the metadata of every installed package: about 5 ms each time on this project's environment, a fifth
+of the server's CPU while a class plays (`benchmarks/classroom_load.py`). Installed packages do not
+change while a class is served; restart the server after installing one.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import runpy
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def remember_entry_points() -> None:
+    """Make ``importlib.metadata.entry_points`` answer from memory after its first call (per selection).
+    Must run before marimo is imported: marimo binds the function when its registry module loads."""
+    if getattr(importlib.metadata.entry_points, "remembered", False):
+        return
+    scan = importlib.metadata.entry_points
+
+    @functools.lru_cache(maxsize=64)
+    def _remembered(selection: tuple) -> object:
+        return scan(**dict(selection))
+
+    @functools.wraps(scan)
+    def entry_points(**selection):
+        return _remembered(tuple(sorted(selection.items())))
+
+    entry_points.remembered = True
+    importlib.metadata.entry_points = entry_points
 
 
 def preload() -> float:
@@ -51,6 +78,9 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         raise SystemExit(0 if argv else 2)
+    if "marimo" in sys.modules:
+        raise RuntimeError("serve.py must run before marimo is imported")
+    remember_entry_points()
     seconds = preload()
     print(f"serve.py: torch, matplotlib and shared/ imported in {seconds:.1f} s; starting marimo run",
           file=sys.stderr, flush=True)

@@ -428,7 +428,8 @@ def marimo_app(
     last_error: Exception | None = None
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         chosen = port or free_port()
-        launcher = [str(SERVE_SCRIPT)] if preload else ["-m", "marimo", "run"]
+        beside = notebook.parent / "scripts" / "serve.py"  # the notebook's own checkout's launcher, if any
+        launcher = [str(beside if beside.is_file() else SERVE_SCRIPT)] if preload else ["-m", "marimo", "run"]
         cmd = [sys.executable, *launcher, str(notebook), "--headless", "--host", "127.0.0.1",
                "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
         with open(log_path, "ab") as log:

@@ -8,6 +8,8 @@ whose embeddings come from a fixed seed, so they are the same on every machine a
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 BOOK_TOKENS: tuple[str, ...] = ("Your", "journey", "starts", "with", "one", "step")
@@ -47,8 +49,13 @@ def example_inputs(num_tokens: int = len(BOOK_TOKENS), dtype: torch.dtype = torc
         raise TypeError(f"num_tokens must be an int, got {type(num_tokens).__name__} ({num_tokens!r})")
     if not 1 <= num_tokens <= MAX_TOKENS:
         raise ValueError(f"num_tokens={num_tokens} is out of range: the example sentence has 1 to {MAX_TOKENS} tokens")
+    return _whole_sentence()[:num_tokens].to(dtype, copy=True)  # (num_tokens, 3), the caller's own copy
+
+
+@functools.cache
+def _whole_sentence() -> torch.Tensor:
+    """All sixteen embeddings, made once (callers get copies)."""
     generator = torch.Generator().manual_seed(_EXTRA_SEED)
     extra = torch.rand(len(EXTRA_TOKENS), EMBEDDING_DIM, generator=generator)  # (10, 3)
     extra = torch.round(extra * 100) / 100  # two decimals, like the book's table
-    everything = torch.cat([book_inputs(torch.float32), extra])  # (16, 3)
-    return everything[:num_tokens].to(dtype)  # (num_tokens, 3)
+    return torch.cat([book_inputs(torch.float32), extra])  # (16, 3)

@@ -69,7 +69,39 @@ class Exploration:
     def row_sums(self) -> torch.Tensor:
         return self.weights.sum(dim=-1)  # (heads, T)
 
+    def copy(self) -> Exploration:
+        """The same exploration with tensors of its own."""
+        return Exploration(*(None if t is None else t.clone() for t in (self.weights, self.context, self.masked,
+                                                                         self.scores)))
 
+
+EXPLORATIONS_KEPT = 512  # per explorer; a 12-head, 16-token exploration holds about 13 kB
+
+
+def _remembered(explore):
+    """Remember an explorer's results by their arguments, and give every caller its own copy.
+
+    An exploration depends on its arguments only (every random draw in it is seeded), and a class
+    moving the same sliders asks for the same settings again and again: a remembered one skips
+    building the module and waiting for the shared random generator. ``typed=True`` keeps ``1``
+    and ``True`` apart, so a bad argument still reaches the explorer's own check.
+    """
+    cached = functools.lru_cache(maxsize=EXPLORATIONS_KEPT, typed=True)(explore)
+
+    @functools.wraps(explore)
+    def explore_or_recall(*args, **kwargs) -> Exploration:
+        try:
+            hash((args, tuple(kwargs.items())))
+        except TypeError:  # an unhashable argument: let the explorer name it in its own error
+            return explore(*args, **kwargs)
+        return cached(*args, **kwargs).copy()
+
+    explore_or_recall.cache_info = cached.cache_info
+    explore_or_recall.cache_clear = cached.cache_clear
+    return explore_or_recall
+
+
+@_remembered
 def explore_multihead(
     num_tokens: int,
     num_heads: int,
@@ -94,6 +126,7 @@ def explore_multihead(
     return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
 
 
+@_remembered
 def explore_simple(num_tokens: int) -> Exploration:
     """Simple self-attention (3.3) on the first ``num_tokens`` tokens: scores and weights."""
     one_torch_thread()
@@ -101,6 +134,7 @@ def explore_simple(num_tokens: int) -> Exploration:
     return Exploration(weights.unsqueeze(0), context, None, scores)  # (1, T, T), (T, 3), -, (T, T)
 
 
+@_remembered
 def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", scaled: bool = True) -> Exploration:
     """Self-attention from 3.4 with a chosen initialisation: scores and weights for every token.
 
@@ -193,6 +227,7 @@ def labelled(*pairs: tuple[str, object]) -> Labelled:
     return Labelled(tuple(pairs))
 
 
+@_remembered
 def explore_causal(num_tokens: int, dropout: float = 0.0, *, causal: bool = True) -> Exploration:
     """``CausalAttention(3, 2, 16, dropout)`` built from seed 789, as ``SelfAttention_v2`` in the book.
 

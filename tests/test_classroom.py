@@ -12,6 +12,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import marimo as mo
@@ -40,6 +41,26 @@ def test_controls_are_found_in_marimo_html():
 
 def _comparable(html: str) -> str:
     return re.sub(r"random-id='[^']*'", "", html)  # marimo's per-render id of a UI element
+
+
+def _run_in_own_thread(coroutine) -> None:
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests) may have left an
+    event loop running in this one, and asyncio.run refuses to start inside a running loop."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join(600)
+    if worker.is_alive():
+        raise TimeoutError("the class scenario did not finish in 600 s")
+    if failure:
+        raise failure[0]
 
 
 async def _open_class(url: str, n: int) -> list[ProtocolStudent]:
@@ -77,7 +98,7 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
             await asyncio.gather(*(s.close() for s in students))
 
     with marimo_app(ROOT / name, timeout=120, preload=True) as app:  # cold: nobody opened it before
-        asyncio.run(scenario(app.url))
+        _run_in_own_thread(scenario(app.url))
         assert "imported in" in app.log_text()  # it really went through scripts/serve.py
 
 
@@ -86,3 +107,26 @@ def test_serve_script_explains_itself_without_arguments():
                           timeout=60)
     assert done.returncode == 2
     assert "usage: python scripts/serve.py NOTEBOOK" in done.stdout
+
+
+def test_serve_script_remembers_entry_points_for_marimo():
+    """marimo looks up its plugins on every cell run; under scripts/serve.py that lookup is answered
+    from memory, with the same answer as a fresh scan. (If marimo stops importing the function this
+    way, this test says so: the saving would be gone.)"""
+    probe = """
+import sys, importlib.metadata as md
+sys.path.insert(0, sys.argv[1])
+fresh = sorted(e.name for e in md.entry_points(group="console_scripts"))
+import serve
+serve.remember_entry_points()
+serve.remember_entry_points()  # twice is harmless
+import marimo._entrypoints.registry as registry
+assert registry.entry_points is md.entry_points and md.entry_points.remembered
+assert sorted(e.name for e in md.entry_points(group="console_scripts")) == fresh
+assert md.entry_points(group="console_scripts") is md.entry_points(group="console_scripts")
+print("ok", len(fresh))
+"""
+    done = subprocess.run([sys.executable, "-c", probe, str(ROOT / "scripts")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ok ")

@@ -287,3 +287,31 @@ def test_charts_leave_pyplot_alone():
     charts.embedding_plot(example.book_inputs(), list("abcdef"), title="t")
     charts.timing_chart({"small": {"a": 1.0, "b": 2.0}}, title="t", xlabel="ms")
     assert plt.get_fignums() == before
+
+
+# ---------------------------------------------------------------- remembered explorations
+
+
+def test_a_remembered_exploration_equals_a_fresh_one_and_is_the_callers_own():
+    explorer.explore_multihead.cache_clear()
+    fresh = explorer.explore_multihead.__wrapped__(9, 3, 0.2, causal=True)
+    first = explorer.explore_multihead(9, 3, 0.2, causal=True)
+    hits = explorer.explore_multihead.cache_info().hits
+    second = explorer.explore_multihead(9, 3, 0.2, causal=True)
+    assert explorer.explore_multihead.cache_info().hits == hits + 1
+    for got in (first, second):
+        assert torch.equal(got.weights, fresh.weights) and torch.equal(got.context, fresh.context)
+        assert torch.equal(got.masked, fresh.masked)
+    first.weights.zero_()  # a caller scribbling on its copy changes nobody else's
+    assert torch.equal(explorer.explore_multihead(9, 3, 0.2, causal=True).weights, fresh.weights)
+    assert not torch.equal(explorer.explore_multihead(9, 3, 0.2, causal=False).weights, fresh.weights)
+
+
+def test_remembering_does_not_swallow_bad_arguments():
+    explorer.explore_simple(1)  # 1 is remembered; True must still be refused, not served as 1
+    with pytest.raises(TypeError, match="num_tokens"):
+        explorer.explore_simple(True)
+    with pytest.raises(TypeError, match="num_tokens"):
+        explorer.explore_simple([3])  # unhashable: reaches the explorer's own check
+    with pytest.raises(ValueError, match="num_tokens"):
+        explorer.explore_simple(17)
