@@ -137,7 +137,9 @@ async def run_class(urls: list[str], n: int, args, procs: list[psutil.Process], 
     failed = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
     ready = [s for s, e in zip(students, opened, strict=True) if not isinstance(e, BaseException)]
     level = {"students": n, "servers": len(urls), "errors_seen": sum(bool(s.errors) for s in ready),
-             "teacher_first_render_ms": warm_ms, "arrival": summary([s.first_render_ms for s in ready]),
+             "teacher_first_render_ms": warm_ms,
+             "first_output": summary([s.first_output_ms for s in ready if s.first_output_ms is not None]),
+             "arrival": summary([s.first_render_ms for s in ready]),
              "arrival_all_s": round(arrival_s, 2), "open_failures": failed[:3], "open_failed": len(failed),
              "arrival_cpu_s_per_student": round(arrival_cpu / n, 3),
              "bytes_first_run_kb": round(statistics.median([s.bytes_received for s in ready]) / 1024, 1)
@@ -254,7 +256,7 @@ def report(out: dict, stream) -> None:
     w(f"  each student: move a random slider/switch (drag of {a['drag']} values {a['drag_gap'] * 1000:.0f} ms apart),"
       f" wait for the result, think ~{a['think']} s (exponential); {a['duration']} s of play per class size")
     w()
-    w(f"  {'nb':>3} {'N':>3} {'srv':>3} {'cpu/arr_s':>9} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9}"
+    w(f"  {'nb':>3} {'N':>3} {'srv':>3} {'cpu/arr_s':>9} {'text_max':>8} {'arrive_p50':>10} {'arrive_max':>10} {'changes/s':>9}"
       f" {'p50_ms':>7} {'p95_ms':>7} {'max_ms':>7} {'bad':>4}"
       f" {'srv_cpu':>7} {'rss_MB':>7} {'own_cpu':>7} {'browser_p95':>11}  goal p95<={GOAL_P95_MS:.0f}")
     for lv in out["levels"]:
@@ -266,7 +268,7 @@ def report(out: dict, stream) -> None:
             ok = ok and obs["p95_ms"] <= GOAL_P95_MS
         f = lambda v, wd: f"{'-' if v is None else v:>{wd}}"  # noqa: E731
         w(f"  {names[lv['notebook']]:>3} {lv['students']:>3} {lv.get('servers', 1):>3}"
-          f" {f(lv.get('arrival_cpu_s_per_student'), 9)}"
+          f" {f(lv.get('arrival_cpu_s_per_student'), 9)} {f((lv.get('first_output') or {}).get('max_ms'), 8)}"
           f" {f(arr.get('median_ms'), 10)} {f(arr.get('max_ms'), 10)}"
           f" {f(lv.get('changes_per_s'), 9)} {f(lat.get('median_ms'), 7)} {f(lat.get('p95_ms'), 7)}"
           f" {f(lat.get('max_ms'), 7)} {bad:>4} {f(lv.get('server_cpu_cores'), 7)} {f(lv.get('rss_peak_mb'), 7)}"
@@ -279,6 +281,7 @@ def report(out: dict, stream) -> None:
         if lv.get("not_ok"):
             w(f"      changes not ok: {lv['not_ok']}")
     w("  srv = servers (ports) the class is split over; cpu/arr_s = server CPU seconds per arriving student;")
+    w("  text_max = slowest student's ms from opening the app to its first output (the chapter's text);")
     w("  arrive = ms from a student opening the app until its first run completed (all N at once, or spread")
     w("  over --arrive-over s); bad = failed opens + changes not ok + students who saw an error output;")
     w("  p50/p95/max = ms per change, first value sent -> server applied the last and finished the run;")

@@ -141,7 +141,9 @@ class ProtocolStudent:
         self.errors: dict[str, str] = {}  # cell id -> the error it showed (marimo's error channel)
         self.bytes_received = 0
         self.messages = 0
-        self.first_render_ms: float | None = None
+        self.first_render_ms: float | None = None  # opening -> the first run completed (every output there)
+        self.first_output_ms: float | None = None  # opening -> the first cell output arrived (text on screen)
+        self._opened_at: float | None = None
         self._ws = None
         self._reader: asyncio.Task | None = None
         self._runs = 0  # completed-run messages seen
@@ -154,7 +156,7 @@ class ProtocolStudent:
     # -- connection ------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        started = time.perf_counter()
+        started = self._opened_at = time.perf_counter()
         url = self.base_url.replace("http", "ws", 1) + f"ws?session_id={self.session_id}"
         self._ws = await websockets.connect(url, max_size=None, open_timeout=self.timeout)
         self._reader = asyncio.create_task(self._read())
@@ -198,6 +200,8 @@ class ProtocolStudent:
                 self.errors.pop(data.get("cell_id"), None)
             if isinstance(out.get("data"), str):
                 self.outputs[data.get("cell_id")] = out["data"]
+                if self.first_output_ms is None and self._opened_at is not None:
+                    self.first_output_ms = (time.perf_counter() - self._opened_at) * 1000
             if isinstance(out.get("data"), str) and "<marimo-ui-element" in out["data"]:
                 for c in controls_in(out["data"]):
                     self.controls.setdefault(c.object_id, c)
