@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,28 +42,11 @@ from shared.appserver import (  # noqa: E402
     timed_change,
     wait_until_idle,
 )
+from shared.measuring import latency_summary, log  # noqa: E402
 
 GOAL_MEDIAN_MS = 100.0
 GOAL_P95_MS = 150.0
 MB = 2**20
-
-
-def log(*parts) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
-
-
-def p95(values: list[float]) -> float:
-    """Nearest-rank 95th percentile."""
-    s = sorted(values)
-    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
-
-
-def stats(values: list[float | None]) -> dict:
-    xs = [v for v in values if v is not None]
-    if not xs:
-        return {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
-    return {"n": len(xs), "median_ms": round(statistics.median(xs), 1), "p95_ms": round(p95(xs), 1),
-            "max_ms": round(max(xs), 1)}
 
 
 def meets_goal(s: dict) -> bool | None:
@@ -108,9 +89,9 @@ def measure_control(page, ctl, count: int, timeout: float, deadline: Deadline) -
         wait_until_idle(page, timeout=timeout)
     except Exception as exc:  # noqa: BLE001
         problems.append(f"restore failed: {str(exc).splitlines()[0][:160]}")
-    total = stats(totals)
+    total = latency_summary(totals)
     out = {"label": ctl.name, "kind": ctl.kind, "object_id": ctl.object_id, "latency": total,
-           "watch_change": stats(changes), "changed": changed, "statuses": statuses, "pass": meets_goal(total)}
+           "watch_change": latency_summary(changes), "changed": changed, "statuses": statuses, "pass": meets_goal(total)}
     if problems:
         out["problems"] = problems
     return out
@@ -125,7 +106,7 @@ def session_level(browser, app, main_page, pages, k, args, deadline, slider) -> 
         pages.append(p)
     time.sleep(1.0)
     rss = app.rss()
-    level = {"sessions": len(pages), "rss_mb": round(rss / MB, 1), "warm_first_render": stats(warm),
+    level = {"sessions": len(pages), "rss_mb": round(rss / MB, 1), "warm_first_render": latency_summary(warm),
              "procs": len(app.process.children(recursive=True)) + 1}
     if slider is None or deadline.passed():
         return level

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import random
 import statistics
 import sys
@@ -42,25 +41,10 @@ import psutil  # noqa: E402
 
 from shared.appclient import ProtocolStudent, server_token  # noqa: E402
 from shared.appserver import marimo_app, tree_processes, tree_rss  # noqa: E402
+from shared.measuring import latency_summary, log  # noqa: E402
 
 GOAL_P95_MS = 1000.0
 MB = 2**20
-
-
-def log(*parts) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
-
-
-def p95(values: list[float]) -> float:
-    s = sorted(values)
-    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
-
-
-def summary(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
-    return {"n": len(values), "median_ms": round(statistics.median(values), 1),
-            "p95_ms": round(p95(values), 1), "max_ms": round(max(values), 1)}
 
 
 def tree_cpu_seconds(proc: psutil.Process) -> float:
@@ -138,8 +122,8 @@ async def run_class(urls: list[str], n: int, args, procs: list[psutil.Process], 
     ready = [s for s, e in zip(students, opened, strict=True) if not isinstance(e, BaseException)]
     level = {"students": n, "servers": len(urls), "errors_seen": sum(bool(s.errors) for s in ready),
              "teacher_first_render_ms": warm_ms,
-             "first_output": summary([s.first_output_ms for s in ready if s.first_output_ms is not None]),
-             "arrival": summary([s.first_render_ms for s in ready]),
+             "first_output": latency_summary([s.first_output_ms for s in ready if s.first_output_ms is not None]),
+             "arrival": latency_summary([s.first_render_ms for s in ready]),
              "arrival_all_s": round(arrival_s, 2), "open_failures": failed[:3], "open_failed": len(failed),
              "arrival_cpu_s_per_student": round(arrival_cpu / n, 3),
              "bytes_first_run_kb": round(statistics.median([s.bytes_received for s in ready]) / 1024, 1)
@@ -168,7 +152,7 @@ async def run_class(urls: list[str], n: int, args, procs: list[psutil.Process], 
         "changes": len(changes),
         "changes_per_s": round(len([c for c in changes if c.status == "ok"]) / wall, 2),
         "values_per_s": round(sum(c.sent for c in changes) / wall, 2),
-        "latency": summary([c.latency_ms for c in changes if c.status == "ok"]),
+        "latency": latency_summary([c.latency_ms for c in changes if c.status == "ok"]),
         "not_ok": {s: sum(c.status == s for c in changes) for s in {c.status for c in changes} - {"ok"}},
         "server_cpu_cores": round((servers_cpu(procs) - cpu0) / wall, 2),
         "errors_seen": sum(bool(s.errors) for s in ready),
@@ -203,7 +187,7 @@ def observe(url: str, args, go: threading.Event, done: threading.Event, stop_at_
                     wait_until_idle(page, timeout=args.timeout, settle=1.0)
                 k += 1
                 time.sleep(random.expovariate(1.0 / args.think) if args.think > 0 else 0)
-            result["latency"] = summary(times)
+            result["latency"] = latency_summary(times)
             browser.close()
     except Exception as exc:  # noqa: BLE001 - reported with the level
         result["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
