@@ -163,7 +163,7 @@ async def run_class(urls: list[str], n: int, args, procs: list[psutil.Process], 
     return level
 
 
-def observe(url: str, args, go: threading.Event, done: threading.Event, stop_at_box: list, result: dict) -> None:
+def observe(url: str, args, go: threading.Event, done: threading.Event, result: dict) -> None:
     """One real page: moves the sliders in turn while the class plays; input -> new plot on screen."""
     from playwright.sync_api import sync_playwright
 
@@ -208,7 +208,7 @@ def one_level(nb: Path, n: int, args) -> dict:
         protocol_n = n
         if args.observer:
             go, done = threading.Event(), threading.Event()
-            t = threading.Thread(target=observe, args=(apps[0].url, args, go, done, [], obs), daemon=True)
+            t = threading.Thread(target=observe, args=(apps[0].url, args, go, done, obs), daemon=True)
             t.start()
             deadline = time.monotonic() + args.timeout * 2
             while not obs.get("ready") and "error" not in obs and time.monotonic() < deadline:

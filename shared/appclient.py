@@ -15,8 +15,8 @@ does, without 30 Chromium renderers competing with it for the same two cores, a
   sends, and times it until the server has applied that value (its ``variable-values`` message)
   and finished the run it caused (``completed-run``).
 
-Written for marimo 0.25.x, checked against the requests a real page sends (see
-``tests/test_appclient.py``). Rendering time in the browser is not included; the benchmark
+Written for marimo 0.25.x, after recording what a real page sends and receives (Playwright);
+``tests/test_classroom.py`` runs it against both notebooks. Rendering time in the browser is not included; the benchmark
 ``benchmarks/classroom_load.py`` measures it with one real page beside the protocol students.
 """
 
