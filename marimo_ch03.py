@@ -19,11 +19,11 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, diagrams, example, exercises, explorer, timing
+    from shared import attention, charts, diagrams, example, exercises, explorer, printout, session, timing
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
-    cjk_font = explorer.prepare_session()  # one torch thread; a CJK font for matplotlib if installed
+    cjk_font = session.prepare()  # one torch thread; a CJK font for matplotlib if installed
     return (
         attention,
         attention_heatmaps,
@@ -34,7 +34,9 @@ def setup():
         exercises,
         explorer,
         mo,
+        printout,
         seeded,
+        session,
         timing,
         torch,
     )
@@ -43,7 +45,7 @@ def setup():
 @app.cell
 def words():
     # Token labels for plots: the book's sentence, continued to sixteen tokens.
-    TOKENS = ["Your", "journey", "starts", "with", "one", "step", "and", "each", "new", "step", "builds", "on", "every", "step", "before", "it"]
+    TOKENS = "Your journey starts with one step and each new step builds on every step before it".split()
     HEAD = "Head"
     # Words inside the plots and the exercise verdicts.
     WEIGHT_LABELS = {"colorbar_label": "weight", "row_axis_label": "query", "col_axis_label": "key", "masked_label": "masked: a future token"}
@@ -79,13 +81,11 @@ def title(mo):
 
 
 @app.cell(hide_code=True)
-def font_notice(TOKENS, cjk_font, explorer, mo):
-    _needs_cjk = explorer.needs_cjk(" ".join(TOKENS))
+def font_notice(TOKENS, cjk_font, mo, session):
+    _needs_cjk = session.needs_cjk(" ".join(TOKENS))
     mo.callout(
         mo.md(
-            "No font with Chinese glyphs was found, so Chinese text in the matplotlib figures "
-            "would show as empty boxes. Install one (Debian/Ubuntu: `sudo apt-get install fonts-noto-cjk`) "
-            "and restart the notebook. Everything else works as it is."
+            "No font with Chinese glyphs was found, so Chinese text in the matplotlib figures would show as empty boxes. Install one (Debian/Ubuntu: `sudo apt-get install fonts-noto-cjk`) and restart the notebook. Everything else works as it is."
         ),
         kind="warn",
     ) if _needs_cjk and cjk_font is None else None
@@ -226,7 +226,7 @@ def query_control(TOKENS, mo):
 
 
 @app.cell
-def query_steps(attention, explorer, inputs, query_position, torch):
+def query_steps(attention, inputs, printout, query_position, torch):
     query_index = query_position.value
     query = inputs[query_index]  # (3,)
     attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
@@ -237,7 +237,7 @@ def query_steps(attention, explorer, inputs, query_position, torch):
     context_vec_query = torch.zeros(query.shape)  # (3,)
     for _j, _x_j in enumerate(inputs):
         context_vec_query += attn_weights_query[_j] * _x_j  # weighted sum of the inputs
-    explorer.labelled(
+    printout.labelled(
         ("scores:", attn_scores_query),
         ("naive softmax:", weights_naive),
         ("its sum:", weights_naive.sum()),
@@ -290,11 +290,11 @@ def s3_3_2(mo):
 
 
 @app.cell
-def all_tokens(explorer, inputs, torch):
+def all_tokens(inputs, printout, torch):
     attn_scores = inputs @ inputs.T  # (6, 6)
     attn_weights = torch.softmax(attn_scores, dim=-1)  # (6, 6), each row sums to 1
     all_context_vecs = attn_weights @ inputs  # (6, 3)
-    explorer.labelled(("row sums:", attn_weights.sum(dim=-1)), ("context vectors:", all_context_vecs))
+    printout.labelled(("row sums:", attn_weights.sum(dim=-1)), ("context vectors:", all_context_vecs))
     return
 
 
@@ -385,7 +385,7 @@ def s3_4_1(mo):
 
 
 @app.cell
-def step_by_step(explorer, inputs, seeded, torch):
+def step_by_step(inputs, printout, seeded, torch):
     x_2 = inputs[1]  # (3,), the query token "journey"
     d_in, d_out = inputs.shape[1], 2
     with seeded(123):
@@ -395,17 +395,17 @@ def step_by_step(explorer, inputs, seeded, torch):
     query_2 = x_2 @ W_query  # (2,)
     keys = inputs @ W_key  # (6, 2)
     values = inputs @ W_value  # (6, 2)
-    explorer.labelled(("query_2:", query_2), ("keys.shape:", keys.shape), ("values.shape:", values.shape))
+    printout.labelled(("query_2:", query_2), ("keys.shape:", keys.shape), ("values.shape:", values.shape))
     return keys, query_2, values
 
 
 @app.cell
-def step_scores(explorer, keys, query_2, torch, values):
+def step_scores(keys, printout, query_2, torch, values):
     attn_scores_2 = query_2 @ keys.T  # (6,): one score per key
     d_k = keys.shape[-1]
     attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
     context_vec_2 = attn_weights_2 @ values  # (2,)
-    explorer.labelled(("scores:", attn_scores_2), ("weights:", attn_weights_2), ("context:", context_vec_2))
+    printout.labelled(("scores:", attn_scores_2), ("weights:", attn_weights_2), ("context:", context_vec_2))
     return
 
 
@@ -483,7 +483,7 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, explorer, mo):
+def s3_4_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -494,7 +494,7 @@ def s3_4_2(attention, explorer, mo):
             weights it used, which is how this notebook's plots get them.
 
             """),
-            mo.md(explorer.source_markdown(attention.SelfAttention_v1)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v1)),
         ]
     )
     return
@@ -509,7 +509,7 @@ def v1_numbers(attention, inputs, seeded):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, explorer, mo):
+def v2_intro(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -517,7 +517,7 @@ def v2_intro(attention, explorer, mo):
             and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
 
             """),
-            mo.md(explorer.source_markdown(attention.SelfAttention_v2)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v2)),
         ]
     )
     return
@@ -554,7 +554,7 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
+def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, mo, printout):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
         "todo": mo.callout(mo.md("Not answered yet: fill in `transfer_weights` and set `answer_3_1 = transfer_weights`."), kind="neutral"),
@@ -564,7 +564,7 @@ def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
     }[_check.status]
     _solution = mo.vstack(
         [
-            mo.md(explorer.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
             mo.md(f"Checked here: **{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**."),
         ]
     )
@@ -715,7 +715,7 @@ def dropout_caption(mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, explorer, mo):
+def s3_5_3(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -726,24 +726,24 @@ def s3_5_3(attention, explorer, mo):
             another device, never trained); and it applies dropout to the weights.
 
             """),
-            mo.md(explorer.source_markdown(attention.CausalAttention)),
+            mo.md(printout.source_markdown(attention.CausalAttention)),
         ]
     )
     return
 
 
 @app.cell
-def causal_class(attention, explorer, inputs, seeded, torch):
+def causal_class(attention, inputs, printout, seeded, torch):
     batch = torch.stack((inputs, inputs))  # (2, 6, 3): two copies of the sentence
     with seeded(123):
         ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
-    explorer.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
+    printout.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, explorer, mo):
+def s3_6(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -756,18 +756,18 @@ def s3_6(attention, explorer, mo):
             concatenates their outputs, so the output width is $h \cdot d_\text{out}$:
 
             """),
-            mo.md(explorer.source_markdown(attention.MultiHeadAttentionWrapper)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
         ]
     )
     return
 
 
 @app.cell
-def wrapper_numbers(attention, batch, explorer, seeded):
+def wrapper_numbers(attention, batch, printout, seeded):
     with seeded(123):
         mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
     wrapper_context = mha_wrapper(batch)  # (2, 6, 4): two heads of width 2
-    explorer.labelled(("shape:", wrapper_context.shape), ("context:", wrapper_context))
+    printout.labelled(("shape:", wrapper_context.shape), ("context:", wrapper_context))
     return
 
 
@@ -803,8 +803,7 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
             mo.accordion(
                 {
                     "Show a worked solution": mo.md(
-                        f"Output width = `num_heads * d_out`, so with two heads `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`: "
-                        "`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`."
+                        f"Output width = `num_heads * d_out`, so with two heads `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`: `MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`."
                     )
                 }
             ),
@@ -814,7 +813,7 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, explorer, mo):
+def s3_6_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -828,18 +827,18 @@ def s3_6_2(attention, explorer, mo):
             `out_proj` mixes the concatenated heads.
 
             """),
-            mo.md(explorer.source_markdown(attention.MultiHeadAttention)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttention)),
         ]
     )
     return
 
 
 @app.cell
-def mha_numbers(attention, batch, explorer, seeded):
+def mha_numbers(attention, batch, printout, seeded):
     with seeded(123):
         mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
     mha_context = mha(batch)  # (2, 6, 2): here d_out = 2 is the total width
-    explorer.labelled(("shape:", mha_context.shape), ("context:", mha_context))
+    printout.labelled(("shape:", mha_context.shape), ("context:", mha_context))
     return
 
 
@@ -968,9 +967,7 @@ def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_head
         "correct": mo.callout(mo.md(f"Correct: {_check.detail.get('parameters', 0):,} parameters, {_check.detail.get('head_dim')} dimensions per head."), kind="success"),
     }[_check.status]
     _solution = mo.md(
-        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`: three $768 \\times 768$ projections "
-        "without bias, plus `out_proj` with its bias: $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ parameters. "
-        "(The GPT-2 checkpoints use `qkv_bias=True`, which adds $3 \\cdot 768$ more.)"
+        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`: three $768 \\times 768$ projections without bias, plus `out_proj` with its bias: $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ parameters. (The GPT-2 checkpoints use `qkv_bias=True`, which adds $3 \\cdot 768$ more.)"
     )
     mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
     return

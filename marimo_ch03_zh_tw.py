@@ -8,6 +8,12 @@
 # ]
 # ///
 
+# Generated from marimo_ch03.py and locales/zh_TW/LC_MESSAGES/ch03.po by
+# `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
+# English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
+# was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
+# content-sha256: 7b078e8ead024d75b3345157cdddd55059d6da1ad0919fd9d4c4bc42b2e1ee47
+
 import marimo
 
 __generated_with = "0.25.2"
@@ -19,11 +25,11 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, diagrams, example, exercises, explorer, timing
+    from shared import attention, charts, diagrams, example, exercises, explorer, printout, session, timing
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
-    cjk_font = explorer.prepare_session()  # torch 只用一個執行緒；若系統有 CJK 字型，就讓 matplotlib 使用
+    cjk_font = session.prepare()  # torch 只用一個執行緒；若系統有 CJK 字型，就讓 matplotlib 使用
     return (
         attention,
         attention_heatmaps,
@@ -34,7 +40,9 @@ def setup():
         exercises,
         explorer,
         mo,
+        printout,
         seeded,
+        session,
         timing,
         torch,
     )
@@ -43,7 +51,7 @@ def setup():
 @app.cell
 def words():
     # 圖表上的詞元標籤：書中例句的中文版，延伸到十六個詞元。
-    TOKENS = ["你的", "旅程", "開始", "於", "一小", "步", "而", "每個", "新的", "一步", "都", "建立在", "之前的", "每", "一步", "上"]
+    TOKENS = "你的 旅程 開始 於 一 步 而 每個 新 步伐 都 建立在 先前的 每 一步 之上".split()
     HEAD = "注意力頭"
     # 圖表裡的文字，以及練習的判定結果。
     WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元"}
@@ -75,13 +83,11 @@ def title(mo):
 
 
 @app.cell(hide_code=True)
-def font_notice(TOKENS, cjk_font, explorer, mo):
-    _needs_cjk = explorer.needs_cjk(" ".join(TOKENS))
+def font_notice(TOKENS, cjk_font, mo, session):
+    _needs_cjk = session.needs_cjk(" ".join(TOKENS))
     mo.callout(
         mo.md(
-            "找不到含中文字形的字型，所以 matplotlib 圖表裡的中文會顯示成空白方框。"
-            "請安裝一套中文字型（Debian/Ubuntu：`sudo apt-get install fonts-noto-cjk`），"
-            "再重新啟動筆記本。其他功能都能照常使用。"
+            "找不到含中文字形的字型，所以 matplotlib 圖表裡的中文會顯示成空白方框。請安裝一套中文字型（Debian/Ubuntu：`sudo apt-get install fonts-noto-cjk`），再重新啟動筆記本。其他功能都能照常使用。"
         ),
         kind="warn",
     ) if _needs_cjk and cjk_font is None else None
@@ -207,7 +213,7 @@ def query_control(TOKENS, mo):
 
 
 @app.cell
-def query_steps(attention, explorer, inputs, query_position, torch):
+def query_steps(attention, inputs, printout, query_position, torch):
     query_index = query_position.value
     query = inputs[query_index]  # (3,)
     attn_scores_query = torch.empty(inputs.shape[0])  # (6,)
@@ -218,7 +224,7 @@ def query_steps(attention, explorer, inputs, query_position, torch):
     context_vec_query = torch.zeros(query.shape)  # (3,)
     for _j, _x_j in enumerate(inputs):
         context_vec_query += attn_weights_query[_j] * _x_j  # 輸入的加權總和
-    explorer.labelled(
+    printout.labelled(
         ("分數：", attn_scores_query),
         ("直接套公式的 softmax：", weights_naive),
         ("它的總和：", weights_naive.sum()),
@@ -268,11 +274,11 @@ def s3_3_2(mo):
 
 
 @app.cell
-def all_tokens(explorer, inputs, torch):
+def all_tokens(inputs, printout, torch):
     attn_scores = inputs @ inputs.T  # (6, 6)
     attn_weights = torch.softmax(attn_scores, dim=-1)  # (6, 6)，每一列的總和都是 1
     all_context_vecs = attn_weights @ inputs  # (6, 3)
-    explorer.labelled(("各列總和：", attn_weights.sum(dim=-1)), ("上下文向量：", all_context_vecs))
+    printout.labelled(("各列總和：", attn_weights.sum(dim=-1)), ("上下文向量：", all_context_vecs))
     return
 
 
@@ -354,7 +360,7 @@ def s3_4_1(mo):
 
 
 @app.cell
-def step_by_step(explorer, inputs, seeded, torch):
+def step_by_step(inputs, printout, seeded, torch):
     x_2 = inputs[1]  # (3,)，查詢詞元「journey」（旅程）
     d_in, d_out = inputs.shape[1], 2
     with seeded(123):
@@ -364,17 +370,17 @@ def step_by_step(explorer, inputs, seeded, torch):
     query_2 = x_2 @ W_query  # (2,)
     keys = inputs @ W_key  # (6, 2)
     values = inputs @ W_value  # (6, 2)
-    explorer.labelled(("query_2:", query_2), ("keys.shape:", keys.shape), ("values.shape:", values.shape))
+    printout.labelled(("query_2:", query_2), ("keys.shape:", keys.shape), ("values.shape:", values.shape))
     return keys, query_2, values
 
 
 @app.cell
-def step_scores(explorer, keys, query_2, torch, values):
+def step_scores(keys, printout, query_2, torch, values):
     attn_scores_2 = query_2 @ keys.T  # (6,)：每個鍵一個分數
     d_k = keys.shape[-1]
     attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
     context_vec_2 = attn_weights_2 @ values  # (2,)
-    explorer.labelled(("分數：", attn_scores_2), ("權重：", attn_weights_2), ("上下文向量：", context_vec_2))
+    printout.labelled(("分數：", attn_scores_2), ("權重：", attn_weights_2), ("上下文向量：", context_vec_2))
     return
 
 
@@ -448,7 +454,7 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, explorer, mo):
+def s3_4_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -457,7 +463,7 @@ def s3_4_2(attention, explorer, mo):
             把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`）。除了書中的行為，它還能回傳計算時用到的權重；這本筆記本的圖表，就是這樣拿到權重的。
 
             """),
-            mo.md(explorer.source_markdown(attention.SelfAttention_v1)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v1)),
         ]
     )
     return
@@ -472,14 +478,14 @@ def v1_numbers(attention, inputs, seeded):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, explorer, mo):
+def v2_intro(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
             `nn.Linear` 層做的是同樣的乘法，但它初始化權重的方式更適合訓練，也能加上偏差項（bias）。這個版本 `SelfAttention_v2` 就是我們接下來的基礎：
 
             """),
-            mo.md(explorer.source_markdown(attention.SelfAttention_v2)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v2)),
         ]
     )
     return
@@ -514,7 +520,7 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
+def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, mo, printout):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
         "todo": mo.callout(mo.md("還沒作答：請完成 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`。"), kind="neutral"),
@@ -524,7 +530,7 @@ def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, explorer, mo):
     }[_check.status]
     _solution = mo.vstack(
         [
-            mo.md(explorer.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
             mo.md(f"在這裡檢查的結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
         ]
     )
@@ -665,7 +671,7 @@ def dropout_caption(mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, explorer, mo):
+def s3_5_3(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -674,24 +680,24 @@ def s3_5_3(attention, explorer, mo):
             這個類別在 `SelfAttention_v2` 之上多做了三件事：它接受一*批次*（batch）序列，形狀為 $(b, T, d_\text{in})$；它把遮罩存成緩衝區（buffer），會跟著模組移到其他裝置（device），但永遠不參與訓練；它還會對權重套用 dropout。
 
             """),
-            mo.md(explorer.source_markdown(attention.CausalAttention)),
+            mo.md(printout.source_markdown(attention.CausalAttention)),
         ]
     )
     return
 
 
 @app.cell
-def causal_class(attention, explorer, inputs, seeded, torch):
+def causal_class(attention, inputs, printout, seeded, torch):
     batch = torch.stack((inputs, inputs))  # (2, 6, 3)：同一個句子的兩份複本
     with seeded(123):
         ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
-    explorer.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
+    printout.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, explorer, mo):
+def s3_6(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -702,18 +708,18 @@ def s3_6(attention, explorer, mo):
             一個注意力頭（head）學會一種詞元之間的關聯方式。多個頭各有自己的 $W_q, W_k, W_v$，就能同時學會好幾種。最直接的做法，是讓 $h$ 個因果注意力頭並排執行，再把它們的輸出串接（concatenate）起來，所以輸出寬度是 $h \cdot d_\text{out}$：
 
             """),
-            mo.md(explorer.source_markdown(attention.MultiHeadAttentionWrapper)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
         ]
     )
     return
 
 
 @app.cell
-def wrapper_numbers(attention, batch, explorer, seeded):
+def wrapper_numbers(attention, batch, printout, seeded):
     with seeded(123):
         mha_wrapper = attention.MultiHeadAttentionWrapper(3, 2, batch.shape[1], 0.0, num_heads=2)
     wrapper_context = mha_wrapper(batch)  # (2, 6, 4)：兩個頭，各寬 2
-    explorer.labelled(("形狀：", wrapper_context.shape), ("上下文向量：", wrapper_context))
+    printout.labelled(("形狀：", wrapper_context.shape), ("上下文向量：", wrapper_context))
     return
 
 
@@ -749,8 +755,7 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
             mo.accordion(
                 {
                     "顯示參考解答": mo.md(
-                        f"輸出寬度 = `num_heads * d_out`，所以兩個頭時 `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`："
-                        "`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`。"
+                        f"輸出寬度 = `num_heads * d_out`，所以兩個頭時 `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`：`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`。"
                     )
                 }
             ),
@@ -760,7 +765,7 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, explorer, mo):
+def s3_6_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -771,18 +776,18 @@ def s3_6_2(attention, explorer, mo):
             混合串接後的各個頭。
 
             """),
-            mo.md(explorer.source_markdown(attention.MultiHeadAttention)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttention)),
         ]
     )
     return
 
 
 @app.cell
-def mha_numbers(attention, batch, explorer, seeded):
+def mha_numbers(attention, batch, printout, seeded):
     with seeded(123):
         mha = attention.MultiHeadAttention(3, 2, batch.shape[1], 0.0, num_heads=2)
     mha_context = mha(batch)  # (2, 6, 2)：這裡的 d_out = 2 是總寬度
-    explorer.labelled(("形狀：", mha_context.shape), ("上下文向量：", mha_context))
+    printout.labelled(("形狀：", mha_context.shape), ("上下文向量：", mha_context))
     return
 
 
@@ -907,9 +912,7 @@ def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_head
         "correct": mo.callout(mo.md(f"正確：共 {_check.detail.get('parameters', 0):,} 個參數，每個頭 {_check.detail.get('head_dim')} 個維度。"), kind="success"),
     }[_check.status]
     _solution = mo.md(
-        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`：三個不含偏差項的 $768 \\times 768$ 投影，"
-        "再加上含偏差項的 `out_proj`，共 $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ 個參數。"
-        "（GPT-2 的檢查點使用 `qkv_bias=True`，會再多出 $3 \\cdot 768$ 個。）"
+        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`：三個不含偏差項的 $768 \\times 768$ 投影，再加上含偏差項的 `out_proj`，共 $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ 個參數。（GPT-2 的檢查點使用 `qkv_bias=True`，會再多出 $3 \\cdot 768$ 個。）"
     )
     mo.vstack([_verdict, mo.accordion({"顯示參考解答": _solution})])
     return

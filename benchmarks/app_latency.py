@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """How fast does a chapter notebook react when served with `marimo run`? (headless Chromium)
 
-usage: python benchmarks/app_latency.py NOTEBOOK [--changes N] [--sessions 1,10,30]
-                                        [--watch CSS] [--screenshot PATH] [--json]
+usage: python -m benchmarks.app_latency NOTEBOOK [--changes N] [--sessions 1,10,30]
+                                         [--watch CSS] [--screenshot PATH] [--json]
 
 Measured in the page with performance.now():
   * first render: navigation start -> the initial run has finished, every output is rendered
@@ -27,11 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playwright.sync_api import sync_playwright
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from shared.appserver import (  # noqa: E402
+from benchmarks.measuring import latency_summary, log
+from tests.harness.appserver import (
     DEFAULT_WATCH,
     controls,
     error_outputs,
@@ -42,7 +40,6 @@ from shared.appserver import (  # noqa: E402
     timed_change,
     wait_until_idle,
 )
-from shared.measuring import latency_summary, log  # noqa: E402
 
 GOAL_MEDIAN_MS = 100.0
 GOAL_P95_MS = 150.0
@@ -186,7 +183,7 @@ def report(out: dict, stream) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.app_latency", description=__doc__.split("\n")[0])
     ap.add_argument("notebook")
     ap.add_argument("--changes", type=int, default=20, help="timed changes per control (default 20)")
     ap.add_argument("--sessions", default="", help="comma-separated concurrent session counts, e.g. 1,10,30")

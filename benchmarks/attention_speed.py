@@ -26,7 +26,7 @@ Dropout is 0 everywhere. The implementations are timed round-robin: every repeat
 them once (in a rotating order), so a burst of noise from other processes hits all of them alike.
 Each table cell is the median over the repeats, in milliseconds per call.
 
-Run ``python benchmarks/attention_speed.py`` from the repository root (about 3 to 4 minutes on
+Run ``python -m benchmarks.attention_speed`` from the repository root (about 3 to 4 minutes on
 two cores), or ``--quick`` for a smoke run of a few seconds with a smaller "large" size.
 """
 
@@ -40,15 +40,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: find `shared/`
-
-from shared.attention import (  # noqa: E402
+from shared.attention import (
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     SDPAMultiHeadAttention,
@@ -268,7 +265,7 @@ def format_table(rows: list[tuple[Size, str, dict[str, float]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.attention_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small 'large' size, few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed samples at the large size (default 5)")
     parser.add_argument(

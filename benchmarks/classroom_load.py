@@ -1,16 +1,15 @@
-#!/usr/bin/env python
 """A class on one server: N students open a chapter notebook at once and play with its controls.
 
-usage: python benchmarks/classroom_load.py NOTEBOOK [--students 1,10,30] [--duration 60]
-                                           [--think 2.0] [--drag 4] [--observer] [--json]
+usage: python -m benchmarks.classroom_load NOTEBOOK [--students 1,10,30] [--duration 60]
+                                            [--think 2.0] [--drag 4] [--observer] [--json]
 
 The server is the machine under test, so the students must not eat its CPU the way 30 headless
-browsers would. Each student here is a `shared.appclient.ProtocolStudent`: it speaks marimo's
+browsers would. Each student here is a `tests.harness.appclient.ProtocolStudent`: it speaks marimo's
 protocol (the WebSocket and the POST a moved slider sends) and receives every output, but renders
 nothing. With --observer, one of the N students is a real headless Chromium page instead, which
 measures what a student sees: from the key press until the new plot is on screen.
 
-For each class size N (a fresh server each time, started with scripts/serve.py as the README says):
+For each class size N (a fresh server each time, started with `python -m scripts.serve` as the README says):
   * arrival: all N open the app at the same moment; time until each one's first run completed, and
     the server's CPU seconds per arriving student;
   * play, for --duration seconds: every student repeats "move a random slider or switch (a drag
@@ -35,13 +34,11 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import psutil
 
-import psutil  # noqa: E402
-
-from shared.appclient import ProtocolStudent, server_token  # noqa: E402
-from shared.appserver import marimo_app, tree_processes, tree_rss  # noqa: E402
-from shared.measuring import latency_summary, log  # noqa: E402
+from benchmarks.measuring import latency_summary, log
+from tests.harness.appclient import ProtocolStudent, server_token
+from tests.harness.appserver import marimo_app, tree_processes, tree_rss
 
 GOAL_P95_MS = 1000.0
 MB = 2**20
@@ -167,7 +164,7 @@ def observe(url: str, args, go: threading.Event, done: threading.Event, result: 
     """One real page: moves the sliders in turn while the class plays; input -> new plot on screen."""
     from playwright.sync_api import sync_playwright
 
-    from shared.appserver import controls, launch_chromium, open_app_page, timed_change, wait_until_idle
+    from tests.harness.appserver import controls, launch_chromium, open_app_page, timed_change, wait_until_idle
 
     try:
         with sync_playwright() as pw:
@@ -275,7 +272,7 @@ def report(out: dict, stream) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.classroom_load", description=__doc__.split("\n")[0])
     ap.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
                     help="one notebook, or several to compare side by side (each class size runs on each in turn)")
     ap.add_argument("--students", default="1,10,30", help="comma-separated class sizes (default 1,10,30)")
@@ -292,7 +289,7 @@ def main(argv=None) -> int:
     ap.add_argument("--arrive-over", type=float, default=0.0,
                     help="students open the app at random moments within this many seconds (default 0: all at once)")
     ap.add_argument("--plain-marimo-run", action="store_true",
-                    help="start the server with `marimo run` instead of scripts/serve.py (no preloaded imports)")
+                    help="start the server with `marimo run` instead of scripts.serve (no preloaded imports)")
     ap.add_argument("--json", action="store_true", help="one JSON line on stdout (table on stderr)")
     ap.add_argument("--fail-on-goal", action="store_true", help="exit 1 when a class size misses the goal")
     args = ap.parse_args(argv)

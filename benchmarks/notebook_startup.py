@@ -4,7 +4,7 @@ Goal (issue 3): `python marimo_ch03.py` takes at most 1.5x the time of the bare 
 timed as fresh processes, interleaved round by round so that machine noise hits them alike; the
 table shows medians and the ratio.
 
-    python benchmarks/notebook_startup.py [--rounds 7]
+    python -m benchmarks.notebook_startup [--rounds 7]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def _time(cmd: list[str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.notebook_startup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     commands = {"import marimo, torch, matplotlib": [sys.executable, "-c", "import marimo, torch, matplotlib.pyplot"]}

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Export the chapter notebooks, with their outputs, to static HTML in site/ (git-ignored).
 
-    python scripts/export_site.py              # site/en/index.html, site/zh-tw/index.html, site/index.html
-    python scripts/export_site.py --out DIR    # the same under DIR
+    python -m scripts.export_site              # site/en/index.html, site/zh-tw/index.html, site/index.html
+    python -m scripts.export_site --out DIR    # the same under DIR
 
 Each notebook is run by ``marimo export html`` (with this interpreter, from the repository root so
 that ``shared/`` is importable). The pages open in read mode: outputs shown, code hidden but
@@ -173,7 +172,7 @@ def index_html(exported: list[Page], pages=PAGES) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export the marimo notebooks to static HTML.")
+    parser = argparse.ArgumentParser(prog="python -m scripts.export_site", description="Export the marimo notebooks to static HTML.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: site/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()

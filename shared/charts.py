@@ -6,7 +6,7 @@ is the same for every reader, so :func:`embedding_image` draws it once per proce
 PNG: a class arriving at once does not pay for thirty identical renders.
 
 Chinese labels need a CJK font: call ``shared.fonts.use_cjk_font()`` first (the notebooks do it
-through ``shared.explorer.prepare_session``).
+through ``shared.session.prepare``).
 """
 
 from __future__ import annotations

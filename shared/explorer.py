@@ -6,12 +6,8 @@ re-implementation, so the plots show exactly what the chapter's code computes.
 
 from __future__ import annotations
 
-import ast
 import functools
-import sys
-import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -23,32 +19,11 @@ from shared.attention import (
     simple_self_attention,
 )
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
-from shared.fonts import use_cjk_font
 from shared.seeding import seeded
+from shared.session import one_torch_thread
 
 EXPLORER_D_OUT = 12  # model width of the multi-head explorer: 1, 2, 3, 4, 6 or 12 heads fit it
 BOOK_SEED = 123
-
-
-def prepare_session() -> str | None:
-    """Per-notebook setup: one torch thread, and a CJK font for matplotlib if one is installed.
-
-    Returns the CJK font family in use, or None when none is installed.
-    """
-    one_torch_thread()
-    return use_cjk_font()
-
-
-def one_torch_thread() -> None:
-    """Run this thread's torch ops on one thread.
-
-    The notebook's tensors are tiny; with two threads every softmax pays for waking the second one,
-    which costs milliseconds, tens of them when the other core is busy (another student's session, a
-    browser). The setting belongs to the calling thread, and marimo may run a cell that reacts to a
-    control on another thread than the one that ran the first cell, so every explorer call makes sure.
-    """
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
 
 
 def head_counts(d_out: int = EXPLORER_D_OUT) -> list[int]:
@@ -157,74 +132,6 @@ def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", sca
         context, weights = module(x, return_weights=True, scaled=scaled)
         scores = project_q(x) @ project_k(x).T  # (T, T), before scaling and softmax
     return Exploration(weights.unsqueeze(0), context, None, scores)
-
-
-def needs_cjk(text: str) -> bool:
-    """True when text contains CJK characters, i.e. when matplotlib figures need a CJK font."""
-    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text)
-
-
-def source_markdown(obj) -> str:
-    """The real source of a class or function as a fenced Markdown code block, for display.
-
-    Same text as ``inspect.getsource(obj)``, found by parsing the defining file once (``inspect``
-    re-parses the whole module for every class it is asked about).
-    """
-    return f"```python\n{_source_of(obj.__module__, obj.__qualname__)}\n```"
-
-
-@functools.cache
-def _module_definitions(module_name: str) -> dict[str, str]:
-    path = sys.modules[module_name].__file__
-    text = Path(path).read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    found = {}
-    for node in tree.body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            found[node.name] = "\n".join(text.splitlines()[start - 1 : node.end_lineno])
-    return found
-
-
-def _source_of(module_name: str, name: str) -> str:
-    definitions = _module_definitions(module_name)
-    if name not in definitions:
-        raise ValueError(f"no top-level class or function named {name!r} in {module_name}")
-    return definitions[name]
-
-
-def _display_width(text: str) -> int:
-    """Columns a monospace font gives text: East Asian wide and full-width characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
-@dataclass(frozen=True)
-class Labelled:
-    """Named values shown as one monospace block: what `print` would show, but as a cell output
-    (marimo's app mode shows outputs, not the console)."""
-
-    pairs: tuple[tuple[str, object], ...]
-
-    def __repr__(self) -> str:
-        width = max((_display_width(label) for label, _ in self.pairs), default=0)
-        lines = []
-        for label, value in self.pairs:
-            text = repr(value).replace("\n", "\n" + " " * (width + 1))
-            lines.append(f"{label}{' ' * (width - _display_width(label))} {text}")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f'<pre class="attn-values" style="font-size: 0.85em; margin: 0">{html.escape(repr(self))}</pre>'
-
-    def _mime_(self) -> tuple[str, str]:
-        return "text/html", self._repr_html_()
-
-
-def labelled(*pairs: tuple[str, object]) -> Labelled:
-    """``labelled(("weights:", w), ("sum:", w.sum()))`` displays both values, aligned, under their labels."""
-    return Labelled(tuple(pairs))
 
 
 @_remembered

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.appserver import (
+from tests.harness.appserver import (
     controls,
     error_outputs,
     find_chromium,

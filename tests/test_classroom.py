@@ -1,7 +1,7 @@
-"""A class on one server, without browsers: `shared.appclient.ProtocolStudent` against `marimo run`.
+"""A class on one server, without browsers: `tests.harness.appclient.ProtocolStudent` against `marimo run`.
 
 Several students open the app at the same moment, on a cold server started the way the README tells
-a teacher to (`scripts/serve.py`); marimo serves each student in a thread of one process. Every
+a teacher to (`python -m scripts.serve`); marimo serves each student in a thread of one process. Every
 one of them must get the whole chapter with no error, exactly the same outputs (the book's numbers
 included), and a control moved by one student must change that student's plot and nobody else's.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 import marimo as mo
 import pytest
 
-from shared.appclient import ProtocolStudent, controls_in, server_token
-from shared.appserver import marimo_app
+from tests.harness.appclient import ProtocolStudent, controls_in, server_token
+from tests.harness.appserver import marimo_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS_SIZE = 8
@@ -99,25 +99,23 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
 
     with marimo_app(ROOT / name, timeout=120, preload=True) as app:  # cold: nobody opened it before
         _run_in_own_thread(scenario(app.url))
-        assert "imported in" in app.log_text()  # it really went through scripts/serve.py
+        assert "imported in" in app.log_text()  # it really went through scripts.serve
 
 
 def test_serve_script_explains_itself_without_arguments():
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve.py")], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-m", "scripts.serve"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "usage: python scripts/serve.py NOTEBOOK" in done.stdout
+    assert "usage: python -m scripts.serve NOTEBOOK" in done.stdout
 
 
 def test_serve_script_remembers_entry_points_for_marimo():
-    """marimo looks up its plugins on every cell run; under scripts/serve.py that lookup is answered
+    """marimo looks up its plugins on every cell run; under scripts.serve that lookup is answered
     from memory, with the same answer as a fresh scan. (If marimo stops importing the function this
     way, this test says so: the saving would be gone.)"""
     probe = """
-import sys, importlib.metadata as md
-sys.path.insert(0, sys.argv[1])
+import importlib.metadata as md
 fresh = sorted(e.name for e in md.entry_points(group="console_scripts"))
-import serve
+from scripts import serve
 serve.remember_entry_points()
 serve.remember_entry_points()  # twice is harmless
 import marimo._entrypoints.registry as registry
@@ -126,7 +124,6 @@ assert sorted(e.name for e in md.entry_points(group="console_scripts")) == fresh
 assert md.entry_points(group="console_scripts") is md.entry_points(group="console_scripts")
 print("ok", len(fresh))
 """
-    done = subprocess.run([sys.executable, "-c", probe, str(ROOT / "scripts")], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("ok ")

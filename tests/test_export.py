@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -10,26 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from scripts import export_site as exporter
+
 ROOT = Path(__file__).resolve().parents[1]
 MARIMO_ASSETS = "https://cdn.jsdelivr.net/npm/@marimo-team/"  # marimo's own frontend, which its exports load
-
-
-def _load_exporter():
-    spec = importlib.util.spec_from_file_location("export_site", ROOT / "scripts" / "export_site.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-exporter = _load_exporter()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "export_site.py"), "--out", str(out)],
+        [sys.executable, "-m", "scripts.export_site", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

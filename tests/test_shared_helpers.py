@@ -1,4 +1,4 @@
-"""The notebooks' helpers in shared/: explorer, heatmap, diagrams, exercises, example data, fonts."""
+"""The notebooks' helpers in shared/: explorer, printout, session, heatmap, diagrams, exercises, example data, fonts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared import attention, diagrams, example, exercises, explorer
+from shared import attention, diagrams, example, exercises, explorer, printout, session
 from shared.heatmap import attention_heatmaps
 
 # ---------------------------------------------------------------- example data
@@ -87,23 +87,26 @@ def test_explore_trainable_scaling_changes_weights_not_scores():
         explorer.explore_trainable(6, 2, init="xavier")
 
 
+# ---------------------------------------------------------------- printout and session
+
+
 def test_source_markdown_is_the_real_source():
     for obj in (attention.CausalAttention, attention.MultiHeadAttention, exercises.solution_weight_transfer):
-        block = explorer.source_markdown(obj)
+        block = printout.source_markdown(obj)
         assert block.startswith("```python\n") and block.endswith("\n```")
         assert block[len("```python\n") : -len("\n```")] == inspect.getsource(obj).rstrip()
 
 
 def test_labelled_aligns_and_escapes():
-    shown = explorer.labelled(("a:", torch.tensor([1.0])), ("longer:", "<b>"))
+    shown = printout.labelled(("a:", torch.tensor([1.0])), ("longer:", "<b>"))
     text = repr(shown)
     assert text.splitlines()[0].startswith("a:      tensor")
     assert "&lt;b&gt;" in shown._repr_html_()
 
 
 def test_needs_cjk():
-    assert explorer.needs_cjk("注意力")
-    assert not explorer.needs_cjk("attention weights ∑ √d_k")
+    assert session.needs_cjk("注意力")
+    assert not session.needs_cjk("attention weights ∑ √d_k")
 
 
 # ---------------------------------------------------------------- heatmap
@@ -315,24 +318,3 @@ def test_remembering_does_not_swallow_bad_arguments():
         explorer.explore_simple([3])  # unhashable: reaches the explorer's own check
     with pytest.raises(ValueError, match="num_tokens"):
         explorer.explore_simple(17)
-
-
-# ---------------------------------------------------------------- benchmark statistics
-
-
-def test_p95_is_the_nearest_rank_and_refuses_no_values():
-    from shared.measuring import p95
-
-    assert p95(range(1, 101)) == 95
-    assert p95(range(1, 21)) == 19  # ceil(0.95 * 20) = 19th smallest
-    assert p95([7.0]) == 7.0
-    assert p95([5, 1, 4, 2, 3]) == 5  # order does not matter
-    with pytest.raises(ValueError, match="at least one value"):
-        p95([])
-
-
-def test_latency_summary_skips_missing_values():
-    from shared.measuring import latency_summary
-
-    assert latency_summary([None, 10.0, 30.0, None, 20.0]) == {"n": 3, "median_ms": 20.0, "p95_ms": 30.0, "max_ms": 30.0}
-    assert latency_summary([None]) == {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}

@@ -303,7 +303,7 @@ def probe_script(watch: str = DEFAULT_WATCH) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-SERVE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "serve.py"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout this harness belongs to
 
 
 def free_port() -> int:
@@ -416,8 +416,9 @@ def marimo_app(
 
     ``with marimo_app("nb.py") as (url, proc): ...`` works too. The server's process tree is killed
     on exit, also when the body raises. The server log is kept at ``keep_log`` if given.
-    ``preload=True`` starts it the way the README tells a teacher to: through ``scripts/serve.py``,
-    which imports torch, matplotlib and ``shared`` before ``marimo run`` accepts a session.
+    ``preload=True`` starts it the way the README tells a teacher to: ``python -m scripts.serve``, run
+    from the notebook's own checkout (else this one), which imports torch, matplotlib and ``shared``
+    before ``marimo run`` accepts a session.
     """
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
@@ -426,15 +427,17 @@ def marimo_app(
     os.close(log_fd)
     log_path = Path(log_name)
     last_error: Exception | None = None
+    cwd = notebook.parent  # marimo makes the notebook's own folder importable, so `shared` beside it is found
+    if preload and not (cwd / "scripts" / "serve.py").is_file():
+        cwd = ROOT  # `-m scripts.serve` is found in the working directory
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         chosen = port or free_port()
-        beside = notebook.parent / "scripts" / "serve.py"  # the notebook's own checkout's launcher, if any
-        launcher = [str(beside if beside.is_file() else SERVE_SCRIPT)] if preload else ["-m", "marimo", "run"]
+        launcher = ["-m", "scripts.serve"] if preload else ["-m", "marimo", "run"]
         cmd = [sys.executable, *launcher, str(notebook), "--headless", "--host", "127.0.0.1",
                "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=str(notebook.parent), env=env, start_new_session=True)
+                                     cwd=str(cwd), env=env, start_new_session=True)
         proc = psutil.Process(popen.pid)
         t0 = time.monotonic()
         try:

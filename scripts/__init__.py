@@ -1,0 +1,1 @@
+"""Project scripts, each run from the repository root as a module, e.g. `python -m scripts.serve NOTEBOOK`."""

@@ -1,0 +1,285 @@
+"""Build each translated notebook from the English notebook and its gettext catalogue.
+
+``marimo_ch03.py`` is the only notebook edited by hand. Its words (prose, labels, plot words,
+verdicts, comments in the code; see ``scripts/notebook_strings.py``) are the messages of the
+catalogue ``locales/<locale>/LC_MESSAGES/ch03.po``, which Babel reads, merges and writes. Each
+catalogue gives one generated notebook, ``marimo_ch03_<locale>.py``.
+
+    python -m scripts.build_translation              # every catalogue: merge the English in, write the notebook
+    python -m scripts.build_translation --check      # change nothing; exit 1 if anything is stale or untranslated
+    python -m scripts.build_translation --force      # also overwrite a generated notebook that was edited
+    python -m scripts.build_translation --new ja     # start a catalogue for another language
+
+The merge is gettext's (Babel's ``Catalog.update``, what ``pybabel update`` runs): a new English
+string gets an empty entry and a changed one keeps its old translation marked fuzzy, with the old
+English beside it. Until a translator fixes those entries the notebook keeps the English words there
+and ``--check`` fails.
+
+A generated notebook carries a hash of its own text in its header. Readers type exercise answers
+into it in ``marimo edit``, which saves them into the file, so a build never overwrites a file whose
+hash no longer matches unless asked to with ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polib
+from babel.messages.catalog import Catalog, Message
+
+from scripts.notebook_strings import Piece, TranslationError, encode, find_pieces, translate
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "marimo_ch03.py"
+LOCALES = ROOT / "locales"
+DOMAIN = "ch03"
+HASH_LINE = re.compile(r"^# content-sha256: ([0-9a-f]{64})\n", re.MULTILINE)
+HEADER_COMMENT = (
+    "The words of marimo_ch03.py, for one language. Edit the msgstr lines (any PO editor, such as\n"
+    "Poedit, works), clear a 'fuzzy' flag once the translation says what the new English says, then run\n"
+    "`python -m scripts.build_translation`. The msgid lines come from the English notebook: change them there."
+)
+VOLATILE_HEADERS = {"Generated-By", "POT-Creation-Date", "Report-Msgid-Bugs-To"}  # would change the file for no reason
+KIND_NOTES = {"string": "text", "fstring": "f-string: keep every {placeholder}", "comment": "a comment in the code"}
+
+
+def _note(piece: Piece) -> str:
+    kind = "Markdown" + (" f-string: keep every {placeholder}" if piece.kind == "fstring" else "") if piece.markdown else KIND_NOTES[piece.kind]
+    return f"cell {piece.cell or '(module)'}: {kind}"
+
+
+def catalogue_path(locale: str, root: Path = ROOT) -> Path:
+    return root / "locales" / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def target_path(locale: str, root: Path = ROOT) -> Path:
+    return root / f"marimo_ch03_{locale.lower()}.py"
+
+
+def template_from(pieces: list[Piece]) -> Catalog:
+    """The catalogue's template: one message per distinct English string, in notebook order."""
+    template = Catalog(domain=DOMAIN, project="attention-playground-ch03", fuzzy=False)
+    for piece in pieces:
+        note = _note(piece)
+        existing = template.get(piece.msgid)
+        if existing is None:
+            template.add(piece.msgid, locations=[(SOURCE.name, piece.line)], auto_comments=[note])
+        elif note not in existing.auto_comments:
+            existing.auto_comments.append(note)
+    return template
+
+
+def _entries(catalog: Catalog) -> list[tuple]:
+    return [(m.id, m.string, m.fuzzy, m.previous_id, tuple(m.auto_comments)) for m in catalog if m.id]
+
+
+def read_catalogue(path: Path, locale: str) -> Catalog:
+    """Read with polib (Babel's reader drops the old English of a fuzzy entry that spans lines); merge with Babel."""
+    po = polib.pofile(str(path), wrapwidth=78)
+    catalog = Catalog(locale=locale, domain=DOMAIN, fuzzy=False)
+    catalog.mime_headers = list(po.metadata.items())
+    for entry in po:
+        catalog.add(
+            entry.msgid,
+            entry.msgstr,
+            flags=entry.flags,
+            auto_comments=entry.comment.splitlines() if entry.comment else (),
+            user_comments=entry.tcomment.splitlines() if entry.tcomment else (),
+            locations=[(name, None) for name, _ in entry.occurrences],
+            previous_id=entry.previous_msgid or (),
+        )
+    for entry in po.obsolete_entries():
+        catalog.obsolete[entry.msgid] = Message(entry.msgid, entry.msgstr)
+    return catalog
+
+
+def write_catalogue(catalog: Catalog, path: Path) -> None:
+    """Write with polib: Babel's writer mangles the old English of a fuzzy entry when it spans lines."""
+    po = polib.POFile(wrapwidth=78)
+    po.header = HEADER_COMMENT
+    po.metadata = {key: value.strip() for key, value in catalog.mime_headers if key not in VOLATILE_HEADERS}
+    for message in catalog:
+        if not message.id:
+            continue
+        entry = polib.POEntry(
+            msgid=message.id,
+            msgstr=message.string or "",
+            comment="\n".join(message.auto_comments),
+            tcomment="\n".join(message.user_comments),
+            occurrences=sorted({(name, "") for name, _ in message.locations}),
+            flags=sorted(message.flags - {"python-format"}),
+            previous_msgid=message.previous_id[0] if message.previous_id else None,
+        )
+        po.append(entry)
+    for message in catalog.obsolete.values():
+        po.append(polib.POEntry(msgid=message.id, msgstr=message.string or "", obsolete=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    po.save(str(path))
+
+
+def merged(catalog: Catalog, template: Catalog) -> Catalog:
+    catalog.update(template, no_fuzzy_matching=False, update_header_comment=False, update_creation_date=False)
+    return catalog
+
+
+def translations_of(catalog: Catalog) -> dict[str, str]:
+    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(HASH_LINE.sub("", text).encode("utf-8")).hexdigest()
+
+
+def header(locale: str) -> str:
+    return (
+        f"# Generated from marimo_ch03.py and locales/{locale}/LC_MESSAGES/{DOMAIN}.po by\n"
+        f"# `python -m scripts.build_translation --locale {locale}`. Do not edit it by hand: change the\n"
+        "# English notebook or the catalogue, then rebuild. The build will not overwrite this file once it\n"
+        "# was edited (an exercise answer saved by `marimo edit`, say) unless given --force.\n"
+        "# content-sha256: 0000000000000000000000000000000000000000000000000000000000000000\n"
+    )
+
+
+def render(english: str, catalog: Catalog, locale: str) -> tuple[str, list[Piece]]:
+    """The generated notebook's text, and the pieces it had to leave in English."""
+    body, missing = translate(english, translations_of(catalog))
+    first_code = re.search(r"^(import|from) ", body, re.MULTILINE)
+    cut = first_code.start() if first_code else 0
+    text = body[:cut] + header(locale) + "\n" + body[cut:]
+    return HASH_LINE.sub(f"# content-sha256: {content_hash(text)}\n", text, count=1), missing
+
+
+def edited_since_built(path: Path) -> bool:
+    """True when the file exists and is not exactly what a build wrote (no hash, or a hash that no longer fits)."""
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    found = HASH_LINE.search(text)
+    return found is None or found.group(1) != content_hash(text)
+
+
+@dataclass
+class Report:
+    locale: str
+    problems: list[str] = field(default_factory=list)
+    left_in_english: list[Piece] = field(default_factory=list)
+
+
+def catalogue_problems(catalog: Catalog, template: Catalog, pieces: list[Piece]) -> list[str]:
+    problems = []
+    wanted = {m.id for m in template if m.id}
+    for message in template:
+        if not message.id:
+            continue
+        entry = catalog.get(message.id)
+        short = message.id.strip().splitlines()[0][:70]
+        if entry is None:
+            problems.append(f"new, not yet in the catalogue: {short!r}")
+        elif entry.fuzzy:
+            problems.append(f"fuzzy (the English changed; check the translation, then clear the flag): {short!r}")
+        elif not entry.string:
+            problems.append(f"untranslated: {short!r}")
+    stale = [m.id for m in catalog if m.id and m.id not in wanted]
+    if stale:
+        problems.append(f"{len(stale)} entries are no longer in the notebook (a build marks them obsolete), e.g. {stale[0][:60]!r}")
+    table = translations_of(catalog)
+    for piece in pieces:
+        if piece.msgid in table:
+            try:
+                encode(piece, table[piece.msgid])
+            except TranslationError as error:
+                problems.append(str(error))
+    return problems
+
+
+def build(locale: str, *, check: bool, force: bool, root: Path = ROOT) -> Report:
+    english = (root / SOURCE.name).read_text(encoding="utf-8")
+    pieces = find_pieces(english)
+    template = template_from(pieces)
+    po_path, target = catalogue_path(locale, root), target_path(locale, root)
+    catalog = read_catalogue(po_path, locale)
+    before = _entries(catalog)
+    report = Report(locale)
+    if check:
+        report.problems += catalogue_problems(catalog, template, pieces)
+    catalog = merged(catalog, template)
+    try:
+        text, report.left_in_english = render(english, catalog, locale)
+    except TranslationError as error:
+        report.problems.append(f"{po_path.relative_to(root)}: {error}")
+        return report
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check:
+        if current != text:
+            report.problems.append(f"{target.name} is not what a fresh build gives: run `python -m scripts.build_translation --locale {locale}`")
+        return report
+    if _entries(catalog) != before:
+        write_catalogue(catalog, po_path)
+    if current != text:
+        if edited_since_built(target) and not force:
+            report.problems.append(
+                f"{target.name} was edited since it was built (its content hash no longer matches), so it was left as it is. "
+                f"To keep your edits, copy the file elsewhere first (or move changes to the code into {SOURCE.name}, "
+                f"and changes to the words into {po_path.relative_to(root)}); then rebuild with --force."
+            )
+            return report
+        target.write_text(text, encoding="utf-8")
+    return report
+
+
+def new_catalogue(locale: str, root: Path = ROOT) -> Path:
+    path = catalogue_path(locale, root)
+    if path.exists():
+        raise SystemExit(f"{path.relative_to(root)} exists already")
+    template = template_from(find_pieces((root / SOURCE.name).read_text(encoding="utf-8")))
+    catalog = Catalog(locale=locale, domain=DOMAIN, project="attention-playground-ch03", fuzzy=False)
+    write_catalogue(merged(catalog, template), path)
+    return path
+
+
+def known_locales(root: Path = ROOT) -> list[str]:
+    return sorted(p.parts[-3] for p in (root / "locales").glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--locale", action="append", help="a catalogue under locales/ (default: all of them)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a catalogue or a notebook is stale")
+    parser.add_argument("--force", action="store_true", help="overwrite a generated notebook even if it was edited")
+    parser.add_argument("--new", metavar="LOCALE", help="start an empty catalogue for LOCALE (e.g. ja, de, zh_CN)")
+    args = parser.parse_args(argv)
+    if args.new:
+        print(f"wrote {new_catalogue(args.new).relative_to(ROOT)}; translate it, then run the build")
+        return 0
+    locales = args.locale or known_locales()
+    if not locales:
+        print("no catalogue under locales/", file=sys.stderr)
+        return 1
+    failed = False
+    for locale in locales:
+        if not catalogue_path(locale).exists():
+            print(f"{locale}: no catalogue at {catalogue_path(locale).relative_to(ROOT)} (start one with --new {locale})", file=sys.stderr)
+            failed = True
+            continue
+        report = build(locale, check=args.check, force=args.force)
+        for problem in report.problems:
+            print(f"{locale}: {problem}", file=sys.stderr)
+        if report.left_in_english and not args.check:
+            print(
+                f"{locale}: {len(report.left_in_english)} strings are still in English in {target_path(locale).name} "
+                f"(new or fuzzy in {catalogue_path(locale).relative_to(ROOT)}); translate them and rebuild",
+                file=sys.stderr,
+            )
+        failed = failed or bool(report.problems) or (args.check and bool(report.left_in_english))
+        if not report.problems:
+            print(f"{locale}: {'up to date' if args.check else 'built ' + target_path(locale).name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""Find the human-language strings of a marimo notebook, and put translations in their place.
+
+A notebook's words live in three kinds of place, all found by reading the source (``ast`` for
+strings, ``tokenize`` for comments), never by marking the English notebook:
+
+* **string literals** the reader sees: prose (``mo.md(r\"\"\"...\"\"\")``), labels, titles, captions,
+  verdicts. Left out, because they are code rather than words: dictionary keys that look like
+  names (``{"colorbar_label": ...}``; the labels of ``options=``, ``mo.accordion`` and ``mo.tabs``
+  and keys such as ``"1 × 16 tokens"`` are words), subscripts,
+  comparisons, the values of an ``options={label: value}`` mapping, the keywords in
+  ``CODE_KEYWORDS`` (``kind="warn"``, ``justify="start"``), the module's own lines
+  (``__generated_with``), and strings with no letter at all.
+* **f-strings**, kept whole: the message is the text between the quotes, placeholders included
+  (``Not yet: {x:.4f}``), and a translation must keep the same placeholders.
+* **comments** in the cells (``# (6, 3): one row per token``), but not ``noqa``-style pragmas.
+
+A multi-line prose string is given to translators dedented, and its translation is indented back
+to where the English sits. Everything outside the replaced literals and comments stays byte for byte
+the English notebook, so the translated notebook runs the same code.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+LABEL_KEYED_CALLS = frozenset({"accordion", "tabs"})
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CODE_KEYWORDS = frozenset({"kind", "width", "justify", "align", "direction", "sizing_mode", "layout_file"})
+PRAGMA = re.compile(r"^\s*(noqa|type:|pragma|fmt:|ruff:|pylint:)")
+STRING_PREFIX = re.compile(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")")
+
+
+class TranslationError(ValueError):
+    """A translation that cannot be put into the notebook (it would change the code)."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One translatable place in the source: ``source[start:end]`` is replaced by a translation."""
+
+    kind: str  # "string", "fstring" or "comment"
+    msgid: str  # what translators see
+    start: int  # character offsets into the source
+    end: int
+    line: int
+    cell: str  # the @app.cell function it sits in ("" at module level)
+    literal: str  # the source text being replaced
+    markdown: bool = False  # the text of an ``mo.md(...)`` call
+
+
+def has_letter(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def _offsets(source: str) -> list[int]:
+    starts, total = [], 0
+    for line in source.splitlines(keepends=True):
+        starts.append(total)
+        total += len(line)
+    starts.append(total)
+    return starts
+
+
+def _char_offset(source_lines: list[str], line_starts: list[int], lineno: int, byte_col: int) -> int:
+    line = source_lines[lineno - 1]
+    return line_starts[lineno - 1] + len(line.encode("utf-8")[:byte_col].decode("utf-8"))
+
+
+def _excluded_constants(tree: ast.AST) -> set[int]:
+    """ids of string nodes that hold code, not words."""
+    excluded: set[int] = set()
+    label_keyed: set[int] = set()  # {label: value} for options=, {label: content} for an accordion or tabs
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "options" and isinstance(node.value, ast.Dict):
+            label_keyed.add(id(node.value))
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") in LABEL_KEYED_CALLS and node.args:
+            label_keyed.add(id(node.args[0]))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and id(node) not in label_keyed:
+            excluded.update(id(k) for k in node.keys if isinstance(k, ast.Constant) and IDENTIFIER.fullmatch(str(k.value)))
+        elif isinstance(node, ast.Subscript):
+            excluded.add(id(node.slice))
+        elif isinstance(node, ast.Compare):
+            excluded.update(id(n) for n in [node.left, *node.comparators])
+        elif isinstance(node, ast.keyword) and node.arg in CODE_KEYWORDS:
+            excluded.add(id(node.value))
+        elif isinstance(node, ast.keyword) and node.arg == "options" and isinstance(node.value, ast.Dict):
+            excluded.update(id(v) for v in node.value.values)
+        elif isinstance(node, ast.JoinedStr):
+            excluded.update(id(v) for v in ast.walk(node) if v is not node)
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets):
+            excluded.add(id(node.value))
+    return excluded
+
+
+def _cell_spans(tree: ast.Module) -> list[tuple[int, int, str]]:
+    return [(n.lineno, n.end_lineno or n.lineno, n.name) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _cell_at(spans: list[tuple[int, int, str]], line: int) -> str:
+    return next((name for first, last, name in spans if first <= line <= last), "")
+
+
+def _first_code_line(tree: ast.Module) -> int:
+    """Comments above the first statement are the file's header (script metadata), not cell words."""
+    return tree.body[0].lineno if tree.body else 1
+
+
+def _split_literal(text: str) -> tuple[str, str]:
+    match = STRING_PREFIX.match(text)
+    if match is None:
+        raise TranslationError(f"not a single string literal: {text[:40]!r}")
+    return match.group(1), match.group(2)
+
+
+def _string_tokens(segment: str) -> list[str]:
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(segment).readline) if t.type == tokenize.STRING]
+
+
+def _layout(value: str) -> tuple[str, str, str, str]:
+    """(lead, indent, body, trail) of a string; body is dedented when the string spans lines."""
+    if "\n" not in value:
+        return "", "", value, ""
+    lead = re.match(r"[ \t]*\n(?:[ \t]*\n)*", value)
+    lead_text = lead.group(0) if lead else ""
+    trail = re.search(r"\n[ \t]*$", value)
+    trail_text = trail.group(0) if trail and trail.start() >= len(lead_text) else ""
+    body = value[len(lead_text) : len(value) - len(trail_text)]
+    lines = body.split("\n")
+    measured = lines if lead_text else lines[1:]
+    indents = [re.match(r"[ \t]*", ln).group(0) for ln in measured if ln.strip()]
+    indent = indents[0] if indents else ""
+    for other in indents[1:]:
+        while not other.startswith(indent):
+            indent = indent[:-1]
+    if indent:
+        lines = [ln[len(indent) :] if (i > 0 or lead_text) and ln.startswith(indent) else ln for i, ln in enumerate(lines)]
+    return lead_text, indent, "\n".join(lines), trail_text
+
+
+def _fstring_text(literal: str, line: int, cell: str) -> str:
+    """The text between the quotes of an f-string; literals joined to it are folded in (braces doubled)."""
+    parts, raw = [], set()
+    for token in _string_tokens(literal):
+        prefix, quote = _split_literal(token)
+        body = token[len(prefix) + len(quote) : -len(quote)]
+        parts.append(body if "f" in prefix.lower() else body.replace("{", "{{").replace("}", "}}"))
+        raw.add("r" in prefix.lower())
+    if len(raw) > 1:
+        raise TranslationError(f"line {line} (cell {cell!r}): an f-string joined to literals of another kind (raw and not raw)")
+    return "".join(parts)
+
+
+def find_pieces(source: str) -> list[Piece]:
+    """Every translatable string and comment of a marimo notebook, in source order."""
+    tree = ast.parse(source)
+    source_lines = source.splitlines(keepends=True)
+    line_starts = _offsets(source)
+    excluded = _excluded_constants(tree)
+    cells = _cell_spans(tree)
+    markdown = {id(n.args[0]) for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "md" and n.args}
+    pieces: list[Piece] = []
+    for node in ast.walk(tree):
+        is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if not (is_text or isinstance(node, ast.JoinedStr)) or id(node) in excluded:
+            continue
+        start = _char_offset(source_lines, line_starts, node.lineno, node.col_offset)
+        end = _char_offset(source_lines, line_starts, node.end_lineno, node.end_col_offset)
+        literal = source[start:end]
+        cell = _cell_at(cells, node.lineno)
+        if isinstance(node, ast.JoinedStr):
+            msgid = _fstring_text(literal, node.lineno, cell)
+            if not has_letter(re.sub(r"\{[^{}]*\}", "", msgid)):
+                continue
+            pieces.append(Piece("fstring", msgid, start, end, node.lineno, cell, literal, id(node) in markdown))
+        elif has_letter(node.value):
+            pieces.append(Piece("string", _layout(node.value)[2], start, end, node.lineno, cell, literal, id(node) in markdown))
+    first_code = _first_code_line(tree)
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.COMMENT or tok.start[0] < first_code:
+            continue
+        text = tok.string[1:].strip()
+        if not has_letter(text) or PRAGMA.match(text):
+            continue
+        start = line_starts[tok.start[0] - 1] + tok.start[1]
+        pieces.append(Piece("comment", text, start, start + len(tok.string), tok.start[0], _cell_at(cells, tok.start[0]), tok.string))
+    return sorted(pieces, key=lambda p: p.start)
+
+
+def _placeholders(body: str, quote: str, prefix: str) -> list[str]:
+    tree = ast.parse(prefix + quote + body + quote, mode="eval").body
+    if not isinstance(tree, ast.JoinedStr):
+        raise TranslationError(f"not an f-string: {body!r}")
+    return sorted(ast.unparse(v) for v in tree.values if isinstance(v, ast.FormattedValue))
+
+
+def _encode_string(piece: Piece, text: str) -> str:
+    tokens = _string_tokens(piece.literal)
+    prefix, quote = _split_literal(tokens[0])
+    value = ast.literal_eval("(" + piece.literal + ")")
+    lead, indent, _, trail = _layout(value)
+    if lead or trail or "\n" in value:
+        lines = text.split("\n")
+        text = "\n".join(ln if (i == 0 and not lead) or not ln.strip() else indent + ln for i, ln in enumerate(lines))
+        text = lead + text + trail
+    if "r" in prefix.lower():
+        if quote in text or text.endswith("\\") or ("\n" in text and len(quote) == 1):
+            raise TranslationError(f"line {piece.line}: the translation cannot sit in a raw {quote} string: {text[:60]!r}")
+        return prefix + quote + text + quote
+    escaped = text.replace("\\", "\\\\")
+    if len(quote) == 1:
+        escaped = escaped.replace(quote, "\\" + quote).replace("\n", "\\n").replace("\t", "\\t")
+    else:
+        escaped = escaped.replace(quote, "\\" + quote)
+        if escaped.endswith(quote[0]):
+            escaped = escaped[:-1] + "\\" + quote[0]
+    return prefix + quote + escaped + quote
+
+
+def encode(piece: Piece, translation: str) -> str:
+    """The source text that puts ``translation`` where ``piece`` was."""
+    if piece.kind == "comment":
+        if "\n" in translation:
+            raise TranslationError(f"line {piece.line}: a comment's translation must be one line: {translation!r}")
+        return piece.literal[: len(piece.literal) - len(piece.literal.lstrip("#"))] + " " + translation
+    if piece.kind == "fstring":
+        first = _string_tokens(piece.literal)[0]
+        prefix, quote = _split_literal(first)
+        prefix = prefix if "f" in prefix.lower() else prefix + "f"
+        if quote in translation or (len(quote) == 1 and "\n" in translation):
+            raise TranslationError(f"line {piece.line}: the translation cannot sit in a {quote} f-string: {translation!r}")
+        try:
+            same = _placeholders(translation, quote, prefix) == _placeholders(piece.msgid, quote, prefix)
+        except SyntaxError as error:
+            raise TranslationError(f"line {piece.line}: the translation is not a valid f-string: {translation!r}") from error
+        if not same:
+            raise TranslationError(f"line {piece.line}: the translation must keep the placeholders of {piece.msgid!r}; got {translation!r}")
+        return prefix + quote + translation + quote
+    literal = _encode_string(piece, translation)
+    check = ast.parse("(" + literal + ")", mode="eval").body
+    if not (isinstance(check, ast.Constant) and isinstance(check.value, str)):
+        raise TranslationError(f"line {piece.line}: the translation did not give one string literal: {literal[:60]!r}")
+    return literal
+
+
+def translate(source: str, translations: dict[str, str]) -> tuple[str, list[Piece]]:
+    """The source with every piece that has a translation replaced; also the pieces left in English."""
+    missing: list[Piece] = []
+    out: list[str] = []
+    position = 0
+    for piece in find_pieces(source):
+        translation = translations.get(piece.msgid)
+        if not translation:
+            missing.append(piece)
+            continue
+        out.append(source[position : piece.start])
+        out.append(encode(piece, translation))
+        position = piece.end
+    out.append(source[position:])
+    return "".join(out), missing

@@ -1,0 +1,75 @@
+"""Text a notebook cell shows: the real source of a class, and values printed under their labels.
+
+Both are cell outputs rather than ``print`` calls, because marimo's app mode shows outputs, not the
+console. (Not named ``display``: the Jupyter build of the notebook uses IPython's ``display``.)
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import html
+import sys
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def source_markdown(obj) -> str:
+    """The real source of a class or function as a fenced Markdown code block, for display.
+
+    Same text as ``inspect.getsource(obj)``, found by parsing the defining file once (``inspect``
+    re-parses the whole module for every class it is asked about).
+    """
+    return f"```python\n{_source_of(obj.__module__, obj.__qualname__)}\n```"
+
+
+@functools.cache
+def _module_definitions(module_name: str) -> dict[str, str]:
+    path = sys.modules[module_name].__file__
+    text = Path(path).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found[node.name] = "\n".join(text.splitlines()[start - 1 : node.end_lineno])
+    return found
+
+
+def _source_of(module_name: str, name: str) -> str:
+    definitions = _module_definitions(module_name)
+    if name not in definitions:
+        raise ValueError(f"no top-level class or function named {name!r} in {module_name}")
+    return definitions[name]
+
+
+def _display_width(text: str) -> int:
+    """Columns a monospace font gives text: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Named values shown as one monospace block: what `print` would show, but as a cell output."""
+
+    pairs: tuple[tuple[str, object], ...]
+
+    def __repr__(self) -> str:
+        width = max((_display_width(label) for label, _ in self.pairs), default=0)
+        lines = []
+        for label, value in self.pairs:
+            text = repr(value).replace("\n", "\n" + " " * (width + 1))
+            lines.append(f"{label}{' ' * (width - _display_width(label))} {text}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f'<pre class="attn-values" style="font-size: 0.85em; margin: 0">{html.escape(repr(self))}</pre>'
+
+    def _mime_(self) -> tuple[str, str]:
+        return "text/html", self._repr_html_()
+
+
+def labelled(*pairs: tuple[str, object]) -> Labelled:
+    """``labelled(("weights:", w), ("sum:", w.sum()))`` displays both values, aligned, under their labels."""
+    return Labelled(tuple(pairs))

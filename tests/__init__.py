@@ -1,0 +1,1 @@
+"""The project's tests (run from the repository root: `python -m pytest`)."""
