@@ -412,8 +412,8 @@ def row_column_problems(pairs: list[tuple[str, str, str, bool]]) -> list[str]:
             problems.append(f"{where}: {match.group()!r} uses 行 for a row (Taiwan: 列): {_snippet(zh, *match.span())}")
         if _ROW.search(en) and "列" not in zh:
             problems.append(f"{where}: the English says 'row' but the Chinese has no 列: {zh[:100]!r}")
-        if _COLUMN.search(en) and "行" not in zh:
-            problems.append(f"{where}: the English says 'column' but the Chinese has no 行: {zh[:100]!r}")
+        if _COLUMN.search(en) and "行" not in zh and "欄" not in zh:
+            problems.append(f"{where}: 'column' but neither 行 (a matrix's) nor 欄 (a table's): {zh[:100]!r}")
     return problems
 
 
@@ -764,5 +764,6 @@ def test_rows_are_lie_and_columns_are_hang(pieces: list[Piece], table: dict[str,
 def test_row_column_checker_fails_on_a_bad_sample() -> None:
     assert row_column_problems([("x", "each row sums to 1", "每一行的總和都是 1", True)])
     assert row_column_problems([("x", "rows are queries", "橫排是查詢", True)])
-    assert row_column_problems([("x", "the column Σ", "Σ 這一欄", True)])
+    assert row_column_problems([("x", "the column Σ", "Σ 這一豎", True)])
+    assert not row_column_problems([("x", "the column Σ", "最右側的 Σ 欄", True)])  # a table's column is 欄
     assert not row_column_problems([("x", "each row sums to 1; the column Σ", "每一列的總和是 1；Σ 這一行", True)])
