@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 7b078e8ead024d75b3345157cdddd55059d6da1ad0919fd9d4c4bc42b2e1ee47
+# content-sha256: 15e66e0377d12db01c35e7edd6aa8ebd254ae3305676df38d53121ee7bf7b0c5
 
 import marimo
 
@@ -57,7 +57,7 @@ def words():
     WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元"}
     SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數"}
     STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
-    IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重分割（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
+    IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重切分（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
     return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
@@ -71,7 +71,7 @@ def title(mo):
 
                 # 第 3 章 · 實作注意力機制
 
-                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖動滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
+                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
 
                 下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
                 """
@@ -102,11 +102,11 @@ def s3_1(diagrams, mo):
                 r"""
                 ## 3.1 長序列建模的問題
 
-                在 transformer 出現之前，翻譯模型通常由兩個遞迴神經網路（recurrent neural network,
-                RNN）組成。*編碼器*（encoder）一次讀入一個詞元（token），並更新隱藏狀態（hidden
-                state）$h$；接著，*解碼器*（decoder）只能靠編碼器最後的隱藏狀態，產生整段輸出。句子的所有內容都得擠過這一個向量。輸入一長，前面的詞元就會在其中逐漸淡去。
+                在 Transformer 出現之前，翻譯模型通常由兩個遞迴神經網路（recurrent neural network,
+                RNN）組成。**編碼器**（encoder）一次讀入一個詞元（token），並更新隱藏狀態（hidden
+                state）$h$；接著，**解碼器**（decoder）只能靠編碼器最後的隱藏狀態，產生整段輸出。句子的所有內容都得擠過這一個向量。輸入一長，前面的詞元就會在其中逐漸淡去。
 
-                注意力機制拿掉了這個瓶頸：每產生一步輸出，解碼器都可以回頭看*所有*編碼器狀態，並決定此刻每個狀態有多重要。
+                注意力機制拿掉了這個瓶頸：每產生一步輸出，解碼器都可以回頭看**所有**編碼器狀態，並決定此刻每個狀態有多重要。
                 """
             ),
             diagrams.encoder_decoder(
@@ -130,7 +130,7 @@ def s3_2(diagrams, mo):
                 r"""
                 ## 3.2 用注意力機制捕捉資料中的相依關係
 
-                Bahdanau 注意力（2014 年）讓 RNN 解碼器在每一步為編碼器的各個狀態加權。三年後，transformer 只留下注意力的部分。*自*注意力（self-attention）又往前一步：同一個序列裡的詞元彼此關注。於是每個詞元的新表示，也就是它的**上下文向量**（context vector），都融入了序列其他部分的資訊。
+                Bahdanau 注意力（2014 年）讓 RNN 解碼器在每一步為編碼器的各個狀態加權。三年後，Transformer 只留下注意力的部分。**自注意力**（self-attention）又往前一步：同一個序列裡的詞元彼此關注。於是每個詞元的新表示，也就是它的**上下文向量**（context vector），都融入了序列其他部分的資訊。
 
                 本章分四個階段建構自注意力。後面幾章的 GPT 模型，用的就是最後一種。
                 """
@@ -156,12 +156,12 @@ def s3_3(mo):
 
     ### 3.3.1 不含可訓練權重的簡單自注意力機制
 
-    我們的輸入是書中的句子「Your journey starts with one step」，圖中以中文標示為「你的旅程開始於一小步」。它有六個詞元，每個都已經轉成三維的嵌入向量（embedding vector）$x^{(1)}, \dots, x^{(6)}$（真實的模型用到數百甚至數千個維度；三維才畫得進圖裡）。對每個詞元 $i$，我們要算出一個上下文向量 $z^{(i)}$，也就是所有輸入的加權總和：
+    我們的輸入是書中的句子「Your journey starts with one step」，圖中的中文標籤逐詞對應為「你的 旅程 開始 於 一 步」。它有六個詞元，每個都已經轉成三維的嵌入向量（embedding vector）$x^{(1)}, \dots, x^{(6)}$（真實的模型用到數百甚至數千個維度；三維才畫得進圖裡）。對每個詞元 $i$，我們要算出一個上下文向量 $z^{(i)}$，也就是所有輸入的加權總和：
 
     $$z^{(i)} = \sum_{j=1}^{T} \alpha_{ij}\, x^{(j)},$$
 
     其中 $T$ 是詞元數，**注意力權重**（attention weights）$\alpha_{ij}$ 表示詞元 $j$
-    對詞元 $i$ 有多重要。我們先針對一個*查詢*（query）詞元，把每一步都算出來。
+    對詞元 $i$ 有多重要。我們先針對一個**查詢**（query）詞元，把每一步都算出來。
     """)
     return
 
@@ -196,7 +196,7 @@ def scores_intro(mo):
 @app.cell(hide_code=True)
 def normalise_intro(mo):
     mo.md(r"""
-    分數可以是任意大小。為了把它們變成全為正、總和為 1 的權重，我們用 **softmax** 來正規化（normalize）：$\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$。下面的程式格會針對你選的查詢詞元做完這三步：算出分數；做 softmax（先照字面公式寫成 `softmax_naive`，再用 `torch.softmax`）；最後用這些權重加總輸入，得到上下文向量。
+    分數可以是任意大小。為了把它們變成全為正、總和為 1 的權重，我們用 **softmax** 來正規化（normalize）：$\alpha_{ij} = e^{\omega_{ij}} / \sum_k e^{\omega_{ik}}$。下面的儲存格會針對你選的查詢詞元做完這三步：算出分數；做 softmax（先照字面公式寫成 `softmax_naive`，再用 `torch.softmax`）；最後用這些權重加總輸入，得到上下文向量。
     """)
     return
 
@@ -321,7 +321,7 @@ def s3_4(diagrams, mo):
                 r"""
                 ## 3.4 實作含可訓練權重的自注意力
 
-                簡單的自注意力沒有東西可學：一個詞元的權重，只取決於原始嵌入向量彼此有多相似。transformer 用的版本叫**縮放點積注意力**（scaled dot-product attention）。它先用可訓練的矩陣，把每個輸入投影成三種角色：
+                簡單的自注意力沒有東西可學：一個詞元的權重，只取決於原始嵌入向量彼此有多相似。Transformer 用的版本叫**縮放點積注意力**（scaled dot-product attention）。它先用可訓練的矩陣，把每個輸入投影成三種角色：
 
                 * **查詢**（query）$q^{(i)} = x^{(i)} W_q$：詞元 $i$ 在找什麼；
                 * **鍵**（key）$k^{(j)} = x^{(j)} W_k$：詞元 $j$ 拿來讓別人比對的特徵；
@@ -339,7 +339,7 @@ def s3_4(diagrams, mo):
                     "scores": "分數\nQ Kᵀ",
                     "softmax": "÷ √d_k，softmax",
                     "weights": "權重  A",
-                    "context": "上下文\nZ = A V",
+                    "context": "上下文向量\nZ = A V",
                 }
             ),
         ]
@@ -354,7 +354,7 @@ def s3_4_1(mo):
 
     和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣。
 
-    書中寫 `torch.manual_seed(123)` 的地方，本筆記本寫成 `with seeded(123):`。它設定的是同一個亂數產生器，而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們抽亂數的途中插進來，印出的數字就不再是書上的數字。
+    書中寫 `torch.manual_seed(123)` 的地方，本筆記本寫成 `with seeded(123):`。它為同一個亂數產生器設定種子（seed），而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們的區塊執行到一半時抽取亂數，我們印出的數字就不再是書上的數字。
     """)
     return
 
@@ -390,7 +390,7 @@ def scaling_note(mo):
     **為什麼要除以 $\sqrt{d_k}$？** 兩個 $d_k$ 維向量的點積，會隨著 $d_k$ 變大。分數太大時，softmax 的輸出會趨近 one-hot 向量，梯度（gradient）幾乎為零，訓練就停滯了。除以 $\sqrt{d_k}$（鍵的維度），可以讓分數留在 softmax 仍然「柔和」的範圍內。
 
     在下方試試看：權重以 $[0, 1)$ 均勻分佈初始化時，每個投影都是正的，分數隨 $d_k$
-    快速變大；不做縮放的話，權重會全部集中到一個詞元上。改用 `nn.Linear` 的預設初始化（有正有負的小數值），效果就溫和得多。
+    快速變大；不做縮放的話，權重會全部集中到一個詞元上。改用 `nn.Linear` 的預設初始化（有正有負、絕對值很小的數值），效果就溫和得多。
     """)
     return
 
@@ -398,8 +398,8 @@ def scaling_note(mo):
 @app.cell
 def init_choice_control(mo):
     init_choice = mo.ui.radio(
-        options={"[0, 1) 均勻分佈  (SelfAttention_v1)": "uniform", "nn.Linear 預設  (SelfAttention_v2)": "linear"},
-        value="[0, 1) 均勻分佈  (SelfAttention_v1)",
+        options={"[0, 1) 均勻分佈（SelfAttention_v1）": "uniform", "nn.Linear 預設（SelfAttention_v2）": "linear"},
+        value="[0, 1) 均勻分佈（SelfAttention_v1）",
         label="權重初始化",
     )
     init_choice
@@ -513,7 +513,7 @@ def exercise_3_1_text(mo):
 def exercise_3_1_answer():
     def transfer_weights(sa_v1, sa_v2):
         # 在這裡寫程式碼：把 sa_v2 的三個權重矩陣複製到 sa_v1（對參數使用 .copy_）。
-        raise NotImplementedError("還沒作答")
+        raise NotImplementedError("尚未作答")
 
     answer_3_1 = None  # 函式寫好之後，改成：answer_3_1 = transfer_weights
     return (answer_3_1,)
@@ -523,9 +523,9 @@ def exercise_3_1_answer():
 def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, mo, printout):
     _check = exercises.check_weight_transfer(answer_3_1)
     _verdict = {
-        "todo": mo.callout(mo.md("還沒作答：請完成 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`。"), kind="neutral"),
+        "todo": mo.callout(mo.md("尚未作答：請完成 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`。"), kind="neutral"),
         "error": mo.callout(mo.md(f"你的函式引發了錯誤：`{_check.detail.get('error', '')}`"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不對：兩者的輸出仍然相差最多 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
+        "wrong": mo.callout(mo.md(f"還不正確：兩者輸出的最大差距仍是 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
         "correct": mo.callout(mo.md("正確：`sa_v1` 現在算出的結果和 `sa_v2` 完全相同。"), kind="success"),
     }[_check.status]
     _solution = mo.vstack(
@@ -547,8 +547,7 @@ def s3_5(mo):
 
     ### 3.5.1 套用因果注意力遮罩
 
-    書中先把未來的權重設為零，再把每一列重新正規化。如果在 softmax 之前就把未來的*分數*
-    設為 $-\infty$，一步就能得到同樣的結果，因為 $e^{-\infty} = 0$：
+    書中先把未來的權重設為零，再把每一列重新正規化。如果在 softmax 之前就把未來的**分數**設為 $-\infty$，一步就能得到同樣的結果，因為 $e^{-\infty} = 0$：
     """)
     return
 
@@ -604,7 +603,7 @@ def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explor
 @app.cell(hide_code=True)
 def causal_caption(mo):
     mo.md(r"""
-    畫斜線的格子已被遮蔽：鍵排在查詢之後，所以權重剛好是 0。這和很小的權重不同：小權重是模型算出來的，本來也可能更大。關掉遮罩，上三角就會填滿。$\Sigma$ 這一行是每一列的總和：不論有沒有遮罩，永遠是 1。
+    畫斜線的格子已被遮蔽：鍵排在查詢之後，所以權重剛好是 0。這和很小的權重不同：小權重是模型算出來的，本來也可能更大。關掉遮罩，上三角就會填滿。最右側的 $\Sigma$ 欄是每一列的總和：不論有沒有遮罩，永遠是 1。
     """)
     return
 
@@ -614,8 +613,8 @@ def s3_5_2(mo):
     mo.md(r"""
     ### 3.5.2 用 dropout 遮蔽額外的注意力權重
 
-    **Dropout** 在訓練時，隨機把比例為 $p$ 的注意力權重設為零，讓模型不能只依賴少數幾條特定的連結，藉此防止過度擬合（overfitting）。為了讓總和的期望值不變，留下來的權重會乘上
-    $1/(1-p)$。在推論（inference）時（`model.eval()`），dropout 完全不起作用。
+    **Dropout** 在訓練時，隨機把比例為 $p$ 的注意力權重設為零，讓模型不能只依賴少數幾條特定的連結，有助於降低過度擬合（overfitting）的風險。為了讓總和的期望值不變，留下來的權重會乘上
+    $1/(1-p)$。推論（inference）時要先呼叫 `model.eval()`，此時 dropout 完全不起作用。
 
     對全是 1 的矩陣取 $p = 0.5$，大約一半的元素會變成 0，其餘的變成 2：
     """)
@@ -665,7 +664,7 @@ def dropout_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, dropout_p, explorer)
 @app.cell(hide_code=True)
 def dropout_caption(mo):
     mo.md(r"""
-    留下的權重乘上 $1/(1-p)$（倍數標在圖的標題上），被丟掉的權重是 0，所以一列的總和 $\Sigma$（不等於 1 時以紅色顯示）不再是 1；只有在多次隨機抽樣下，它的*平均*才是 1。把 $p$ 設為 0，每一列的總和就又回到 1。$p = 0.5$ 時，圖中就是上面書裡的那個矩陣。
+    留下的權重乘上 $1/(1-p)$（倍數標在圖的標題上），被丟掉的權重是 0，所以一列的總和 $\Sigma$（不等於 1 時以紅色顯示）不再是 1；只有在多次隨機抽樣下，它的**平均**才是 1。把 $p$ 設為 0，每一列的總和就又回到 1。$p = 0.5$ 時，圖中就是上面書裡的那個矩陣。
     """)
     return
 
@@ -677,7 +676,7 @@ def s3_5_3(attention, mo, printout):
             mo.md(r"""
             ### 3.5.3 實作精簡的因果自注意力類別
 
-            這個類別在 `SelfAttention_v2` 之上多做了三件事：它接受一*批次*（batch）序列，形狀為 $(b, T, d_\text{in})$；它把遮罩存成緩衝區（buffer），會跟著模組移到其他裝置（device），但永遠不參與訓練；它還會對權重套用 dropout。
+            這個類別在 `SelfAttention_v2` 之上多做了三件事：它可一次接受整批（batch）序列，形狀為 $(b, T, d_\text{in})$；它把遮罩存成緩衝區（buffer），會跟著模組移到其他裝置（device），但永遠不參與訓練；它還會對權重套用 dropout。
 
             """),
             mo.md(printout.source_markdown(attention.CausalAttention)),
@@ -705,7 +704,7 @@ def s3_6(attention, mo, printout):
 
             ### 3.6.1 堆疊多個單頭注意力層
 
-            一個注意力頭（head）學會一種詞元之間的關聯方式。多個頭各有自己的 $W_q, W_k, W_v$，就能同時學會好幾種。最直接的做法，是讓 $h$ 個因果注意力頭並排執行，再把它們的輸出串接（concatenate）起來，所以輸出寬度是 $h \cdot d_\text{out}$：
+            一個注意力頭（head）學會一種詞元之間的關聯方式。多個頭各有自己的 $W_q, W_k, W_v$，就能同時學會好幾種，這就是多頭注意力（multi-head attention）。最直接的做法，是讓 $h$ 個因果注意力頭並排執行，再把它們的輸出串接（concatenate）起來，所以輸出寬度是 $h \cdot d_\text{out}$：
 
             """),
             mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
@@ -746,7 +745,7 @@ def exercise_3_2_check(answer_3_2, exercises, mo):
     _verdict = {
         "todo": mo.callout(mo.md("請在上方輸入一個值。"), kind="neutral"),
         "error": mo.callout(mo.md(f"這個值無法接受：{_check.detail.get('error', '')}"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不對：用這個 `d_out`，包裝器回傳的向量寬度是 {_check.detail.get('width')}。"), kind="warn"),
+        "wrong": mo.callout(mo.md(f"還不正確：用這個 `d_out`，包裝器回傳的向量寬度是 {_check.detail.get('width')}。"), kind="warn"),
         "correct": mo.callout(mo.md("正確：兩個寬度為 1 的頭串接起來，就得到二維向量。"), kind="success"),
     }[_check.status]
     mo.vstack(
@@ -771,7 +770,7 @@ def s3_6_2(attention, mo, printout):
             mo.md(r"""
             ### 3.6.2 以權重切分實作多頭注意力
 
-            包裝器是一個頭接著一個頭執行。`MultiHeadAttention` 則對查詢、鍵、值各只用*一個*
+            包裝器是一個頭接著一個頭執行。`MultiHeadAttention` 則對查詢、鍵、值各只用**一個**
             $d_\text{in} \times d_\text{out}$ 投影，再改變形狀（reshape），把結果切成 $h$ 個寬度為 $d_\text{head} = d_\text{out} / h$ 的頭：$(b, T, d_\text{out}) \to (b, T, h, d_\text{head}) \to (b, h, T, d_\text{head})$。接著，所有頭在一次批次矩陣乘法中一起算完，最後由線性層 `out_proj`
             混合串接後的各個頭。
 
@@ -923,7 +922,7 @@ def bonus_text(mo):
     mo.md(r"""
     ## 延伸 · 高效率實作並排比較
 
-    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。計時要花幾秒鐘，所以只有在你按下按鈕時才會執行。時間是在本機單一 CPU 執行緒上量到的中位數；專案儲存庫中的 `benchmarks/attention_speed.py` 會測量更多種大小。
+    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合運算核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。計時要花幾秒鐘，所以只有在你按下按鈕時才會執行。時間是在本機單一 CPU 執行緒上量到的中位數；專案儲存庫中的 `benchmarks/attention_speed.py` 會測量更多種大小。
     """)
     return
 
@@ -937,7 +936,7 @@ def timing_control(mo):
 
 @app.cell
 def timing_result(IMPLEMENTATION_NAMES, charts, mo, timing, timing_button):
-    mo.stop(not timing_button.value, mo.md("*按下按鈕，就會開始計時。*"))
+    mo.stop(not timing_button.value, mo.md("按下按鈕，就會開始計時。"))
     _sizes = {
         "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2),
         "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5),
@@ -952,10 +951,10 @@ def summary(mo):
     ## 重點整理
 
     * 注意力把每個輸入詞元轉成一個**上下文向量**：對整個序列的加權總和，權重來自對相似度分數做 softmax。
-    * 簡單的自注意力直接拿原始嵌入向量互相計分；可訓練的自注意力則拿**查詢**和**鍵**比對，再混合**值**，而且分數要乘上 $1/\sqrt{d_k}$，讓 softmax 保持柔和。
-    * **因果遮罩**讓詞元無法關注後面的詞元；由左往右書寫的語言模型必須如此。對權重套用 **dropout**，則能正則化（regularize）訓練。
-    * **多頭注意力**平行執行好幾個頭。把一個投影切分成多個頭，等同於堆疊各自獨立的頭，而且更快；`scaled_dot_product_attention` 這類融合核心又更快。
-    * 下一步，第 4 章會把 `MultiHeadAttention` 放進 transformer 區塊，並打造出 GPT。
+    * 簡單的自注意力直接拿原始嵌入向量兩兩計算相似度分數；可訓練的自注意力則拿**查詢**和**鍵**比對，再混合**值**，而且分數要乘上 $1/\sqrt{d_k}$，讓 softmax 保持柔和。
+    * **因果遮罩**讓詞元無法關注後面的詞元；由左往右書寫的語言模型必須如此。對權重套用 **dropout**，則能在訓練時發揮正則化（regularization）效果。
+    * **多頭注意力**平行執行好幾個頭。把一個投影切分成多個頭，等同於堆疊各自獨立的頭，而且更快；`scaled_dot_product_attention` 這類融合運算核心又更快。
+    * 下一步，第 4 章會把 `MultiHeadAttention` 放進 Transformer 區塊，並打造出 GPT。
     """)
     return
 
