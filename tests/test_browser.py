@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,33 @@ def test_full_page_screenshot(served, tmp_path, capsys):
     assert path.stat().st_size > 10_000
     with capsys.disabled():
         print(f"\nscreenshot of {served.notebook.name}: {path}")
+
+
+def test_the_generated_notebook_opens_in_marimo_edit(browser, tmp_path):
+    """The Chinese notebook is generated, yet a reader studies it in the editor like the English one:
+    every cell runs without error and shows its code, and opening it does not change the file (so the
+    build still knows it as its own and may rebuild it)."""
+    from scripts.build_translation import edited_since_built
+
+    shutil.copytree(ROOT / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    notebook = tmp_path / "marimo_ch03_zh_tw.py"
+    shutil.copy(ROOT / notebook.name, notebook)
+    with marimo_app(notebook, timeout=WAIT_S, mode="edit") as app:
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        try:
+            page.goto(app.url)
+            page.wait_for_function("document.querySelectorAll('.cm-editor').length > 20", timeout=WAIT_S * 1000)
+            page.get_by_test_id("run-button").last.click()  # the editor's "run all stale cells"
+            page.wait_for_function(
+                "document.querySelectorAll('.marimo-cell .output-area').length > 20 && "
+                "!document.querySelector('[data-status=running],[data-status=queued]')",
+                timeout=WAIT_S * 1000,
+            )
+            errors = app.explain(error_outputs(page))
+            assert not errors, "error outputs in marimo edit:\n" + "\n".join(errors)
+            assert "第 3 章" in page.inner_text("body")
+            full_page_screenshot(page, tmp_path / "zh_tw_edit.png")
+        finally:
+            page.context.close()
+    assert notebook.read_text(encoding="utf-8") == (ROOT / notebook.name).read_text(encoding="utf-8")
+    assert not edited_since_built(notebook)

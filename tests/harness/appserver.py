@@ -411,6 +411,7 @@ def marimo_app(
     env: dict[str, str] | None = None,
     keep_log: str | os.PathLike | None = None,
     preload: bool = False,
+    mode: str = "run",
 ) -> Iterator[RunningApp]:
     """Serve ``notebook`` with ``marimo run`` on 127.0.0.1 and yield a :class:`RunningApp`.
 
@@ -418,8 +419,10 @@ def marimo_app(
     on exit, also when the body raises. The server log is kept at ``keep_log`` if given.
     ``preload=True`` starts it the way the README tells a teacher to: ``python -m scripts.serve``, run
     from the notebook's own checkout (else this one), which imports torch, matplotlib and ``shared``
-    before ``marimo run`` accepts a session.
+    before ``marimo run`` accepts a session. ``mode="edit"`` serves the editor (``marimo edit``) instead.
     """
+    if mode not in ("run", "edit") or (preload and mode != "run"):
+        raise ValueError(f"mode must be 'run' or 'edit' (and 'run' with preload=True), got {mode!r}")
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(notebook)
@@ -432,7 +435,7 @@ def marimo_app(
         cwd = ROOT  # `-m scripts.serve` is found in the working directory
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         chosen = port or free_port()
-        launcher = ["-m", "scripts.serve"] if preload else ["-m", "marimo", "run"]
+        launcher = ["-m", "scripts.serve"] if preload else ["-m", "marimo", mode]
         cmd = [sys.executable, *launcher, str(notebook), "--headless", "--host", "127.0.0.1",
                "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
         with open(log_path, "ab") as log:
