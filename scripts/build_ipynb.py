@@ -6,18 +6,17 @@
     python -m scripts.build_ipynb ch03_zh_tw.ipynb   # only this one (name the .ipynb or its marimo .py)
 
 Run it in the repository root. marimo's own exporter (`marimo export ipynb`, topological order) gives
-the cells; this script then rewrites what only works inside marimo:
+the cells; this script rewrites what only works inside marimo:
 
-* `import marimo as mo` is dropped; that cell first checks that `shared/` can be imported, and imports
-  IPython's `Markdown`/`display` if needed. `mo.outline()` is dropped.
+* `import marimo as mo` becomes `from IPython.display import Markdown, display` (what is needed),
+  after a check that the project's `shared/` can be imported.
 * Prose (`mo.md`, `mo.callout`, `mo.vstack` of them) becomes Markdown, a callout a block quote headed
-  by its kind; any other item of the stack becomes a code cell that shows it.
-* A control `x = mo.ui.slider(...)` (number, dropdown, radio, switch) becomes `x = <default>`, its
-  range or options in a comment; `x.value` becomes `x`; showing a control shows nothing.
-  `b = mo.ui.run_button(...)` becomes `run_<b without _button> = False`, and
-  `mo.stop(not b.value, ...)` an `if run_...:` around the rest of the cell.
-* In code, `mo.md(x)` becomes `Markdown(x)` and `mo.callout(x)` x. A cell's output
-  `mo.hstack/vstack([...])` becomes one `display(...)` per item, `x if cond else None` an `if`.
+  by its kind; other items of the stack become code cells that show them. `mo.outline()` goes.
+* A control `x = mo.ui.slider(...)` (number, dropdown, radio, switch) becomes `x = <default>  # range`
+  and `x.value` becomes `x`; showing a control shows nothing. `b = mo.ui.run_button(...)` becomes
+  `run_<b without _button> = False`, and `mo.stop(not b.value, ...)` an `if` around the rest of the cell.
+* In code, `mo.md(x)` becomes `Markdown(x)`, `mo.callout(x)` x; a cell's output `mo.hstack/vstack`
+  becomes one `display(...)` per item, `x if cond else None` an `if`.
 * `mo.accordion({label: content})` (a worked solution) becomes a Markdown cell headed "Solution".
 
 Any other marimo construct stops the build with an error naming the cell. Control defaults and
@@ -28,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import copy
 import difflib
+import functools
 import importlib.util
 import json
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,37 +45,29 @@ NOTEBOOKS = {"ch03.ipynb": "marimo_ch03.py", "ch03_zh_tw.ipynb": "marimo_ch03_zh
 CONTROLS = ("slider", "number", "dropdown", "radio", "switch", "run_button")
 VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
 CELL_TIMEOUT_S = 120
-SENTINEL = "# <the IPython imports go here>"
+IPYTHON = "# <the IPython imports>"  # stands where `import marimo as mo` was until we know what is needed
 
 # The few words the builder writes itself, in the language of the marimo notebook.
 WORDS = {
     "en": {
-        "header": "*This notebook is generated from [`{source}`]({source}) by `scripts/build_ipynb.py`: do not edit it by "
-        "hand. Edit the marimo notebook and run `python -m scripts.build_ipynb --execute` in the repository root.*\n\n"
-        "Start Jupyter in the repository root, so that the notebook can import the project package `shared/`: run "
-        "`jupyter lab {target}` there. The sliders, menus and switches of the marimo notebook are plain variables "
-        "here: change the value in the cell and re-run the cells below it.",
-        "check": "# The notebook imports the project's own packages: Jupyter finds them when started in the repository root.",
+        "header": "*This notebook is generated from [`{source}`]({source}) by `scripts/build_ipynb.py`: do not edit it by hand. Edit "
+        "the marimo notebook and run `python -m scripts.build_ipynb --execute` in the repository root.*\n\nStart Jupyter in the "
+        "repository root, so that the notebook can import the project package `shared/`: run `jupyter lab {target}` there. The sliders, "
+        "menus and switches of the marimo notebook are plain variables here: change the value in the cell and re-run the cells below it.",
         "missing": "The project package {package}/ cannot be imported. Start Jupyter in the repository root: run `jupyter lab {target}` there.",
-        "controls": "# Change a value, then re-run the cells below.",
+        "controls": "# Change a value, then re-run the cells below.", "solution": "Solution",
         "label": "{label}: ", "range": "{start} to {stop}", "step": " in steps of {step}", "sep": ", ", "or": " or ",
-        "flag": "{label}: set to True, then run the next cell",
-        "skipped": "Skipped: set {flag} = True in the cell above and run this cell again.",
-        "solution": "Solution",
+        "flag": "{label}: set to True, then run the next cell", "skipped": "Skipped: set {flag} = True above and run this cell again.",
         "callouts": {"info": "Note", "note": "Note", "warn": "Warning", "danger": "Caution", "alert": "Caution", "success": "Tip"},
     },
     "zh_TW": {
-        "header": "*本筆記本由 `scripts/build_ipynb.py` 從 [`{source}`]({source}) 產生，請勿手動編輯。要修改內容，請編輯 marimo "
-        "筆記本，再於儲存庫根目錄執行 `python -m scripts.build_ipynb --execute`。*\n\n"
-        "請在儲存庫根目錄啟動 Jupyter，筆記本才能匯入專案的套件 `shared/`：在那裡執行 `jupyter lab {target}`。"
-        "marimo 筆記本裡的滑桿、選單和開關，在這裡都是一般的變數：在儲存格裡修改數值，再重新執行它下方的儲存格。",
-        "check": "# 本筆記本會匯入專案自己的套件：在儲存庫根目錄啟動 Jupyter，才找得到它們。",
+        "header": "*本筆記本由 `scripts/build_ipynb.py` 從 [`{source}`]({source}) 產生，請勿手動編輯。要修改內容，請編輯 marimo 筆記本，"
+        "再於儲存庫根目錄執行 `python -m scripts.build_ipynb --execute`。*\n\n請在儲存庫根目錄啟動 Jupyter，筆記本才能匯入專案的套件 "
+        "`shared/`：在那裡執行 `jupyter lab {target}`。marimo 筆記本裡的滑桿、選單和開關，在這裡都是一般的變數：在儲存格裡修改數值，再重新執行它下方的儲存格。",
         "missing": "無法匯入專案的套件 {package}/。請在儲存庫根目錄啟動 Jupyter：在那裡執行 `jupyter lab {target}`。",
-        "controls": "# 修改數值後，重新執行下方的儲存格。",
+        "controls": "# 修改數值後，重新執行下方的儲存格。", "solution": "參考解答",
         "label": "{label}：", "range": "{start} 到 {stop}", "step": "，間隔 {step}", "sep": "、", "or": " 或 ",
-        "flag": "{label}：設為 True 後，執行下一個儲存格",
-        "skipped": "已略過：把上方儲存格的 {flag} 設為 True，再執行一次這個儲存格。",
-        "solution": "參考解答",
+        "flag": "{label}：設為 True 後，執行下一個儲存格", "skipped": "已略過：把上方的 {flag} 設為 True，再執行一次這個儲存格。",
         "callouts": {"info": "注意", "note": "注意", "warn": "警告", "danger": "小心", "alert": "小心", "success": "提示"},
     },
 }
@@ -104,6 +94,19 @@ def wrap(function: str, text: str) -> str:
     return f"{function}({text})" if "\n" not in text else f"{function}(\n{textwrap.indent(text, '    ')}\n)"
 
 
+@functools.cache
+def run_marimo(source: Path) -> dict:
+    """Every global of the marimo notebook, from running it once (its controls at their defaults)."""
+    spec = importlib.util.spec_from_file_location(f"marimo_notebook_{source.stem}", source)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        return dict(module.app.run()[1])
+    except Exception as error:
+        raise BuildError(f"running {source.name} for control defaults and solutions failed ({type(error).__name__}: {error}); "
+                         "run the builder in the repository root: python -m scripts.build_ipynb") from error
+
+
 def control_line(name: str, kind: str, label: str, element, words: dict) -> str:
     """`name = default  # label: range or options`, read from the element the marimo notebook created."""
     if kind == "run_button":
@@ -126,21 +129,18 @@ def control_line(name: str, kind: str, label: str, element, words: dict) -> str:
 class Cell:
     """One code cell of marimo's export, translated into Jupyter cells (plain Python and Markdown)."""
 
-    def __init__(self, build: Build, name: str, code: str, hidden: bool):
-        self.build, self.name, self.hidden, self.data = build, name, hidden, code.encode("utf-8")  # ast counts bytes
-        self.starts = [0]
+    def __init__(self, notebook: SimpleNamespace, name: str, code: str, hidden: bool):
+        self.notebook, self.name, self.hidden, self.data = notebook, name, hidden, code.encode("utf-8")  # ast counts bytes
+        self.starts, self.solutions = [0], []
         for line in self.data.splitlines(keepends=True):
             self.starts.append(self.starts[-1] + len(line))
         try:
             self.tree = ast.parse(code)
         except SyntaxError as error:
             raise self.fail(f"it does not parse: {error}") from error
-        self.solutions: list[ast.Dict] = []
 
     def fail(self, message: str, node: ast.AST | None = None) -> BuildError:
         return BuildError(f"cell {self.name!r}{f', line {node.lineno}' if hasattr(node, 'lineno') else ''}: {message}")
-
-    # --- source text with edits: marimo constructs replaced, everything else (comments too) kept ----
 
     def span(self, node: ast.AST) -> tuple[int, int]:
         return self.starts[node.lineno - 1] + node.col_offset, self.starts[node.end_lineno - 1] + node.end_col_offset
@@ -153,8 +153,7 @@ class Cell:
 
     def text(self, node: ast.AST) -> str:
         """The node's code, translated, its later lines dedented as if the node began its line."""
-        found = self.special(node)
-        if found is not None:
+        if (found := self.special(node)) is not None:
             return found
         edits: list[tuple[int, int, str]] = []
         self.collect(node, edits)
@@ -176,7 +175,7 @@ class Cell:
     def special(self, node: ast.AST) -> str | None:
         """The plain-Python text of a marimo construct in code; None for code that stays as it is."""
         if isinstance(node, ast.Attribute) and node.attr == "value" and self.is_control(node.value):
-            return self.build.controls[node.value.id][0]
+            return self.notebook.controls[node.value.id][0]
         if self.is_control(node):
             raise self.fail(f"the control {node.id!r} is used other than through .value", node)
         path = mo_path(node)
@@ -190,7 +189,7 @@ class Cell:
         return None
 
     def is_control(self, node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id in self.build.controls
+        return isinstance(node, ast.Name) and node.id in self.notebook.controls
 
     def only_arg(self, call: ast.Call) -> ast.expr:
         if len(call.args) != 1:
@@ -201,8 +200,6 @@ class Cell:
         if not (call.args and isinstance(call.args[0], ast.List | ast.Tuple)):
             raise self.fail(f"{mo_path(call)} needs a literal list of items", call)
         return call.args[0].elts
-
-    # --- what a cell shows ----------------------------------------------------------------------
 
     def show(self, expr: ast.expr, display: bool) -> list[str]:
         """Lines that show expr, a cell's output, in Jupyter (with display() unless it ends the cell)."""
@@ -235,18 +232,16 @@ class Cell:
         if path == "mo.md":
             return markdown(literal.value)
         kind = next((k.value.value for k in item.keywords if k.arg == "kind" and isinstance(k.value, ast.Constant)), "")
-        label = self.build.words["callouts"].get(kind)
+        label = self.notebook.words["callouts"].get(kind)
         lines = ([f"**{label}**", ""] if label else []) + markdown(literal.value).splitlines()
         return "\n".join(f"> {line}".rstrip() for line in lines)
-
-    # --- the kinds of cell ----------------------------------------------------------------------
 
     def translate(self) -> list[tuple[str, str]]:
         """[(kind, text)] for this cell, kind 'markdown', 'code' or 'solution' (Markdown after the check)."""
         cells = self.prose() or self.controls() or [("code", self.plain_code())]
         for solution in self.solutions:
-            texts = self.build.evaluate(self, solution.values)
-            cells.append(("solution", f"##### {self.build.words['solution']}\n\n" + "\n\n".join(texts)))
+            heading = f"##### {self.notebook.words['solution']}"
+            cells.append(("solution", "\n\n".join([heading, *self.evaluate(solution.values)])))
         return [(kind, text) for kind, text in cells if text.strip()]
 
     def prose(self) -> list[tuple[str, str]] | None:
@@ -267,16 +262,16 @@ class Cell:
         return cells
 
     def controls(self) -> list[tuple[str, str]] | None:
-        body, build = self.tree.body, self.build
+        body, notebook = self.tree.body, self.notebook
         made = [s.targets[0].id for s in body if self.control(s)]
         if not made:
             return None
         for index, stmt in enumerate(body):
-            last = index == len(body) - 1 and isinstance(stmt, ast.Expr)
-            if not self.control(stmt) and not (last and not self.show(stmt.value, display=False)):
+            if not self.control(stmt) and not (index == len(body) - 1 and isinstance(stmt, ast.Expr) and not self.show(stmt.value, False)):
                 raise self.fail("a cell that creates controls may only create them and show them", stmt)
-        lines = [build.words["controls"]] if any(build.controls[n][1] != "run_button" for n in made) else []
-        return [("code", "\n".join(lines + [control_line(*build.controls[n], build.element(self, n), build.words) for n in made]))]
+        lines = [notebook.words["controls"]] if any(notebook.controls[n][1] != "run_button" for n in made) else []
+        elements = run_marimo(notebook.source)
+        return [("code", "\n".join(lines + [control_line(*notebook.controls[n], elements[n], notebook.words) for n in made]))]
 
     def control(self, stmt: ast.stmt) -> bool:
         """True for `name = mo.ui.<control>(...)`, which it registers; an unknown mo.ui element fails."""
@@ -289,22 +284,17 @@ class Cell:
             raise self.fail("a control must be assigned to one name", stmt)
         name = stmt.targets[0].id
         label = next((k.value.value for k in stmt.value.keywords if k.arg == "label" and isinstance(k.value, ast.Constant)), name)
-        flag = "run_" + name.removesuffix("_button") if kind == "run_button" else name
-        self.build.controls.setdefault(name, (flag, kind, label))
+        self.notebook.controls.setdefault(name, ("run_" + name.removesuffix("_button") if kind == "run_button" else name, kind, label))
         return True
 
     def plain_code(self) -> str:
         body, edits = self.tree.body, []
-        imports = [s for s in body if isinstance(s, ast.Import | ast.ImportFrom)]
-        setup = any(isinstance(s, ast.Import) and [a.name for a in s.names] == ["marimo"] for s in imports)
         solution_only = self.solution_locals()
         stop = next((i for i, s in enumerate(body) if isinstance(s, ast.Expr) and mo_path(s.value) == "mo.stop"), None)
         for index, stmt in enumerate(body):
             whole_lines = (self.starts[stmt.lineno - 1], self.starts[stmt.end_lineno])
-            if setup and stmt is imports[-1]:
-                edits.append((whole_lines[1], whole_lines[1], SENTINEL + "\n"))
             if isinstance(stmt, ast.Import) and [a.name for a in stmt.names] == ["marimo"]:
-                edits.append((*whole_lines, ""))
+                edits.append((*whole_lines, IPYTHON + "\n"))
             elif isinstance(stmt, ast.Assign) and {getattr(t, "id", None) for t in stmt.targets} & solution_only:
                 edits.append((*whole_lines, ""))
             elif index == len(body) - 1 and isinstance(stmt, ast.Expr) and index != stop:
@@ -313,29 +303,38 @@ class Cell:
                 self.collect(stmt, edits)
         if stop is None:
             return self.checked(self.splice(0, len(self.data), edits))
-        call, words = body[stop].value, self.build.words
-        if not call.args:
-            raise self.fail("mo.stop needs a condition", call)
+        test = body[stop].value.args[0] if body[stop].value.args else None  # mo.stop(not <run button>.value, ...)
+        negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Attribute)
+        button = test.operand.value if negated and test.operand.attr == "value" else None
+        if not (self.is_control(button) and self.notebook.controls[button.id][1] == "run_button"):
+            raise self.fail("mo.stop is supported only as mo.stop(not <run_button>.value, ...)", body[stop])
+        flag = self.notebook.controls[button.id][0]
         head = self.splice(0, self.starts[body[stop].lineno - 1], edits)
         rest = self.splice(self.starts[body[stop].end_lineno], len(self.data), edits).strip("\n") or "pass"
-        negated = isinstance(call.args[0], ast.UnaryOp) and isinstance(call.args[0].op, ast.Not)
-        test = self.text(call.args[0].operand) if negated else f"not ({self.text(call.args[0])})"
-        flags = [self.build.controls[n.id] for n in ast.walk(call.args[0]) if self.is_control(n)]
-        flags = [flag for flag, kind, _ in flags if kind == "run_button"]
-        if flags:
-            otherwise = f"print({json.dumps(words['skipped'].format(flag=flags[0]), ensure_ascii=False)})"
-        else:
-            otherwise = wrap("display", self.text(call.args[1])) if len(call.args) > 1 else "pass"
-        return self.checked(f"{head}if {test}:\n{textwrap.indent(rest, '    ')}\nelse:\n    {otherwise}")
+        skipped = json.dumps(self.notebook.words["skipped"].format(flag=flag), ensure_ascii=False)
+        return self.checked(f"{head}if {flag}:\n{textwrap.indent(rest, '    ')}\nelse:\n    print({skipped})")
 
     def solution_locals(self) -> set[str]:
-        """Names assigned in the cell and read only inside mo.accordion(...): they belong to the solution."""
+        """Names read only inside mo.accordion(...): their assignments belong to the solution."""
         inside = {id(n) for a in ast.walk(self.tree) if mo_path(a) == "mo.accordion" for n in ast.walk(a)}
         reads: dict[str, list[bool]] = {}
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 reads.setdefault(node.id, []).append(id(node) in inside)
         return {name for name, inside_flags in reads.items() if all(inside_flags)}
+
+    def evaluate(self, nodes: list[ast.expr]) -> list[str]:
+        """The Markdown of a worked solution: the cell's statements run with a text-only mo, then the nodes."""
+        text_mo = SimpleNamespace(md=markdown, callout=lambda content, **_: content, vstack=lambda items, **_: "\n\n".join(items))
+        namespace = {**run_marimo(self.notebook.source), "mo": text_mo}
+        try:
+            exec(compile(ast.Module(body=self.tree.body[:-1], type_ignores=[]), f"<cell {self.name}>", "exec"), namespace)
+            texts = [eval(compile(ast.Expression(body=node), f"<cell {self.name}>", "eval"), namespace) for node in nodes]
+        except Exception as error:
+            raise self.fail(f"computing the worked solution failed: {type(error).__name__}: {error}") from error
+        if not all(isinstance(text, str) for text in texts):
+            raise self.fail("a worked solution must be Markdown (mo.md, or mo.vstack of mo.md)")
+        return texts
 
     def checked(self, code: str) -> str:
         code = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in code.splitlines())).strip("\n")
@@ -346,93 +345,44 @@ class Cell:
         return code
 
 
-class Build:
-    """One marimo notebook on its way to Jupyter: its words, its controls, its values when needed."""
-
-    def __init__(self, source: Path, words: dict):
-        self.source, self.words, self._defs = source, words, None
-        self.controls: dict[str, tuple[str, str, str]] = {}  # marimo name: (Jupyter name, kind, label)
-
-    def defs(self) -> dict:
-        """Every global of the marimo notebook, from running it once (its controls at their defaults)."""
-        if self._defs is None:
-            spec = importlib.util.spec_from_file_location(f"marimo_notebook_{self.source.stem}", self.source)
-            module = importlib.util.module_from_spec(spec)
-            try:
-                spec.loader.exec_module(module)
-                self._defs = dict(module.app.run()[1])
-            except Exception as error:
-                raise BuildError(f"running {self.source.name} for control defaults and solutions failed ({type(error).__name__}: "
-                                 f"{error}); run the builder in the repository root: python -m scripts.build_ipynb") from error
-        return self._defs
-
-    def element(self, cell: Cell, name: str):
-        if name not in self.defs():
-            raise cell.fail(f"running the notebook did not define the control {name!r}")
-        return self.defs()[name]
-
-    def evaluate(self, cell: Cell, nodes: list[ast.expr]) -> list[str]:
-        """The Markdown of a worked solution: the cell's statements run with a text-only mo, then the nodes."""
-        text_mo = SimpleNamespace(md=markdown, callout=lambda content, **_: content, vstack=lambda items, **_: "\n\n".join(items))
-        namespace = {**self.defs(), "mo": text_mo}
-        try:
-            exec(compile(ast.Module(body=cell.tree.body[:-1], type_ignores=[]), f"<cell {cell.name}>", "exec"), namespace)
-            texts = [eval(compile(ast.Expression(body=node), f"<cell {cell.name}>", "eval"), namespace) for node in nodes]
-        except Exception as error:
-            raise cell.fail(f"computing the worked solution failed: {type(error).__name__}: {error}") from error
-        if not all(isinstance(text, str) for text in texts):
-            raise cell.fail("a worked solution must be Markdown (mo.md, or mo.vstack of mo.md)")
-        return texts
-
-
-def export_with_marimo(source: Path) -> nbformat.NotebookNode:
-    with tempfile.TemporaryDirectory() as folder:
-        exported = Path(folder) / "exported.ipynb"
-        command = [sys.executable, "-m", "marimo", "export", "ipynb", str(source), "-o", str(exported), "--sort", "topological"]
-        result = subprocess.run([*command, "--no-sandbox", "-f"], capture_output=True, text=True)
-        if result.returncode != 0 or not exported.exists() or "has errors" in result.stderr:
-            raise BuildError(f"marimo export ipynb {source.name} failed:\n{result.stdout}{result.stderr}")
-        return nbformat.read(exported, as_version=4)
-
-
 def build_notebook(source: Path, target_name: str | None = None) -> nbformat.NotebookNode:
     """The Jupyter notebook for the marimo notebook at `source`, without outputs."""
     source = Path(source).resolve()
     target_name = target_name or {s: t for t, s in NOTEBOOKS.items()}.get(source.name, source.stem + ".ipynb")
     words = WORDS["zh_TW" if source.stem.endswith("_zh_tw") else "en"]
-    build, cells = Build(source, words), []
-    for index, exported in enumerate(export_with_marimo(source).cells):
+    result = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb", str(source), "--sort", "topological", "--no-sandbox"],
+                            capture_output=True, text=True)
+    if result.returncode != 0 or "has errors" in result.stderr:
+        raise BuildError(f"marimo export ipynb {source.name} failed:\n{result.stderr}")
+    context, cells = SimpleNamespace(source=source, words=words, controls={}), []  # controls: name -> (Jupyter name, kind, label)
+    for exported in nbformat.reads(result.stdout, as_version=4).cells:
         marimo = exported.metadata.get("marimo", {})
-        name = marimo.get("name", exported.get("id", f"cell-{index}"))
-        if set(marimo.get("config", {})) - {"hide_code", "column"}:
-            raise BuildError(f"cell {name!r}: the cell options {marimo['config']} are not supported by the builder")
-        if exported.cell_type == "markdown":
-            cells.append((name, [("markdown", exported.source)]))
-        else:
-            cells.append((name, Cell(build, name, exported.source, marimo.get("config", {}).get("hide_code", False))))
+        name, config = marimo.get("name", exported.get("id")), marimo.get("config", {})
+        if set(config) - {"hide_code", "column"}:
+            raise BuildError(f"cell {name!r}: the cell options {config} are not supported by the builder")
+        cells.append((name, Cell(context, name, exported.source, config.get("hide_code", False)) if exported.cell_type == "code"
+                       else [("markdown", exported.source)]))
     for _, cell in cells:  # every control first: any cell may read any control's .value
         for stmt in cell.tree.body if isinstance(cell, Cell) else []:
             cell.control(stmt)
     pieces = [("header", "markdown", words["header"].format(source=source.name, target=target_name), False)]
     for name, cell in cells:
-        hidden = isinstance(cell, Cell) and cell.hidden
-        pieces += [(name, kind, text, hidden and kind == "code") for kind, text in (cell.translate() if isinstance(cell, Cell) else cell)]
+        for kind, text in cell.translate() if isinstance(cell, Cell) else cell:
+            pieces.append((name, kind, text, isinstance(cell, Cell) and cell.hidden and kind == "code"))
     code = "\n".join(text for _, kind, text, _ in pieces if kind == "code")
     used = sorted({n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)} & {"Markdown", "display"})
-    if used and SENTINEL not in code:
-        raise BuildError(f"{source.name}: no cell imports marimo, so no cell can take the IPython imports")
     notebook = nbformat.v4.new_notebook(metadata={
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     })
-    ids: set[str] = set()
     for name, kind, text, hidden in pieces:
-        if SENTINEL in text:
-            text = preamble(text.replace(SENTINEL, f"from IPython.display import {', '.join(used)}" if used else ""), words, target_name)
+        if IPYTHON in text:
+            text = preamble(text.replace(IPYTHON, f"from IPython.display import {', '.join(used)}" if used else ""), words, target_name)
+        if not text.strip():
+            continue
         cell_id = base = re.sub(r"[^A-Za-z0-9_-]", "-", name)[:60] + ("-solution" if kind == "solution" else "")
         for k in range(2, len(pieces) + 2):
-            cell_id = cell_id if cell_id not in ids else f"{base}-{k}"
-        ids.add(cell_id)
+            cell_id = f"{base}-{k}" if any(c.id == cell_id for c in notebook.cells) else cell_id
         new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
         notebook.cells.append(new(text, id=cell_id, metadata={"jupyter": {"source_hidden": True}} if hidden else {}))
     nbformat.validate(notebook)
@@ -440,15 +390,14 @@ def build_notebook(source: Path, target_name: str | None = None) -> nbformat.Not
 
 
 def preamble(setup: str, words: dict, target_name: str) -> str:
-    """The setup cell, after a friendly check that the project's own packages can be imported."""
+    """The setup cell, after a friendly check that each of the project's own packages it imports can be found."""
     tree = ast.parse(setup)
     imported = [a.name for s in tree.body if isinstance(s, ast.Import) for a in s.names]
     imported += [s.module for s in tree.body if isinstance(s, ast.ImportFrom) and s.module and not s.level]
     local = sorted({n.split(".")[0] for n in imported if (ROOT / n.split(".")[0] / "__init__.py").is_file()})
-    checks = [f'if importlib.util.find_spec("{package}") is None:\n    raise ModuleNotFoundError('
-              f"{json.dumps(words['missing'].format(package=package, target=target_name), ensure_ascii=False)})" for package in local]
-    head = "\n\n".join([f"{words['check']}\nimport importlib.util", *checks]) if checks else ""
-    return re.sub(r"\n{3,}", "\n\n", f"{head}\n\n{setup}").strip("\n")
+    checks = "".join(f'\nif importlib.util.find_spec("{package}") is None:\n    raise ModuleNotFoundError('
+                     f"{json.dumps(words['missing'].format(package=package, target=target_name), ensure_ascii=False)})\n" for package in local)
+    return re.sub(r"\n{3,}", "\n\n", f"import importlib.util\n{checks}\n{setup}" if local else setup).strip("\n")
 
 
 def dumps(notebook: nbformat.NotebookNode) -> str:
@@ -457,19 +406,12 @@ def dumps(notebook: nbformat.NotebookNode) -> str:
 
 
 def execute_notebook(notebook: nbformat.NotebookNode, cwd: Path = ROOT, timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
-    """Run every cell in a Jupyter kernel of this interpreter, in the folder `cwd`; raise on an error."""
+    """Run every cell, in place, in a Jupyter kernel of this interpreter working in `cwd`; raise on an error."""
     from nbclient import NotebookClient
 
-    executed = copy.deepcopy(notebook)
     resources = {"metadata": {"path": str(cwd)}}  # the kernel's working directory
-    NotebookClient(executed, timeout=timeout, kernel_name="python3", resources=resources, record_timing=False).execute()
-    return executed
-
-
-def error_outputs(notebook: nbformat.NotebookNode) -> list[str]:
-    """Ids of the cells with an error output, or a traceback printed to stderr."""
-    return [cell.get("id", "?") for cell in notebook.cells for output in cell.get("outputs", [])
-            if output.get("output_type") == "error" or (output.get("name") == "stderr" and "Traceback" in output.get("text", ""))]
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources, record_timing=False).execute()
+    return notebook
 
 
 def diff_against(target: Path, source: Path) -> str:
@@ -477,17 +419,14 @@ def diff_against(target: Path, source: Path) -> str:
     if not target.exists():
         return f"{target.name} does not exist: run python -m scripts.build_ipynb --execute"
 
-    def comparable(notebook: nbformat.NotebookNode) -> list[str]:
+    def lines(notebook: nbformat.NotebookNode) -> list[str]:
         return [line for cell in notebook.cells for line in [
-            f"--- {cell.cell_type} cell {cell.get('id')} "
-            + json.dumps({k: v for k, v in cell.metadata.items() if k not in VOLATILE_CELL_METADATA}, sort_keys=True),
+            f"--- {cell.cell_type} cell {cell.get('id')} {json.dumps({k: v for k, v in cell.metadata.items() if k not in VOLATILE_CELL_METADATA})}",
             *cell.source.splitlines()]]
 
-    old, new = comparable(nbformat.read(target, as_version=4)), comparable(build_notebook(source, target.name))
-    if old == new:
-        return ""
-    diff = difflib.unified_diff(old, new, f"{target.name} (committed)", f"a fresh build from {source.name}", lineterm="", n=2)
-    return f"{target.name} is out of date with {source.name}:\n" + "\n".join(list(diff)[:80])
+    old, new = lines(nbformat.read(target, as_version=4)), lines(build_notebook(source, target.name))
+    diff = list(difflib.unified_diff(old, new, f"{target.name} (committed)", f"a fresh build from {source.name}", lineterm="", n=2))
+    return f"{target.name} is out of date with {source.name}:\n" + "\n".join(diff[:80]) if diff else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,26 +435,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--execute", action="store_true", help="run each notebook in a Jupyter kernel and keep the outputs")
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed notebook differs from a fresh build")
     args = parser.parse_args(argv)
-    by_source = {source: target for target, source in NOTEBOOKS.items()}
-    chosen = [Path(n) for n in args.notebooks] or [ROOT / target for target in NOTEBOOKS]
-    status = 0
+    by_source, status = {source: target for target, source in NOTEBOOKS.items()}, 0
     try:
-        for path in chosen:
-            if path.name not in NOTEBOOKS and path.name not in by_source:
+        for path in [Path(n) for n in args.notebooks] or [ROOT / target for target in NOTEBOOKS]:
+            target = path.parent / by_source.get(path.name, path.name)
+            if target.name not in NOTEBOOKS:
                 raise BuildError(f"{path}: not one of {sorted(NOTEBOOKS)} or their marimo notebooks")
-            target = path.parent / by_source[path.name] if path.name in by_source else path
             source = target.parent / NOTEBOOKS[target.name]
             if args.check:
                 difference = diff_against(target, source)
                 print(difference or f"{target.name} is up to date with {source.name}")
                 if difference:
-                    print(f"{target.name} is stale. Rebuild with: python -m scripts.build_ipynb --execute", file=sys.stderr)
+                    print(f"{target.name} is stale. Rebuild it with: python -m scripts.build_ipynb --execute", file=sys.stderr)
                     status = 1
                 continue
             notebook = build_notebook(source, target.name)
-            if args.execute:
-                notebook = execute_notebook(notebook)
-            target.write_text(dumps(notebook), encoding="utf-8")
+            target.write_text(dumps(execute_notebook(notebook) if args.execute else notebook), encoding="utf-8")
             print(f"wrote {target.name} ({len(notebook.cells)} cells{', with outputs' if args.execute else ''})")
     except BuildError as error:
         print(f"build_ipynb: {error}", file=sys.stderr)
