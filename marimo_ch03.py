@@ -19,7 +19,7 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, diagrams, example, exercises, explorer, printout, session, timing
+    from shared import attention, charts, devices, diagrams, example, exercises, explorer, printout, session, timing
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
@@ -29,6 +29,7 @@ def setup():
         attention_heatmaps,
         charts,
         cjk_font,
+        devices,
         diagrams,
         example,
         exercises,
@@ -981,8 +982,10 @@ def bonus_text(mo):
     Four ways to compute the same causal multi-head attention: the wrapper (3.6.1), the weight
     split (3.6.2), the weight split on PyTorch's fused `scaled_dot_product_attention` kernel
     (`SDPAMultiHeadAttention`), and `torch.nn.MultiheadAttention`. Timing takes a few seconds,
-    so it runs only when you press the button. Times are medians on one CPU thread of this machine;
-    the repository's `benchmarks/attention_speed.py` measures more sizes.
+    so it runs only when you press the button. Times are medians, measured on this machine's GPU when
+    PyTorch finds one (NVIDIA's CUDA or Apple's MPS) and on one CPU thread otherwise; the plot's title
+    names the device. The repository's `python -m benchmarks.attention_speed` measures more sizes,
+    and both the time of a single call and the rate of a queue of calls on a GPU.
     """)
     return
 
@@ -995,13 +998,15 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, mo, timing, timing_button):
+def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("*Press the button to run the timings.*"))
+    _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
     _sizes = {
-        "1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2),
-        "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5),
+        "1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2, device=_device),
+        "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
-    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title="Forward pass, median time", xlabel="milliseconds")
+    _title = f"Forward pass, median time on {devices.describe(_device)}"
+    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="milliseconds")
     return
 
 

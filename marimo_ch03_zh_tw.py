@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 15e66e0377d12db01c35e7edd6aa8ebd254ae3305676df38d53121ee7bf7b0c5
+# content-sha256: 84d0226ebf51129565c70ec3ff3eac63f4b0f39326f51e046907eb6b30a58f97
 
 import marimo
 
@@ -25,7 +25,7 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, diagrams, example, exercises, explorer, printout, session, timing
+    from shared import attention, charts, devices, diagrams, example, exercises, explorer, printout, session, timing
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
@@ -35,6 +35,7 @@ def setup():
         attention_heatmaps,
         charts,
         cjk_font,
+        devices,
         diagrams,
         example,
         exercises,
@@ -922,7 +923,7 @@ def bonus_text(mo):
     mo.md(r"""
     ## 延伸 · 高效率實作並排比較
 
-    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合運算核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。計時要花幾秒鐘，所以只有在你按下按鈕時才會執行。時間是在本機單一 CPU 執行緒上量到的中位數；專案儲存庫中的 `benchmarks/attention_speed.py` 會測量更多種大小。
+    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合運算核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。計時要花幾秒鐘，所以只有在你按下按鈕時才會執行。時間是中位數：PyTorch 找得到 GPU（NVIDIA 的 CUDA 或 Apple 的 MPS）時在本機的 GPU 上量測，否則在單一 CPU 執行緒上量測；圖表標題會寫出所用的裝置。專案儲存庫中的 `python -m benchmarks.attention_speed` 會測量更多種大小，在 GPU 上還會分別量出單次呼叫的時間與連續排隊呼叫的速率。
     """)
     return
 
@@ -935,13 +936,15 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, mo, timing, timing_button):
+def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("按下按鈕，就會開始計時。"))
+    _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
     _sizes = {
-        "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2),
-        "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5),
+        "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2, device=_device),
+        "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
-    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title="前向傳遞的時間中位數", xlabel="毫秒")
+    _title = f"前向傳遞的時間中位數（{devices.describe(_device)}）"
+    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="毫秒")
     return
 
 

@@ -1,33 +1,40 @@
-"""How fast are the chapter's multi-head attention modules, next to PyTorch's own?
+"""How fast are the chapter's multi-head attention modules, next to PyTorch's own, on this machine?
 
-Times, on the CPU, the forward pass (eval mode, ``torch.no_grad``) and the forward + backward pass
+Times the forward pass (eval mode, ``torch.no_grad``) and, on request, the forward + backward pass
 (train mode) of:
 
 * ``wrapper``: ``MultiHeadAttentionWrapper``, one ``CausalAttention`` per head. Its output width is
   ``d_out * num_heads``, so it is built with ``d_out // num_heads`` per head to match the others.
 * ``mha``: ``MultiHeadAttention``, the book's explicit weights -> softmax -> weighted sum.
+* ``compiled``: ``torch.compile(mha)`` (``--compile``; on by default on a GPU): what the book's bonus
+  material reaches by compiling the chapter's class.
 * ``sdpa``: ``SDPAMultiHeadAttention``, the same projections around the fused kernel.
-* ``torch``: ``torch.nn.MultiheadAttention(batch_first=True)`` called with the causal mask as
-  ``attn_mask``, ``is_causal=True`` and ``need_weights=False``. In eval mode under ``no_grad`` it
-  takes its own "fast path" (``aten::_native_multi_head_attention``), which builds the masked score
-  matrix and a masked softmax rather than calling the fused kernel; with gradients on it goes
-  through ``F.multi_head_attention_forward``, which hands ``is_causal`` to the fused kernel.
+* ``sdpa_mask``: the same, but the causal mask handed to the kernel as an explicit boolean
+  ``attn_mask`` instead of ``is_causal=True`` (what a padding mask would force).
+* ``torch``: ``torch.nn.MultiheadAttention(batch_first=True)`` with the causal mask and
+  ``need_weights=False``.
 * ``bare``: the SDPA module's weights used directly: four ``F.linear`` calls and one
-  ``F.scaled_dot_product_attention(is_causal=True)``, with no module, no argument checks.
+  ``F.scaled_dot_product_attention(is_causal=True)``, with no module and no argument checks.
 
-Sizes:
+Two measures, each on the device's own clock (CUDA events on an NVIDIA GPU, a synchronisation
+before and after on Apple's MPS, ``time.perf_counter`` on the CPU):
 
-* GPT-2 small: batch 8, 1024 tokens, d_in = d_out = 768, 12 heads.
-* Notebook: batch 1, 6, 16 and 32 tokens, d_in = 3, d_out = 12, 4 heads of width 3. Here
-  ``torch.nn.MultiheadAttention`` is left out: its embedding width must equal the input width
-  (3), so it cannot produce the 12-wide output the others do.
+* **latency**: one call on an idle device, synchronised before and after: what a single request
+  waits for, Python before the first kernel included.
+* **throughput**: a queue of calls with one synchronisation at the end, per call: what a training
+  loop sees, where Python runs ahead of the device.
 
-Dropout is 0 everywhere. The implementations are timed round-robin: every repeat runs each of
-them once (in a rotating order), so a burst of noise from other processes hits all of them alike.
-Each table cell is the median over the repeats, in milliseconds per call.
+The implementations are timed round-robin in a rotating order, so noise hits all of them alike, and
+every table cell is the median over the repeats, in milliseconds per call. Sizes: GPT-2 small
+(batch 8, d_in = d_out = 768, 12 heads) at ``--tokens`` tokens (default 1024), and on the CPU the
+notebook's sizes (batch 1, 6, 16 and 32 tokens, d_in = 3, d_out = 12, 4 heads), where
+``torch.nn.MultiheadAttention`` cannot take part (its width must equal the input's).
 
-Run ``python -m benchmarks.attention_speed`` from the repository root (about 3 to 4 minutes on
-two cores), or ``--quick`` for a smoke run of a few seconds with a smaller "large" size.
+Run from the repository root:
+
+    python -m benchmarks.attention_speed                         # the CPU, float32 (3 to 4 minutes)
+    python -m benchmarks.attention_speed --device cuda --dtype bfloat16 --tokens 1024,4096
+    python -m benchmarks.attention_speed --quick                 # a smoke run of a few seconds
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -50,8 +57,16 @@ from shared.attention import (
     MultiHeadAttentionWrapper,
     SDPAMultiHeadAttention,
 )
+from shared.devices import describe, pick_device, synchronize
 
-IMPLEMENTATIONS = ("wrapper", "mha", "sdpa", "torch", "bare")
+IMPLEMENTATIONS = ("wrapper", "mha", "compiled", "sdpa", "sdpa_mask", "torch", "bare")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+GOALS = (  # (what, numerator, denominator, measure, limit, devices it applies to)
+    ("MultiHeadAttention within 2.3x of SDPAMultiHeadAttention", "mha", "sdpa", "latency", 2.3, ("cpu",)),
+    ("SDPAMultiHeadAttention within 5% of the bare call", "sdpa", "bare", "latency", 1.05, ("cpu",)),
+    ("SDPAMultiHeadAttention within 5% of the bare call, throughput", "sdpa", "bare", "throughput", 1.05, ("cuda", "mps")),
+    ("SDPAMultiHeadAttention within 10% of the bare call, latency", "sdpa", "bare", "latency", 1.10, ("cuda", "mps")),
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +78,20 @@ class Size:
     d_out: int
     num_heads: int
     repeats: int  # timed samples per implementation
-    number: int  # calls per sample (more for tiny sizes, where one call is shorter than timer noise)
+    number: int  # calls per throughput sample (and per CPU sample at tiny sizes, where one call is below timer noise)
+
+
+@dataclass
+class Setup:
+    device: torch.device
+    dtype: torch.dtype
+    compile: bool
+    backward: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
-# Building the five implementations with the same weights
+# Building the implementations with the same weights
 # --------------------------------------------------------------------------------------------
 
 
@@ -123,30 +147,43 @@ def bare_attention(module: SDPAMultiHeadAttention) -> Callable[[torch.Tensor], t
     return forward
 
 
-def build_calls(size: Size) -> tuple[dict[str, Callable[[torch.Tensor], torch.Tensor]], dict[str, list]]:
-    """One callable per implementation (input -> context) and the parameters each one trains."""
+class ExplicitMaskSDPA(nn.Module):
+    """``SDPAMultiHeadAttention``'s arithmetic with the causal mask passed as a boolean ``attn_mask``."""
+
+    def __init__(self, module: SDPAMultiHeadAttention):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, (b, t, _) = self.inner, x.shape
+        shape = (b, t, m.num_heads, m.head_dim)
+        q = m.W_query(x).view(shape).transpose(1, 2)  # (b, h, T, hd)
+        k = m.W_key(x).view(shape).transpose(1, 2)  # (b, h, T, hd)
+        v = m.W_value(x).view(shape).transpose(1, 2)  # (b, h, T, hd)
+        keep = ~m.mask[:t, :t]  # True where a query may look: SDPA's boolean masks say "attend here"
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # (b, h, T, hd)
+        return m.out_proj(heads.transpose(1, 2).reshape(b, t, m.d_out))  # (b, T, d_out)
+
+
+def build_calls(size: Size, setup: Setup) -> tuple[dict[str, Callable[[torch.Tensor], torch.Tensor]], dict[str, list]]:
+    """One callable per implementation (input -> context) on the device, and the parameters each one trains."""
     torch.manual_seed(0)
     wrapper = build_wrapper(size)
     mha = MultiHeadAttention(size.d_in, size.d_out, size.num_tokens, 0.0, num_heads=size.num_heads)
     sdpa = SDPAMultiHeadAttention(size.d_in, size.d_out, size.num_tokens, 0.0, num_heads=size.num_heads)
     sdpa.load_state_dict(mha.state_dict())
     ref = build_torch_mha(mha)
-    calls: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-        "wrapper": wrapper,
-        "mha": mha,
-        "sdpa": sdpa,
-        "bare": bare_attention(sdpa),
-    }
-    params = {
-        "wrapper": list(wrapper.parameters()),
-        "mha": list(mha.parameters()),
-        "sdpa": list(sdpa.parameters()),
-        "bare": list(sdpa.parameters()),
-    }
+    modules = {"wrapper": wrapper, "mha": mha, "sdpa": sdpa, "sdpa_mask": ExplicitMaskSDPA(sdpa)}
     if ref is not None:
-        calls["torch"] = TorchCausalMHA(ref, size.num_tokens)
-        params["torch"] = list(ref.parameters())
-    return calls, params
+        modules["torch"] = TorchCausalMHA(ref, size.num_tokens)
+    for module in modules.values():
+        module.to(device=setup.device, dtype=setup.dtype)
+    calls: dict[str, Callable[[torch.Tensor], torch.Tensor]] = dict(modules)
+    params = {name: list(module.parameters()) for name, module in modules.items()}
+    calls["bare"], params["bare"] = bare_attention(sdpa), params["sdpa"]
+    if setup.compile:
+        calls["compiled"], params["compiled"] = torch.compile(mha), params["mha"]
+    return {name: calls[name] for name in IMPLEMENTATIONS if name in calls}, params
 
 
 def set_mode(params: dict[str, list], calls: dict, training: bool) -> None:
@@ -160,53 +197,80 @@ def set_mode(params: dict[str, list], calls: dict, training: bool) -> None:
 
 def sanity_check(calls: dict, x: torch.Tensor) -> None:
     """All but the wrapper (own weights) must agree, else the timings compare different work."""
+    tolerance = 1e-4 if x.dtype == torch.float32 else 5e-2
     with torch.no_grad():
-        expected = calls["sdpa"](x)
-        for name in ("mha", "torch", "bare"):
-            if name in calls:
-                got = calls[name](x)
-                if not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
-                    raise SystemExit(f"{name} disagrees with sdpa: max diff {(got - expected).abs().max():.3g}")
-        if calls["wrapper"](x).shape != expected.shape:
-            raise SystemExit("wrapper output has the wrong shape")
+        expected = calls["sdpa"](x).float()
+        for name, call in calls.items():
+            if name == "wrapper":
+                if call(x).shape != expected.shape:
+                    raise SystemExit("wrapper output has the wrong shape")
+                continue
+            got = call(x).float()
+            if not torch.allclose(got, expected, atol=tolerance, rtol=tolerance):
+                raise SystemExit(f"{name} disagrees with sdpa: max diff {(got - expected).abs().max():.3g}")
 
 
 # --------------------------------------------------------------------------------------------
-# Timing
+# Timing on the device's own clock
 # --------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """Milliseconds for ``number`` calls of a step, on the device's clock, with the given synchronisation."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __call__(self, step: Callable[[], None], number: int) -> float:
+        synchronize(self.device)
+        if self.device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(number):
+                step()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+        began = time.perf_counter()
+        for _ in range(number):
+            step()
+        synchronize(self.device)
+        return (time.perf_counter() - began) * 1000.0
 
 
 def time_round_robin(
-    steps: dict[str, Callable[[], None]], repeats: int, number: int, warmup: int = 1
+    steps: dict[str, Callable[[], None]], clock: Clock, repeats: int, number: int, cpu_number: int, warmup: int = 2
 ) -> dict[str, dict[str, list[float]]]:
-    """Milliseconds per call of each step, one sample per repeat, timed in rotating round-robin order.
-
-    Returns ``{name: {"wall": [...], "cpu": [...]}}``. The CPU time is this process's, summed over
-    its threads: it does not grow while other programs hold the cores, so it is the steadier
-    measure of work on a shared machine (but it is not what a user waits for)."""
+    """ms per call of each step: ``latency`` (one synchronised call; on the CPU, the mean of ``cpu_number``)
+    and ``throughput`` (``number`` calls queued, one synchronisation), round-robin in a rotating order."""
     names = list(steps)
     for _ in range(warmup):
         for name in names:
             steps[name]()
-    samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in names}
+    synchronize(clock.device)
+    samples: dict[str, dict[str, list[float]]] = {name: {"latency": [], "throughput": []} for name in names}
+    on_cpu = clock.device.type == "cpu"
     for r in range(repeats):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            step = steps[name]
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(number):
-                step()
-            samples[name]["wall"].append((time.perf_counter() - start) * 1000.0 / number)
-            samples[name]["cpu"].append((time.process_time() - start_cpu) * 1000.0 / number)
+            calls = cpu_number if on_cpu else 1
+            samples[name]["latency"].append(clock(steps[name], calls) / calls)
+            if not on_cpu:  # on the CPU nothing runs ahead: a queue of calls is the same measure
+                samples[name]["throughput"].append(clock(steps[name], number) / number)
+        if on_cpu:
+            for name in names:
+                samples[name]["throughput"] = samples[name]["latency"]
     return samples
 
 
-def measure(size: Size) -> dict[str, dict[str, dict[str, list[float]]]]:
-    calls, params = build_calls(size)
+def measure(size: Size, setup: Setup) -> dict[str, dict[str, dict[str, list[float]]]]:
+    calls, params = build_calls(size, setup)
     torch.manual_seed(1)
-    x = torch.randn(size.batch, size.num_tokens, size.d_in)
+    x = torch.randn(size.batch, size.num_tokens, size.d_in).to(device=setup.device, dtype=setup.dtype)
     set_mode(params, calls, training=False)
     sanity_check(calls, x)
+    clock = Clock(setup.device)
+    cpu_number = size.number if setup.device.type == "cpu" else 1
 
     def forward_step(call):
         def step():
@@ -223,13 +287,13 @@ def measure(size: Size) -> dict[str, dict[str, dict[str, list[float]]]]:
 
         return step
 
-    results = {}
-    set_mode(params, calls, training=False)
-    results["forward"] = time_round_robin({n: forward_step(c) for n, c in calls.items()}, size.repeats, size.number)
-    set_mode(params, calls, training=True)
-    results["forward+backward"] = time_round_robin(
-        {n: backward_step(c, params[n]) for n, c in calls.items()}, size.repeats, size.number
-    )
+    steps = {n: forward_step(c) for n, c in calls.items()}
+    results = {"forward": time_round_robin(steps, clock, size.repeats, size.number, cpu_number)}
+    if setup.backward:
+        set_mode(params, calls, training=True)
+        steps = {n: backward_step(c, params[n]) for n, c in calls.items()}
+        results["forward+backward"] = time_round_robin(steps, clock, size.repeats, size.number, cpu_number)
+        set_mode(params, calls, training=False)
     return results
 
 
@@ -238,93 +302,116 @@ def measure(size: Size) -> dict[str, dict[str, dict[str, list[float]]]]:
 # --------------------------------------------------------------------------------------------
 
 
-def format_table(rows: list[tuple[Size, str, dict[str, float]]]) -> str:
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else (f"{value:.3f}" if value < 10 else f"{value:.1f}")
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if a is None or b is None else f"{a / b:.2f}x"
+
+
+def format_table(rows: list[tuple[Size, str, str, dict]], names: list[str]) -> str:
     header = (
-        "| size | pass | "
-        + " | ".join(f"{n} ms" for n in IMPLEMENTATIONS)
-        + " | wrapper/sdpa | mha/sdpa | torch/sdpa | sdpa/bare |"
+        "| size | pass | measure | " + " | ".join(f"{n} ms" for n in names)
+        + " | wrapper/sdpa | mha/sdpa | compiled/sdpa | sdpa/bare |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
-
-    def ms(value):
-        return "n/a" if value is None else (f"{value:.3f}" if value < 10 else f"{value:.1f}")
-
-    def ratio(a, b):
-        return "n/a" if a is None or b is None else f"{a / b:.2f}x"
-
-    for size, kind, samples in rows:
-        med = {name: statistics.median(values["wall"]) for name, values in samples.items()}
+    for size, kind, measure_name, samples in rows:
+        med = {name: statistics.median(values[measure_name]) for name, values in samples.items()}
         get = med.get
         lines.append(
-            f"| {size.label} | {kind} | "
-            + " | ".join(ms(get(n)) for n in IMPLEMENTATIONS)
-            + f" | {ratio(get('wrapper'), get('sdpa'))} | {ratio(get('mha'), get('sdpa'))}"
-            f" | {ratio(get('torch'), get('sdpa'))} | {ratio(get('sdpa'), get('bare'))} |"
+            f"| {size.label} | {kind} | {measure_name} | " + " | ".join(_ms(get(n)) for n in names)
+            + f" | {_ratio(get('wrapper'), get('sdpa'))} | {_ratio(get('mha'), get('sdpa'))}"
+            f" | {_ratio(get('compiled'), get('sdpa'))} | {_ratio(get('sdpa'), get('bare'))} |"
         )
     return "\n".join(lines)
 
 
+def verdicts(rows: list[tuple[Size, str, str, dict]], device: torch.device) -> list[str]:
+    """The goals at the GPT-2 sizes, judged on the medians (beside them, the ratio of the fastest samples)."""
+    out = []
+    for what, a, b, measure_name, limit, devices in GOALS:
+        if device.type not in devices:
+            continue
+        for size, kind, name, samples in rows:
+            if kind != "forward" or name != measure_name or not size.label.startswith("GPT-2") or a not in samples:
+                continue
+            med = statistics.median(samples[a][name]) / statistics.median(samples[b][name])
+            best = min(samples[a][name]) / min(samples[b][name])
+            verdict = "met" if med <= limit else "NOT met"
+            out.append(f"goal: {size.label}, {what}: median {med:.3f}x -> {verdict} (best-of {best:.3f}x)")
+    return out
+
+
+def parse_tokens(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tokens takes whole numbers separated by commas, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"--tokens takes whole numbers >= 1, got {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.attention_speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu",
+                        help="where to run (default cpu; auto: CUDA, then MPS, then the CPU)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="the modules' and inputs' dtype")
+    parser.add_argument("--tokens", type=parse_tokens, default=None, help="GPT-2 sequence lengths, e.g. 1024,4096")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time torch.compile(MultiHeadAttention) (default: on a GPU only)")
+    parser.add_argument("--backward", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time forward + backward in train mode (default: on the CPU only)")
     parser.add_argument("--quick", action="store_true", help="smoke run: small 'large' size, few repeats")
-    parser.add_argument("--repeats", type=int, default=None, help="timed samples at the large size (default 5)")
-    parser.add_argument(
-        "--small-repeats", type=int, default=None, help="timed samples at the notebook sizes (default 30)"
-    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed samples at the GPT-2 sizes (default 5; 20 on a GPU)")
+    parser.add_argument("--small-repeats", type=int, default=None, help="timed samples at the notebook sizes (default 30)")
+    parser.add_argument("--queue", type=int, default=20, help="calls per throughput sample on a GPU (default 20)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    for name in ("repeats", "small_repeats", "threads"):
+    for name in ("repeats", "small_repeats", "threads", "queue"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    try:
+        device = pick_device(None if args.device == "auto" else args.device)
+    except ValueError as error:
+        parser.error(str(error))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    on_cpu = device.type == "cpu"
+    setup = Setup(device, DTYPES[args.dtype], compile=not on_cpu if args.compile is None else args.compile,
+                  backward=on_cpu if args.backward is None else args.backward)
 
-    large_repeats = args.repeats or (2 if args.quick else 5)
+    large_repeats = args.repeats or (2 if args.quick else (5 if on_cpu else 20))
     small_repeats = args.small_repeats or (5 if args.quick else 30)
     small_number = 10 if args.quick else 50
     if args.quick:
-        large = Size("GPT-2 shape, reduced (b=1, T=128)", 1, 128, 768, 768, 12, large_repeats, 1)
+        sizes = [Size("GPT-2 shape, reduced (b=1, T=128)", 1, 128, 768, 768, 12, large_repeats, 3)]
     else:
-        large = Size("GPT-2 small (b=8, T=1024)", 8, 1024, 768, 768, 12, large_repeats, 1)
-    sizes = [large] + [
-        Size(f"notebook (b=1, T={t})", 1, t, 3, 12, 4, small_repeats, small_number) for t in (6, 16, 32)
-    ]
+        sizes = [Size(f"GPT-2 small (b=8, T={t})", 8, t, 768, 768, 12, large_repeats, 1 if on_cpu else args.queue)
+                 for t in (args.tokens or [1024])]
+    if on_cpu:
+        sizes += [Size(f"notebook (b=1, T={t})", 1, t, 3, 12, 4, small_repeats, small_number) for t in (6, 16, 32)]
 
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}")
-    threads, interop = torch.get_num_threads(), torch.get_num_interop_threads()
-    print(f"torch threads: {threads} (interop {interop}), cpus: {os.cpu_count()}")
-    print(f"large size: {large.repeats} repeats x {large.number} call; notebook sizes: "
-          f"{small_repeats} repeats x {small_number} calls; medians in ms per call\n")
+    print(f"device: {describe(device)}; dtype {args.dtype}; torch {torch.__version__}, python {platform.python_version()}")
+    if on_cpu:
+        print(f"torch threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), cpus: {os.cpu_count()}")
+    print(f"GPT-2 sizes: {large_repeats} repeats; medians in ms per call\n")
 
-    rows = []
+    rows, names = [], []
     started = time.perf_counter()
     for size in sizes:
         t0 = time.perf_counter()
-        results = measure(size)
+        results = measure(size, setup)
         print(f"  measured {size.label} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        for kind, med in results.items():
-            rows.append((size, kind, med))
-    print(format_table(rows))
-    print(f"\ntotal time {time.perf_counter() - started:.1f} s")
-
-    # The goals, judged on the wall-clock medians. Beside them: the ratio of the fastest samples
-    # (noise only ever adds time) and of the median CPU times (not inflated while other programs
-    # hold the cores); when the three disagree, the machine was too busy for a 5% verdict.
-    gpt_fwd = rows[0][2]
-    print()
-    for what, (a, b), limit in (
-        ("MultiHeadAttention within 2.2x of SDPAMultiHeadAttention", ("mha", "sdpa"), 2.2),
-        ("SDPAMultiHeadAttention within 5% of the bare call", ("sdpa", "bare"), 1.05),
-    ):
-        med = statistics.median(gpt_fwd[a]["wall"]) / statistics.median(gpt_fwd[b]["wall"])
-        best = min(gpt_fwd[a]["wall"]) / min(gpt_fwd[b]["wall"])
-        cpu = statistics.median(gpt_fwd[a]["cpu"]) / statistics.median(gpt_fwd[b]["cpu"])
-        verdict = "met" if med <= limit else "NOT met"
-        print(
-            f"goal: {large.label} forward, {what}: median {med:.3f}x -> {verdict} "
-            f"(best-of {best:.3f}x, CPU-time median {cpu:.3f}x)"
-        )
+        for kind, samples in results.items():
+            names = names or [n for n in IMPLEMENTATIONS if n in samples]
+            for measure_name in (("latency",) if on_cpu else ("latency", "throughput")):
+                rows.append((size, kind, measure_name, samples))
+    print(format_table(rows, [n for n in IMPLEMENTATIONS if any(n in r[3] for r in rows)]))
+    print(f"\ntotal time {time.perf_counter() - started:.1f} s\n")
+    print("\n".join(verdicts(rows, device)))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Headless run of each notebook vs merely importing marimo, torch and matplotlib.
 
-Goal (issue 3): `python marimo_ch03.py` takes at most 1.5x the time of the bare imports. Both are
+Goal: `python marimo_ch03.py` takes at most 1.3x the time of the bare imports (1.8x before exercise 3.3
+stopped importing PyTorch's compiler). Both are
 timed as fresh processes, interleaved round by round so that machine noise hits them alike; the
 table shows medians and the ratio.
 
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GOAL = 1.5
+GOAL = 1.3
 
 
 def _time(cmd: list[str]) -> float:

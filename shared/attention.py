@@ -21,13 +21,16 @@ named tuple ``(context, weights)``. The default call returns only the context ve
 book. Two more keyword switches serve the notebooks' controls: ``causal`` (mask future tokens)
 and ``scaled`` (divide scores by sqrt(d_k)).
 
-Bad arguments raise ``TypeError`` or ``ValueError`` naming the argument, its value and what is
-allowed, before any tensor arithmetic runs.
+Each class's ``forward`` shows the chapter's steps in the book's order, with the shape of every
+tensor in a comment: project the inputs to keys, queries and values; score every query against
+every key; mask the future; scale and softmax; dropout; the weighted sum of the values (and, for
+``MultiHeadAttention``, the split into heads and back). Bad arguments raise ``TypeError`` or
+``ValueError`` naming the argument, its value and what is allowed, before any tensor arithmetic
+runs; those checks live at the end of this module, out of the way of the classes.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import NamedTuple
 
@@ -40,7 +43,6 @@ __all__ = [
     "SimpleAttentionOutput",
     "softmax_naive",
     "simple_self_attention",
-    "attention_weights",
     "SelfAttention_v1",
     "SelfAttention_v2",
     "SelfAttention",
@@ -67,8 +69,342 @@ class SimpleAttentionOutput(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Argument checks. Each names the argument, the value it got and what it accepts.
+# 3.3 Attention without trainable weights
 # --------------------------------------------------------------------------------------------
+
+
+def softmax_naive(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax written out as exp(x) / sum(exp(x)), the first version the chapter shows.
+
+    It is fine for the small scores of the example but overflows for large inputs
+    (exp(1000) is inf, and inf / inf is nan). ``torch.softmax`` subtracts the maximum first,
+    which gives the same result without overflow, so every mechanism below uses it instead.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must have a floating dtype, got {x.dtype}; convert it with x.float()")
+    exp = torch.exp(x)
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def simple_self_attention(inputs: torch.Tensor, *, return_weights: bool = False):
+    """Self-attention with no trainable weights, for one sequence of shape (num_tokens, d).
+
+    Scores are dot products between every pair of inputs, weights are their softmax along each
+    row, and each context vector is the weighted sum of all inputs.
+
+    Returns ``(attn_scores, context_vectors)``; with ``return_weights=True`` a
+    ``SimpleAttentionOutput(attn_scores, attn_weights, context_vectors)``.
+    """
+    _check_flag("return_weights", return_weights)
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if not inputs.is_floating_point():
+        raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}; convert it with inputs.float()")
+    if inputs.dim() != 2:
+        raise ValueError(f"inputs must have shape (num_tokens, d), got {tuple(inputs.shape)}")
+    if inputs.shape[0] < 1 or inputs.shape[1] < 1:
+        raise ValueError(f"inputs must hold at least one token of width >= 1, got shape {tuple(inputs.shape)}")
+    attn_scores = inputs @ inputs.T  # (T, T)
+    attn_weights = torch.softmax(attn_scores, dim=-1)  # (T, T), rows sum to 1
+    context_vectors = attn_weights @ inputs  # (T, d)
+    if return_weights:
+        return SimpleAttentionOutput(attn_scores, attn_weights, context_vectors)
+    return attn_scores, context_vectors
+
+
+# --------------------------------------------------------------------------------------------
+# 3.4 Trainable weights
+# --------------------------------------------------------------------------------------------
+
+
+class SelfAttention_v1(nn.Module):
+    """Scaled dot-product self-attention with its weights as plain ``nn.Parameter`` matrices.
+
+    Initialised uniformly in [0, 1), as in the book. Accepts (num_tokens, d_in) or
+    (batch, num_tokens, d_in).
+    """
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__()
+        _check_init(d_in=d_in, d_out=d_out)
+        self.d_in, self.d_out = d_in, d_out
+        self.W_query = nn.Parameter(torch.rand(d_in, d_out))
+        self.W_key = nn.Parameter(torch.rand(d_in, d_out))
+        self.W_value = nn.Parameter(torch.rand(d_in, d_out))
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
+        _check_forward(self, x, self.W_query, return_weights, causal, scaled)
+        keys = x @ self.W_key  # (T, d_out); with a batch dimension in front, (b, T, d_out)
+        queries = x @ self.W_query  # (T, d_out)
+        values = x @ self.W_value  # (T, d_out)
+        attn_scores = queries @ keys.transpose(-2, -1)  # (T, T): query i's score for key j
+        if causal:  # hide the future: True above the diagonal
+            future = torch.triu(torch.ones_like(attn_scores, dtype=torch.bool), diagonal=1)  # (T, T)
+            attn_scores = attn_scores.masked_fill(future, -torch.inf)
+        d_k = keys.shape[-1] if scaled else 1
+        attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (T, T), each row sums to 1
+        context_vecs = attn_weights @ values  # (T, d_out)
+        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+
+
+class SelfAttention_v2(nn.Module):
+    """The same mechanism with ``nn.Linear`` projections (better initialisation, optional bias).
+
+    ``nn.Linear`` stores its weight transposed, (d_out, d_in); copying ``W.T`` moves weights
+    between v1 and v2 (exercise 3.1).
+    """
+
+    def __init__(self, d_in: int, d_out: int, qkv_bias: bool = False):
+        super().__init__()
+        _check_init(d_in=d_in, d_out=d_out, qkv_bias=qkv_bias)
+        self.d_in, self.d_out = d_in, d_out
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
+        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+        keys = self.W_key(x)  # (T, d_out)
+        queries = self.W_query(x)  # (T, d_out)
+        values = self.W_value(x)  # (T, d_out)
+        attn_scores = queries @ keys.transpose(-2, -1)  # (T, T)
+        if causal:
+            future = torch.triu(torch.ones_like(attn_scores, dtype=torch.bool), diagonal=1)  # (T, T)
+            attn_scores = attn_scores.masked_fill(future, -torch.inf)
+        d_k = keys.shape[-1] if scaled else 1
+        attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (T, T)
+        context_vecs = attn_weights @ values  # (T, d_out)
+        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+
+
+SelfAttention = SelfAttention_v2
+
+
+# --------------------------------------------------------------------------------------------
+# 3.5 Causal attention
+# --------------------------------------------------------------------------------------------
+
+
+class CausalAttention(nn.Module):
+    """One causal attention head for batches of shape (batch, num_tokens, d_in).
+
+    Token i attends only to tokens 0..i; dropout (active in ``train()`` mode) zeroes attention
+    weights at random and scales the survivors by 1 / (1 - dropout).
+    """
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, qkv_bias: bool = False):
+        super().__init__()
+        _check_init(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, qkv_bias=qkv_bias)
+        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.dropout = nn.Dropout(dropout)
+        future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", future)  # (context_length, context_length): moves with .to(device)
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
+        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+        b, num_tokens, d_in = x.shape
+        keys = self.W_key(x)  # (b, T, d_out)
+        queries = self.W_query(x)  # (b, T, d_out)
+        values = self.W_value(x)  # (b, T, d_out)
+        attn_scores = queries @ keys.transpose(1, 2)  # (b, T, T)
+        if causal:  # the mask is built for context_length tokens; [:T, :T] fits this input
+            attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        d_k = keys.shape[-1] if scaled else 1
+        attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (b, T, T)
+        attn_weights = self.dropout(attn_weights)  # train(): zero some weights, scale the rest by 1 / (1 - p)
+        context_vecs = attn_weights @ values  # (b, T, d_out)
+        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+
+
+# --------------------------------------------------------------------------------------------
+# 3.6 Multi-head attention
+# --------------------------------------------------------------------------------------------
+
+
+class MultiHeadAttentionWrapper(nn.Module):
+    """``num_heads`` independent ``CausalAttention`` heads whose outputs are concatenated.
+
+    Output width is ``d_out * num_heads``. With ``return_weights=True`` the weights of all heads
+    come back stacked, shape (batch, num_heads, num_tokens, num_tokens).
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        qkv_bias: bool = False,
+    ):
+        super().__init__()
+        _check_init(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads)
+        self.num_heads = num_heads  # each head has its own d_out: nothing is split
+        self.heads = nn.ModuleList(
+            [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
+        )
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
+        _check_forward(self, None, None, return_weights, causal, scaled)
+        outputs = [head(x, return_weights=True, causal=causal, scaled=scaled) for head in self.heads]
+        context_vecs = torch.cat([out.context for out in outputs], dim=-1)  # (b, T, d_out * num_heads)
+        if not return_weights:
+            return context_vecs
+        return AttentionOutput(context_vecs, torch.stack([out.weights for out in outputs], dim=1))  # (b, heads, T, T)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head causal attention with one projection per Q, K, V, split into heads.
+
+    ``d_out`` is the total width; each of the ``num_heads`` heads works on ``d_out // num_heads``
+    dimensions, and ``out_proj`` mixes the concatenated heads.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        qkv_bias: bool = False,
+    ):
+        super().__init__()
+        _check_init(
+            d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads,
+            qkv_bias=qkv_bias, split_heads=True,
+        )
+        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads  # each head's share of d_out
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)  # mixes what the heads found
+        self.dropout = nn.Dropout(dropout)
+        future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", future)  # (context_length, context_length)
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
+        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+        b, num_tokens, d_in = x.shape
+        keys = self.W_key(x)  # (b, T, d_out)
+        queries = self.W_query(x)  # (b, T, d_out)
+        values = self.W_value(x)  # (b, T, d_out)
+
+        # Split the last dimension into heads: d_out = num_heads * head_dim
+        keys = keys.view(b, num_tokens, self.num_heads, self.head_dim)  # (b, T, heads, head_dim)
+        queries = queries.view(b, num_tokens, self.num_heads, self.head_dim)  # (b, T, heads, head_dim)
+        values = values.view(b, num_tokens, self.num_heads, self.head_dim)  # (b, T, heads, head_dim)
+        # Heads before tokens, so every head is one (T, head_dim) matrix the batched @ can use
+        keys = keys.transpose(1, 2)  # (b, heads, T, head_dim)
+        queries = queries.transpose(1, 2)  # (b, heads, T, head_dim)
+        values = values.transpose(1, 2)  # (b, heads, T, head_dim)
+
+        attn_scores = queries @ keys.transpose(2, 3)  # (b, heads, T, T): every head scores on its own
+        if causal:
+            attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        if scaled:
+            attn_scores.div_(self.head_dim**0.5)  # in place, like masked_fill_: no second (b, heads, T, T) tensor
+        attn_weights = torch.softmax(attn_scores, dim=-1)  # (b, heads, T, T)
+        attn_weights = self.dropout(attn_weights)
+
+        context_vecs = (attn_weights @ values).transpose(1, 2)  # (b, T, heads, head_dim)
+        # transpose only changed the strides; view needs the memory in that order, hence contiguous()
+        context_vecs = context_vecs.contiguous().view(b, num_tokens, self.d_out)  # (b, T, d_out): heads side by side
+        context_vecs = self.out_proj(context_vecs)  # (b, T, d_out)
+        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+
+
+class SDPAMultiHeadAttention(MultiHeadAttention):
+    """``MultiHeadAttention`` computed by ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Same constructor, parameter names and shapes, so ``load_state_dict`` moves weights between the
+    two. The fused kernel never materialises the weights, so a call with ``return_weights=True``
+    takes the explicit path instead; that path computes the returned output from exactly the
+    weights it returns (with dropout, a different random draw than the fused kernel would make).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The four layers once more, in a plain tuple: reading it is cheaper than nn.Module's attribute
+        # lookup, and on a GPU every microsecond of Python before the kernels shows in a short call.
+        self._layers = (self.W_query, self.W_key, self.W_value, self.out_proj)
+
+    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
+        W_query, W_key, W_value, out_proj = self._layers
+        _check_forward(self, x, W_query.weight, return_weights, causal, scaled)
+        if return_weights:  # the fused kernel never builds the weights: take the explicit path
+            return super().forward(x, return_weights=True, causal=causal, scaled=scaled)
+        b, num_tokens, _ = x.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        # F.linear with each layer's weight and bias is the product W_query(x) computes, without the
+        # per-call bookkeeping of nn.Module (python -m benchmarks.sdpa_overhead measures the difference).
+        queries = F.linear(x, W_query.weight, W_query.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
+        keys = F.linear(x, W_key.weight, W_key.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
+        values = F.linear(x, W_value.weight, W_value.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
+        context_vecs = F.scaled_dot_product_attention(  # scores, mask, scale, softmax, dropout, @ values: one kernel
+            queries, keys, values, dropout_p=self.dropout.p if self.training else 0.0, is_causal=causal,
+            scale=None if scaled else 1.0,  # None: 1 / sqrt(head_dim)
+        )  # (b, heads, T, head_dim)
+        context_vecs = context_vecs.transpose(1, 2).reshape(b, num_tokens, self.d_out)  # (b, T, d_out)
+        return F.linear(context_vecs, out_proj.weight, out_proj.bias)  # (b, T, d_out)
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks, kept out of the classes the notebook shows. Each names the argument, the value
+# it got and what it accepts; every check runs before any tensor arithmetic.
+# --------------------------------------------------------------------------------------------
+
+_NOT_GIVEN = object()
+
+
+def _check_init(
+    *,
+    d_in: object,
+    d_out: object,
+    context_length: object = _NOT_GIVEN,
+    dropout: object = _NOT_GIVEN,
+    num_heads: object = _NOT_GIVEN,
+    qkv_bias: object = _NOT_GIVEN,
+    split_heads: bool = False,
+) -> None:
+    """A constructor's arguments, in the order the constructors take them."""
+    _check_size("d_in", d_in)
+    _check_size("d_out", d_out)
+    if context_length is not _NOT_GIVEN:
+        _check_size("context_length", context_length)
+    if dropout is not _NOT_GIVEN:
+        _check_dropout(dropout, has_heads=num_heads is not _NOT_GIVEN)
+    if num_heads is not _NOT_GIVEN:
+        _check_heads(d_out if split_heads else None, num_heads)  # a split needs num_heads to divide d_out
+    if qkv_bias is not _NOT_GIVEN:
+        _check_flag("qkv_bias", qkv_bias)
+
+
+def _check_forward(module: nn.Module, x: object, weight: torch.Tensor | None, return_weights, causal, scaled) -> None:
+    """A forward call's switches, then its input (unless ``x`` is None: the wrapper's heads check it).
+
+    The usual case (three bools, a 3-D tensor that fits) is settled by one cheap test; anything else
+    goes through the checks that name what is wrong."""
+    if type(return_weights) is not bool or type(causal) is not bool or type(scaled) is not bool:
+        _check_flag("return_weights", return_weights)
+        _check_flag("causal", causal)
+        _check_flag("scaled", scaled)
+    if weight is None:
+        return
+    context_length = getattr(module, "context_length", None)
+    if context_length is not None and isinstance(x, torch.Tensor) and x.dtype == weight.dtype and x.dim() == 3:
+        _, num_tokens, width = x.shape
+        if width == module.d_in and 0 < num_tokens <= context_length:
+            return
+    _check_tokens(x, d_in=module.d_in, ranks=(2, 3) if context_length is None else (3,), weight=weight,
+                  context_length=context_length)
 
 
 def _check_size(name: str, value: object) -> int:
@@ -100,11 +436,6 @@ def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
     return value
-
-
-def _check_flags(**flags: object) -> None:
-    for name, value in flags.items():
-        _check_flag(name, value)
 
 
 def _check_heads(d_out: int | None, num_heads: object) -> int:
@@ -160,310 +491,3 @@ def _check_tokens(
             f"convert one to match, e.g. {name}.to({weight.dtype}) or module.to({x.dtype})"
         )
     return x
-
-
-def _causal_mask(context_length: int) -> torch.Tensor:
-    """True above the diagonal: position (i, j) is hidden when token j comes after token i."""
-    return torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
-
-
-# --------------------------------------------------------------------------------------------
-# 3.3 Attention without trainable weights
-# --------------------------------------------------------------------------------------------
-
-
-def softmax_naive(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Softmax written out as exp(x) / sum(exp(x)), the first version the chapter shows.
-
-    It is fine for the small scores of the example but overflows for large inputs
-    (exp(1000) is inf, and inf / inf is nan). ``torch.softmax`` subtracts the maximum first,
-    which gives the same result without overflow, so every mechanism below uses it instead.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must have a floating dtype, got {x.dtype}; convert it with x.float()")
-    exp = torch.exp(x)
-    return exp / exp.sum(dim=dim, keepdim=True)
-
-
-def simple_self_attention(inputs: torch.Tensor, *, return_weights: bool = False):
-    """Self-attention with no trainable weights, for one sequence of shape (num_tokens, d).
-
-    Scores are dot products between every pair of inputs, weights are their softmax along each
-    row, and each context vector is the weighted sum of all inputs.
-
-    Returns ``(attn_scores, context_vectors)``; with ``return_weights=True`` a
-    ``SimpleAttentionOutput(attn_scores, attn_weights, context_vectors)``.
-    """
-    _check_flag("return_weights", return_weights)
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    if not inputs.is_floating_point():
-        raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}; convert it with inputs.float()")
-    if inputs.dim() != 2:
-        raise ValueError(f"inputs must have shape (num_tokens, d), got {tuple(inputs.shape)}")
-    if inputs.shape[0] < 1 or inputs.shape[1] < 1:
-        raise ValueError(f"inputs must hold at least one token of width >= 1, got shape {tuple(inputs.shape)}")
-    attn_scores = inputs @ inputs.T  # (T, T)
-    attn_weights = torch.softmax(attn_scores, dim=-1)  # (T, T), rows sum to 1
-    context_vectors = attn_weights @ inputs  # (T, d)
-    if return_weights:
-        return SimpleAttentionOutput(attn_scores, attn_weights, context_vectors)
-    return attn_scores, context_vectors
-
-
-# --------------------------------------------------------------------------------------------
-# The shared core: scores -> (scale) -> (mask) -> softmax -> (dropout)
-# --------------------------------------------------------------------------------------------
-
-
-def attention_weights(
-    queries: torch.Tensor,
-    keys: torch.Tensor,
-    *,
-    mask: torch.Tensor | None = None,
-    scaled: bool = True,
-    dropout: nn.Module | None = None,
-) -> torch.Tensor:
-    """Attention weights from queries and keys, the steps every trainable mechanism shares.
-
-    queries, keys: (..., T, d_k). mask: bool (T, T), True where a score is hidden.
-    Returns (..., T, T): softmax(Q K^T / sqrt(d_k)) with masked entries exactly 0, then dropout.
-    """
-    scores = queries @ keys.transpose(-2, -1)  # (..., T, T)
-    # In-place steps on the fresh score tensor avoid two (..., T, T) copies; autograd allows them
-    # because matmul's backward needs only its inputs, not this output.
-    if scaled:
-        scores.div_(math.sqrt(keys.shape[-1]))
-    if mask is not None:
-        scores.masked_fill_(mask, float("-inf"))
-    if scores.requires_grad:
-        weights = torch.softmax(scores, dim=-1)  # (..., T, T), each row sums to 1
-    else:
-        # No backward pass will follow (e.g. under torch.no_grad), so the weights can overwrite the
-        # scores: one (..., T, T) tensor fewer to allocate, the largest single cost for long inputs.
-        weights = torch.softmax(scores, dim=-1, out=scores)  # (..., T, T), each row sums to 1
-    if dropout is not None and dropout.training and dropout.p > 0:
-        weights = dropout(weights)  # survivors scaled by 1 / (1 - p)
-    return weights
-
-
-# --------------------------------------------------------------------------------------------
-# 3.4 Trainable weights
-# --------------------------------------------------------------------------------------------
-
-
-class SelfAttention_v1(nn.Module):
-    """Scaled dot-product self-attention with its weights as plain ``nn.Parameter`` matrices.
-
-    Initialised uniformly in [0, 1), as in the book. Accepts (num_tokens, d_in) or
-    (batch, num_tokens, d_in).
-    """
-
-    def __init__(self, d_in: int, d_out: int):
-        super().__init__()
-        self.d_in = _check_size("d_in", d_in)
-        self.d_out = _check_size("d_out", d_out)
-        self.W_query = nn.Parameter(torch.rand(d_in, d_out))
-        self.W_key = nn.Parameter(torch.rand(d_in, d_out))
-        self.W_value = nn.Parameter(torch.rand(d_in, d_out))
-
-    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
-        _check_tokens(x, d_in=self.d_in, ranks=(2, 3), weight=self.W_query)
-        keys = x @ self.W_key  # (..., T, d_out)
-        queries = x @ self.W_query  # (..., T, d_out)
-        values = x @ self.W_value  # (..., T, d_out)
-        mask = _causal_mask(x.shape[-2]) if causal else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=scaled)
-        context = weights @ values  # (..., T, d_out)
-        return AttentionOutput(context, weights) if return_weights else context
-
-
-class SelfAttention_v2(nn.Module):
-    """The same mechanism with ``nn.Linear`` projections (better initialisation, optional bias).
-
-    ``nn.Linear`` stores its weight transposed, (d_out, d_in); copying ``W.T`` moves weights
-    between v1 and v2 (exercise 3.1).
-    """
-
-    def __init__(self, d_in: int, d_out: int, qkv_bias: bool = False):
-        super().__init__()
-        self.d_in = _check_size("d_in", d_in)
-        self.d_out = _check_size("d_out", d_out)
-        _check_flag("qkv_bias", qkv_bias)
-        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
-
-    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
-        _check_tokens(x, d_in=self.d_in, ranks=(2, 3), weight=self.W_query.weight)
-        keys = self.W_key(x)  # (..., T, d_out)
-        queries = self.W_query(x)  # (..., T, d_out)
-        values = self.W_value(x)  # (..., T, d_out)
-        mask = _causal_mask(x.shape[-2]) if causal else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=scaled)
-        context = weights @ values  # (..., T, d_out)
-        return AttentionOutput(context, weights) if return_weights else context
-
-
-SelfAttention = SelfAttention_v2
-
-
-# --------------------------------------------------------------------------------------------
-# 3.5 Causal attention
-# --------------------------------------------------------------------------------------------
-
-
-class CausalAttention(nn.Module):
-    """One causal attention head for batches of shape (batch, num_tokens, d_in).
-
-    Token i attends only to tokens 0..i; dropout (active in ``train()`` mode) zeroes attention
-    weights at random and scales the survivors by 1 / (1 - dropout).
-    """
-
-    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, qkv_bias: bool = False):
-        super().__init__()
-        self.d_in = _check_size("d_in", d_in)
-        self.d_out = _check_size("d_out", d_out)
-        self.context_length = _check_size("context_length", context_length)
-        p = _check_dropout(dropout)
-        _check_flag("qkv_bias", qkv_bias)
-        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.dropout = nn.Dropout(p)
-        self.register_buffer("mask", _causal_mask(context_length))  # (context_length, context_length)
-
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
-        _check_tokens(x, d_in=self.d_in, ranks=(3,), weight=self.W_query.weight, context_length=self.context_length)
-        num_tokens = x.shape[1]
-        keys = self.W_key(x)  # (b, T, d_out)
-        queries = self.W_query(x)  # (b, T, d_out)
-        values = self.W_value(x)  # (b, T, d_out)
-        mask = self.mask[:num_tokens, :num_tokens] if causal else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=scaled, dropout=self.dropout)  # (b, T, T)
-        context = weights @ values  # (b, T, d_out)
-        return AttentionOutput(context, weights) if return_weights else context
-
-
-# --------------------------------------------------------------------------------------------
-# 3.6 Multi-head attention
-# --------------------------------------------------------------------------------------------
-
-
-class MultiHeadAttentionWrapper(nn.Module):
-    """``num_heads`` independent ``CausalAttention`` heads whose outputs are concatenated.
-
-    Output width is ``d_out * num_heads``. With ``return_weights=True`` the weights of all heads
-    come back stacked, shape (batch, num_heads, num_tokens, num_tokens).
-    """
-
-    def __init__(
-        self,
-        d_in: int,
-        d_out: int,
-        context_length: int,
-        dropout: float = 0.0,
-        num_heads: int = 1,
-        qkv_bias: bool = False,
-    ):
-        super().__init__()
-        _check_size("d_in", d_in)
-        _check_size("d_out", d_out)
-        _check_size("context_length", context_length)
-        _check_dropout(dropout, has_heads=True)
-        self.num_heads = _check_heads(None, num_heads)  # each head has its own d_out: no split
-        self.heads = nn.ModuleList(
-            [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
-        )
-
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
-        outputs = [head(x, return_weights=True, causal=causal, scaled=scaled) for head in self.heads]
-        context = torch.cat([out.context for out in outputs], dim=-1)  # (b, T, d_out * heads)
-        if not return_weights:
-            return context
-        weights = torch.stack([out.weights for out in outputs], dim=1)  # (b, heads, T, T)
-        return AttentionOutput(context, weights)
-
-
-class MultiHeadAttention(nn.Module):
-    """Multi-head causal attention with one projection per Q, K, V, split into heads.
-
-    ``d_out`` is the total width; each of the ``num_heads`` heads works on ``d_out // num_heads``
-    dimensions, and ``out_proj`` mixes the concatenated heads.
-    """
-
-    def __init__(
-        self,
-        d_in: int,
-        d_out: int,
-        context_length: int,
-        dropout: float = 0.0,
-        num_heads: int = 1,
-        qkv_bias: bool = False,
-    ):
-        super().__init__()
-        self.d_in = _check_size("d_in", d_in)
-        self.d_out = _check_size("d_out", d_out)
-        self.context_length = _check_size("context_length", context_length)
-        p = _check_dropout(dropout, has_heads=True)
-        self.num_heads = _check_heads(d_out, num_heads)
-        _check_flag("qkv_bias", qkv_bias)
-        self.head_dim = d_out // num_heads
-        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.out_proj = nn.Linear(d_out, d_out)
-        self.dropout = nn.Dropout(p)
-        self.register_buffer("mask", _causal_mask(context_length))  # (context_length, context_length)
-
-    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
-        b, num_tokens, _ = t.shape
-        return t.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)  # (b, heads, T, head_dim)
-
-    def _attend(self, queries, keys, values, *, causal: bool, scaled: bool) -> torch.Tensor:
-        """The explicit path: weights by hand, then their weighted sum of values."""
-        return self._attend_with_weights(queries, keys, values, causal=causal, scaled=scaled).context
-
-    def _attend_with_weights(self, queries, keys, values, *, causal: bool, scaled: bool) -> AttentionOutput:
-        num_tokens = queries.shape[-2]
-        mask = self.mask[:num_tokens, :num_tokens] if causal else None
-        weights = attention_weights(queries, keys, mask=mask, scaled=scaled, dropout=self.dropout)  # (b, h, T, T)
-        return AttentionOutput(weights @ values, weights)  # (b, h, T, head_dim), (b, h, T, T)
-
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_flags(return_weights=return_weights, causal=causal, scaled=scaled)
-        _check_tokens(x, d_in=self.d_in, ranks=(3,), weight=self.W_query.weight, context_length=self.context_length)
-        b, num_tokens, _ = x.shape
-        keys = self._split_heads(self.W_key(x))  # (b, heads, T, head_dim)
-        queries = self._split_heads(self.W_query(x))  # (b, heads, T, head_dim)
-        values = self._split_heads(self.W_value(x))  # (b, heads, T, head_dim)
-        if return_weights:
-            heads, weights = self._attend_with_weights(queries, keys, values, causal=causal, scaled=scaled)
-        else:
-            heads, weights = self._attend(queries, keys, values, causal=causal, scaled=scaled), None
-        context = heads.transpose(1, 2).reshape(b, num_tokens, self.d_out)  # (b, T, d_out)
-        context = self.out_proj(context)  # (b, T, d_out)
-        return AttentionOutput(context, weights) if return_weights else context
-
-
-class SDPAMultiHeadAttention(MultiHeadAttention):
-    """``MultiHeadAttention`` computed by ``torch.nn.functional.scaled_dot_product_attention``.
-
-    Same constructor, parameter names and shapes, so ``load_state_dict`` moves weights between the
-    two. The fused kernel never materialises the weights, so a call with ``return_weights=True``
-    takes the explicit path instead; that path computes the returned output from exactly the
-    weights it returns (with dropout, a different random draw than the fused kernel would make).
-    """
-
-    def _attend(self, queries, keys, values, *, causal: bool, scaled: bool) -> torch.Tensor:
-        p = self.dropout.p if self.training else 0.0
-        scale = None if scaled else 1.0  # None: the kernel's default 1 / sqrt(head_dim)
-        return F.scaled_dot_product_attention(
-            queries, keys, values, dropout_p=p, is_causal=causal, scale=scale
-        )  # (b, heads, T, head_dim)

@@ -13,9 +13,11 @@ import torch
 
 from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SelfAttention_v1, SelfAttention_v2
 from shared.example import book_inputs
-from shared.seeding import seeded
+from shared.seeding import drawing, seeded
 
 GPT2_PARAMETERS = 2_360_064
+SMALL_MODULE_PARAMETERS = 100_000  # exercise 3.3 builds answers up to about this size for real
+SMALL_CONTEXT = 4096  # ...and with a causal mask of at most 4096 x 4096 booleans (16 MB)
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,17 @@ def check_wrapper_width(d_out: int | None, num_heads: int = 2) -> Check:
 
 
 def check_gpt2_module(d_in: int, d_out: int, context_length: int, num_heads: int) -> Check:
-    """Exercise 3.3: a MultiHeadAttention the size of GPT-2 small's (768 wide, 12 heads, 1024 tokens)."""
+    """Exercise 3.3: a MultiHeadAttention the size of GPT-2 small's (768 wide, 12 heads, 1024 tokens).
+
+    A small answer is built for real (under the generator's lock: its random draws cannot land in
+    another reader's seeded block). A large one is built on the meta device: shapes only, so a
+    4096-wide answer costs no memory and draws nothing. (The meta device is kept for large answers
+    because its first use of torch.triu imports PyTorch's compiler, about a second.)"""
     try:
-        # on the meta device: shapes only, so no memory for GPT-2-sized tensors and no random draws
-        with torch.device("meta"):
-            module = MultiHeadAttention(int(d_in), int(d_out), int(context_length), 0.0, num_heads=int(num_heads))
+        sizes = (int(d_in), int(d_out), int(context_length))
+        small = sizes[0] * sizes[1] + sizes[1] ** 2 <= SMALL_MODULE_PARAMETERS and sizes[2] <= SMALL_CONTEXT
+        with drawing() if small else torch.device("meta"):
+            module = MultiHeadAttention(*sizes, 0.0, num_heads=int(num_heads))
     except (TypeError, ValueError) as error:
         return Check("error", {"error": str(error)})
     count = sum(p.numel() for p in module.parameters())

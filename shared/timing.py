@@ -1,7 +1,9 @@
 """Side-by-side timing of the multi-head implementations, for the notebooks' bonus section.
 
 Timings are interleaved (every implementation once per round) so that a busy machine slows all of
-them alike, and reported as medians. The project's full benchmark is benchmarks/attention_speed.py.
+them alike, and reported as medians. They run on the reader's accelerator when there is one (CUDA,
+then Apple's MPS, else the CPU), waiting for the device to finish each call. The project's full
+benchmark is ``python -m benchmarks.attention_speed``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from shared.attention import MultiHeadAttention, MultiHeadAttentionWrapper, SDPAMultiHeadAttention
+from shared.devices import pick_device, synchronize
 from shared.seeding import seeded
 
 
@@ -32,10 +35,11 @@ def build_implementations(d_model: int, context_length: int, num_heads: int) -> 
         def __init__(self):
             super().__init__()
             self.inner = torch_mha
+            self.register_buffer("causal", causal)  # a buffer, so it moves with .to(device)
 
         def forward(self, x):
             t = x.shape[1]
-            return self.inner(x, x, x, attn_mask=causal[:t, :t], need_weights=False)[0]
+            return self.inner(x, x, x, attn_mask=self.causal[:t, :t], need_weights=False)[0]
 
     modules = {"wrapper": wrapper, "split": split, "sdpa": sdpa, "torch": _TorchCausal()}
     return {name: module.eval() for name, module in modules.items()}
@@ -50,10 +54,14 @@ def compare(
     rounds: int = 7,
     budget_s: float = 4.0,
     threads: int | None = None,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
-    """Median forward time in ms of each implementation; stops early when ``budget_s`` runs out."""
-    modules = build_implementations(d_model, num_tokens, num_heads)
-    x = torch.rand(batch, num_tokens, d_model, generator=torch.Generator().manual_seed(0))  # (b, T, d_model)
+    """Median forward time in ms of each implementation; stops early when ``budget_s`` runs out.
+
+    ``device``: where to run (default: the best one present, see ``shared.devices.pick_device``)."""
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    modules = {name: module.to(device) for name, module in build_implementations(d_model, num_tokens, num_heads).items()}
+    x = torch.rand(batch, num_tokens, d_model, generator=torch.Generator().manual_seed(0)).to(device)  # (b, T, d_model)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -65,7 +73,7 @@ def compare(
                 module(x)
             for _ in range(rounds):
                 for name, module in modules.items():
-                    samples[name].append(_time_once(lambda m=module: m(x)))
+                    samples[name].append(_time_once(lambda m=module: m(x), device))
                 if time.perf_counter() - started > budget_s:
                     break
     finally:
@@ -73,7 +81,9 @@ def compare(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _time_once(fn: Callable[[], object]) -> float:
+def _time_once(fn: Callable[[], object], device: torch.device) -> float:
+    synchronize(device)
     start = time.perf_counter()
     fn()
+    synchronize(device)
     return (time.perf_counter() - start) * 1000.0

@@ -4,6 +4,8 @@ reader in a thread): `shared.seeding` and everything that draws random numbers t
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -119,3 +121,15 @@ def test_gpt2_check_builds_no_real_tensors():
     assert torch.equal(torch.get_rng_state(), before)
     assert big.status == "wrong" and big.detail["parameters"] == 4 * 4096 * 4096 + 4096
     assert exercises.check_gpt2_module(768, 768, 1024, 12).detail["parameters"] == 2_360_064
+
+
+def test_a_small_gpt2_answer_does_not_import_the_compiler():
+    """The notebook's start checks the default answer of exercise 3.3; building that small module for
+    real keeps torch.triu off the meta device, whose first use imports torch._dynamo (about a second)."""
+    code = (
+        "import sys; from shared import exercises; "
+        "check = exercises.check_gpt2_module(3, 2, 6, 2); "
+        "print(check.status, check.detail['parameters'], 'torch._dynamo' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["wrong", str(3 * 2 * 3 + 2 * 2 + 2), "False"], result.stdout + result.stderr
