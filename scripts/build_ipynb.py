@@ -40,38 +40,17 @@ from types import SimpleNamespace
 
 import nbformat
 
+from scripts.build_translation import catalogue_path, known_locales, read_catalogue, translations_of
+from scripts.ipynb_words import WORDS
+
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"ch03.ipynb": "marimo_ch03.py", "ch03_zh_tw.ipynb": "marimo_ch03_zh_tw.py"}  # Jupyter: marimo
+NOTEBOOKS = {"ch03.ipynb": "marimo_ch03.py"} | {  # Jupyter: marimo, one pair per language catalogue
+    f"ch03_{locale.lower()}.ipynb": f"marimo_ch03_{locale.lower()}.py" for locale in known_locales()
+}
 CONTROLS = ("slider", "number", "dropdown", "radio", "switch", "run_button")
 VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
 CELL_TIMEOUT_S = 120
 IPYTHON = "# <the IPython imports>"  # stands where `import marimo as mo` was until we know what is needed
-
-# The few words the builder writes itself, in the language of the marimo notebook.
-WORDS = {
-    "en": {
-        "header": "*This notebook is generated from [`{source}`]({source}) by `scripts/build_ipynb.py`: do not edit it by hand. Edit "
-        "the marimo notebook and run `python -m scripts.build_ipynb --execute` in the repository root.*\n\nStart Jupyter in the "
-        "repository root, so that the notebook can import the project package `shared/`: run `jupyter lab {target}` there. The sliders, "
-        "menus and switches of the marimo notebook are plain variables here: change the value in the cell and re-run the cells below it.",
-        "missing": "The project package {package}/ cannot be imported. Start Jupyter in the repository root: run `jupyter lab {target}` there.",
-        "controls": "# Change a value, then re-run the cells below.", "solution": "Solution",
-        "label": "{label}: ", "range": "{start} to {stop}", "step": " in steps of {step}", "sep": ", ", "or": " or ",
-        "flag": "{label}: set to True, then run the next cell", "skipped": "Skipped: set {flag} = True above and run this cell again.",
-        "callouts": {"info": "Note", "note": "Note", "warn": "Warning", "danger": "Caution", "alert": "Caution", "success": "Tip"},
-    },
-    "zh_TW": {
-        "header": "*本筆記本由 `scripts/build_ipynb.py` 從 [`{source}`]({source}) 產生，請勿手動編輯。要修改內容，請編輯 marimo 筆記本，"
-        "再於儲存庫根目錄執行 `python -m scripts.build_ipynb --execute`。*\n\n請在儲存庫根目錄啟動 Jupyter，筆記本才能匯入專案的套件 "
-        "`shared/`：在那裡執行 `jupyter lab {target}`。marimo 筆記本裡的滑桿、選單和開關，在這裡都是一般的變數：在儲存格裡修改數值，再重新執行它下方的儲存格。",
-        "missing": "無法匯入專案的套件 {package}/。請在儲存庫根目錄啟動 Jupyter：在那裡執行 `jupyter lab {target}`。",
-        "controls": "# 修改數值後，重新執行下方的儲存格。", "solution": "參考解答",
-        "label": "{label}：", "range": "{start} 到 {stop}", "step": "，間隔 {step}", "sep": "、", "or": " 或 ",
-        "flag": "{label}：設為 True 後，執行下一個儲存格", "skipped": "已略過：把上方的 {flag} 設為 True，再執行一次這個儲存格。",
-        "callouts": {"info": "注意", "note": "注意", "warn": "警告", "danger": "小心", "alert": "小心", "success": "提示"},
-    },
-}
-
 
 class BuildError(Exception):
     """The marimo notebook uses something this builder cannot translate."""
@@ -232,7 +211,7 @@ class Cell:
         if path == "mo.md":
             return markdown(literal.value)
         kind = next((k.value.value for k in item.keywords if k.arg == "kind" and isinstance(k.value, ast.Constant)), "")
-        label = self.notebook.words["callouts"].get(kind)
+        label = self.notebook.words.get(f"callout.{kind}")
         lines = ([f"**{label}**", ""] if label else []) + markdown(literal.value).splitlines()
         return "\n".join(f"> {line}".rstrip() for line in lines)
 
@@ -349,7 +328,7 @@ def build_notebook(source: Path, target_name: str | None = None) -> nbformat.Not
     """The Jupyter notebook for the marimo notebook at `source`, without outputs."""
     source = Path(source).resolve()
     target_name = target_name or {s: t for t, s in NOTEBOOKS.items()}.get(source.name, source.stem + ".ipynb")
-    words = WORDS["zh_TW" if source.stem.endswith("_zh_tw") else "en"]
+    words = words_for(source)
     result = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb", str(source), "--sort", "topological", "--no-sandbox"],
                             capture_output=True, text=True)
     if result.returncode != 0 or "has errors" in result.stderr:
@@ -387,6 +366,16 @@ def build_notebook(source: Path, target_name: str | None = None) -> nbformat.Not
         notebook.cells.append(new(text, id=cell_id, metadata={"jupyter": {"source_hidden": True}} if hidden else {}))
     nbformat.validate(notebook)
     return notebook
+
+
+def words_for(source: Path) -> dict[str, str]:
+    """The builder's own words in the marimo notebook's language, from that language's catalogue."""
+    suffix = source.stem.removeprefix("marimo_ch03").lstrip("_")
+    locale = next((known for known in known_locales() if known.lower() == suffix), None)
+    if not suffix or locale is None:
+        return dict(WORDS)
+    table = translations_of(read_catalogue(catalogue_path(locale), locale))
+    return {key: table.get(english, english) for key, english in WORDS.items()}
 
 
 def preamble(setup: str, words: dict, target_name: str) -> str:

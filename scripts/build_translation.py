@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from pathlib import Path
 import polib
 from babel.messages.catalog import Catalog, Message
 
+from scripts.ipynb_words import WORDS as IPYNB_WORDS
 from scripts.notebook_strings import Piece, TranslationError, encode, find_pieces, translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +64,8 @@ def target_path(locale: str, root: Path = ROOT) -> Path:
 
 
 def template_from(pieces: list[Piece]) -> Catalog:
-    """The catalogue's template: one message per distinct English string, in notebook order."""
+    """The catalogue's template: one message per distinct English string, in notebook order, then the
+    words the Jupyter builder writes itself (scripts/ipynb_words.py)."""
     template = Catalog(domain=DOMAIN, project="attention-playground-ch03", fuzzy=False)
     for piece in pieces:
         note = _note(piece)
@@ -71,7 +74,15 @@ def template_from(pieces: list[Piece]) -> Catalog:
             template.add(piece.msgid, locations=[(SOURCE.name, piece.line)], auto_comments=[note])
         elif note not in existing.auto_comments:
             existing.auto_comments.append(note)
+    for english in dict.fromkeys(IPYNB_WORDS.values()):
+        if template.get(english) is None:
+            note = "Jupyter notebooks: written by scripts/build_ipynb.py" + ("; keep every {placeholder}" if "{" in english else "")
+            template.add(english, locations=[("scripts/ipynb_words.py", None)], auto_comments=[note])
     return template
+
+
+def _fields(text: str) -> list[str]:
+    return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name is not None)
 
 
 def _entries(catalog: Catalog) -> list[tuple]:
@@ -188,6 +199,9 @@ def catalogue_problems(catalog: Catalog, template: Catalog, pieces: list[Piece])
     if stale:
         problems.append(f"{len(stale)} entries are no longer in the notebook (a build marks them obsolete), e.g. {stale[0][:60]!r}")
     table = translations_of(catalog)
+    for english in IPYNB_WORDS.values():
+        if english in table and _fields(table[english]) != _fields(english):
+            problems.append(f"the translation of {english[:50]!r} must keep the placeholders {_fields(english)}")
     for piece in pieces:
         if piece.msgid in table:
             try:

@@ -767,3 +767,22 @@ def test_row_column_checker_fails_on_a_bad_sample() -> None:
     assert row_column_problems([("x", "the column Σ", "Σ 這一豎", True)])
     assert not row_column_problems([("x", "the column Σ", "最右側的 Σ 欄", True)])  # a table's column is 欄
     assert not row_column_problems([("x", "each row sums to 1; the column Σ", "每一列的總和是 1；Σ 這一行", True)])
+
+
+def test_the_jupyter_builders_own_words_come_from_the_catalogue(table: dict[str, str]) -> None:
+    from scripts.build_ipynb import words_for
+    from scripts.ipynb_words import WORDS
+
+    chinese = words_for(ZH_PATH)
+    assert chinese["solution"] == table["Solution"] and _CJK.search(chinese["header"])
+    assert words_for(EN_PATH) == WORDS
+    assert all(english in table for english in WORDS.values())
+
+
+def test_a_builder_word_that_loses_its_placeholder_fails_the_check(tmp_path: Path) -> None:
+    root = _copy_project(tmp_path)
+    po_path = bt.catalogue_path("zh_TW", root)
+    catalog = bt.read_catalogue(po_path, "zh_TW")
+    catalog.get("{start} to {stop}").string = "從起點到終點"
+    bt.write_catalogue(catalog, po_path)
+    assert any("must keep the placeholders ['start', 'stop']" in p for p in _problems(root))
