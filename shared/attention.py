@@ -330,14 +330,11 @@ class SDPAMultiHeadAttention(MultiHeadAttention):
     weights it returns (with dropout, a different random draw than the fused kernel would make).
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The four layers once more, in a plain tuple: reading it is cheaper than nn.Module's attribute
-        # lookup, and on a GPU every microsecond of Python before the kernels shows in a short call.
-        self._layers = (self.W_query, self.W_key, self.W_value, self.out_proj)
-
     def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        W_query, W_key, W_value, out_proj = self._layers
+        # nn.Module keeps its layers in the dict self._modules; reading it directly skips the slower attribute
+        # lookup, and on a GPU every microsecond of Python before the first kernel shows in a short call.
+        layers = self._modules
+        W_query, W_key, W_value, out_proj = layers["W_query"], layers["W_key"], layers["W_value"], layers["out_proj"]
         _check_forward(self, x, W_query.weight, return_weights, causal, scaled)
         if return_weights:  # the fused kernel never builds the weights: take the explicit path
             return super().forward(x, return_weights=True, causal=causal, scaled=scaled)
