@@ -40,6 +40,7 @@ RUNS: dict[str, str] = {
     r"\.venv/bin/python -m scripts\.build_ipynb --execute": "test:tests/test_ipynb.py::test_built_notebook_runs_in_a_jupyter_kernel",  # noqa: E501
     r"python -m scripts\.build_ipynb": "test:tests/test_ipynb.py::test_committed_notebook_matches_a_fresh_build",
     r"\.venv/bin/python -m scripts\.export_site.*": "test:tests/test_export.py::test_index_links_every_exported_notebook",
+    r"python3 -m http\.server 8000 --directory site": "test:tests/test_export.py::test_readme_serve_command_serves_the_site",
     r"(\.venv/bin/)?python -m scripts\.serve.*": "test:tests/test_classroom.py::test_a_class_opening_at_once_sees_identical_outputs_and_private_controls",  # noqa: E501
     r"\.venv/bin/python -m benchmarks\.attention_speed --quick": "test:tests/test_devices.py::test_the_benchmark_runs_and_judges_its_goals",  # noqa: E501
     r"(\.venv/bin/)?python -m benchmarks\.(classroom_load|app_latency)( .*)?": "here",
