@@ -9,7 +9,8 @@ to show it; ``tests/test_seeding.py`` reproduces it with threads.)
 
 :func:`seeded` is ``torch.manual_seed`` plus a process-wide lock held for the whole block, so the
 block's draws come from exactly that seed. Everything in this project that draws from PyTorch's
-global generator does so inside :func:`seeded` (or :func:`drawing`, when any seed will do).
+global generator does so inside :func:`seeded` (or :func:`drawing`, when any seed will do, or a
+:class:`RandomStream`, for a long job such as a training run that draws a little at every step).
 """
 
 from __future__ import annotations
@@ -42,3 +43,37 @@ def drawing() -> Iterator[None]:
     to time it), so that they cannot land inside another thread's :func:`seeded` block."""
     with _GLOBAL_RNG:
         yield
+
+
+class RandomStream:
+    """A random sequence of one's own on PyTorch's global generator, for a long job that draws now and then.
+
+    ``stream = RandomStream(seed)``, then ``with stream: ...`` around each burst of draws. Inside
+    the block the global generator holds this stream's state (first ``torch.manual_seed(seed)``,
+    later wherever its previous block stopped) and no other thread may draw; on leaving, the stream
+    keeps its state and the generator gets back the state it had. The job's draws are then exactly
+    those of ``torch.manual_seed(seed)`` followed by the same draws in one uninterrupted block,
+    whatever other readers do in between, while the lock is held only for the bursts.
+
+    Why not :func:`seeded` around the whole job: training a model for a second while holding the lock
+    would keep every other reader's seeded cell waiting for that second. Like :func:`seeded`, it is
+    safe from code that draws under the lock (:func:`seeded`, :func:`drawing`, other streams), not
+    from code that draws without it.
+    """
+
+    def __init__(self, seed: int):
+        with seeded(seed):
+            self._state = torch.get_rng_state()
+        self._outside: torch.Tensor | None = None
+
+    def __enter__(self) -> RandomStream:
+        _GLOBAL_RNG.acquire()
+        self._outside = torch.get_rng_state()
+        torch.set_rng_state(self._state)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._state = torch.get_rng_state()
+        torch.set_rng_state(self._outside)
+        self._outside = None
+        _GLOBAL_RNG.release()

@@ -1,0 +1,538 @@
+"""Watch attention learn: one ``MultiHeadAttention`` layer trained to copy earlier tokens.
+
+The experiment behind the notebooks' section "Watch attention learn". A sequence of random tokens
+goes in, and at every position the model must name the tokens a fixed number of positions back: the
+task's *offsets*. ``(1,)`` asks for the previous token, ``(1, 3)`` for the tokens one and three back,
+``(-1,)`` for the *next* token, which the causal mask hides from every head.
+
+The model is token and position embeddings, one ``shared.attention.MultiHeadAttention`` (the
+chapter's class, causal mask and dropout included) and a linear read-out. There is no residual path,
+so attention is the model's only way to see another position: to copy the token three back, some
+head must put its weight on the key three back. One head cannot put all of its weight on two keys,
+so with fewer heads than offsets a head has to split its attention and the loss stays up; with
+enough heads, each head takes one offset. (Trained language models grow such heads too, for example
+the "previous-token heads" in Elhage et al., "A Mathematical Framework for Transformer Circuits", 2021.)
+
+:func:`train` is the loop the notebook shows. It keeps a :class:`Snapshot` every
+``SNAPSHOT_EVERY`` steps (eval-mode weights on fixed probe sequences), so a slider can scrub through
+the training without training again. :func:`trained` is what the notebook calls: it remembers every
+run per :class:`Experiment` for the whole process, trains each experiment once even when a class
+asks for it at the same moment, trains one experiment at a time, shows a progress bar in marimo,
+and hands out the default experiment from a committed file (``training_default.json``), so that
+opening the notebook trains nothing.
+
+Random numbers: the weights, the batches and dropout's masks all come from PyTorch's global
+generator, through a :class:`shared.seeding.RandomStream` of the experiment's seed, so a run gives
+the same numbers whatever other readers of the same server do meanwhile.
+
+Speed (``python -m benchmarks.training_speed``): one experiment takes 0.9 to 1.7 s of one CPU
+thread, most of it in softmax. On the PyTorch CPU builds we measured, a softmax over rows of 12
+values costs about ten times as much as over rows of 16 (rows shorter than one vector register take a
+slow path), so the cost grows quickly with heads; the notebook offers at most ``MAX_HEADS`` = 4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as WaitedTooLong
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shared.attention import MultiHeadAttention
+from shared.seeding import RandomStream
+from shared.session import one_torch_thread
+
+VOCAB_SIZE = 8  # tokens are the numbers 0..7 (shown as the letters A..H)
+WIDTH = 32  # embedding width = d_in = d_out of the attention layer
+MAX_TOKENS = 12  # the longest sequence (the attention layer's context_length)
+TOKEN_CHOICES = (3, 4, 6, 8, 12)  # the notebook's sequence lengths: few settings, so a class shares their runs
+MAX_HEADS = 4  # 1, 2 or 4 heads (3 does not divide the width); see Speed above
+BATCH_SIZE = 64
+LEARNING_RATE = 3e-3
+STEPS = 400
+SNAPSHOT_EVERY = 5
+PROBE_SEQUENCES = 64  # fixed sequences each snapshot measures on; the first is the plotted example
+PROBE_SEED = 2024
+OWNED = 0.8  # a head that puts at least this share of its attention on an offset has taken it
+IGNORE = -100  # target where the asked-for position does not exist (cross_entropy skips it)
+LETTERS = "ABCDEFGH"
+DEFAULT_FILE = Path(__file__).with_name("training_default.json")
+# How far a fresh training of DEFAULT may differ from the committed file: its rounding (5e-4 on a weight,
+# 5e-5 on a loss) and float noise between machines; a real change to the training moves numbers by far more.
+DEFAULT_TOLERANCE = {"weight": 2e-3, "loss": 2e-3}
+
+
+def head_counts(width: int = WIDTH, most: int = MAX_HEADS) -> list[int]:
+    """The head counts MultiHeadAttention accepts for this width (they divide it), up to ``most``."""
+    return [h for h in range(1, most + 1) if width % h == 0]
+
+
+class SetupError(ValueError):
+    """An experiment that cannot be trained; ``argument`` names the argument that is out of range."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(message)
+        self.argument = argument
+
+
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One setting of the experiment; equal settings give equal runs.
+
+    offsets: which tokens to copy, counted back from each position (1 = the previous token;
+    negative = a later token). num_tokens: sequence length, 2 to ``MAX_TOKENS``.
+    """
+
+    offsets: tuple[int, ...] = (1, 3)
+    num_heads: int = 2
+    dropout: float = 0.0
+    num_tokens: int = MAX_TOKENS
+    seed: int = 123
+
+    def __post_init__(self):
+        offsets = _offsets(self.offsets)
+        heads, tokens, seed = (_integer(name, getattr(self, name)) for name in ("num_heads", "num_tokens", "seed"))
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real):
+            raise TypeError(f"dropout must be a float in [0, 1), got {type(self.dropout).__name__} ({self.dropout!r})")
+        dropout = round(float(self.dropout), 6)  # a slider's 0.30000000000000004 is 0.3
+        if not 2 <= tokens <= MAX_TOKENS:
+            raise SetupError("num_tokens", f"num_tokens must be between 2 and {MAX_TOKENS}, got {tokens}")
+        farthest = max(offsets, key=abs)
+        if abs(farthest) >= tokens:
+            raise SetupError(
+                "offsets",
+                f"offset {farthest} asks for the token {abs(farthest)} positions away, but a sequence of "
+                f"num_tokens={tokens} has no such position; use num_tokens >= {abs(farthest) + 1}",
+            )
+        if heads not in head_counts():
+            raise SetupError(
+                "num_heads",
+                f"num_heads must divide the width {WIDTH} and be at most {MAX_HEADS} (one of {head_counts()}), got {heads}",
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise SetupError("dropout", f"dropout must be in [0, 1), got {self.dropout!r}")
+        if seed < 0:
+            raise SetupError("seed", f"seed must be 0 or more, got {seed}")
+        checked = {"offsets": offsets, "num_heads": heads, "dropout": dropout, "num_tokens": tokens, "seed": seed}
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)  # plain ints, a float and a tuple: equal settings, equal keys
+
+
+def _offsets(value: object) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"offsets must be a tuple of ints such as (1, 3), got {type(value).__name__} ({value!r})")
+    offsets = tuple(_integer("each offset", o) for o in value)
+    if not offsets or len(set(offsets)) != len(offsets):
+        raise SetupError("offsets", f"offsets must hold at least one offset and no repeats, got {offsets}")
+    return offsets
+
+
+DEFAULT = Experiment()
+
+
+def setup_error(**settings) -> SetupError | None:
+    """What is wrong with these settings (the error ``Experiment(**settings)`` would raise), or None."""
+    try:
+        Experiment(**settings)
+    except SetupError as error:
+        return error
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The task and the model
+# --------------------------------------------------------------------------------------------
+
+
+def copy_targets(tokens: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """targets[b, i, k] = tokens[b, i - offsets[k]], or IGNORE where that position does not exist."""
+    positions = torch.arange(tokens.shape[1])  # (T,)
+    columns = []
+    for offset in offsets:
+        source = positions - offset  # (T,) the position each query must copy from
+        exists = (source >= 0) & (source < tokens.shape[1])
+        column = torch.full_like(tokens, IGNORE)  # (b, T)
+        column[:, exists] = tokens[:, source[exists]]
+        columns.append(column)
+    return torch.stack(columns, dim=-1)  # (b, T, offsets)
+
+
+class CopyModel(nn.Module):
+    """Token and position embeddings -> one MultiHeadAttention layer -> a linear read-out per offset."""
+
+    def __init__(self, experiment: Experiment):
+        super().__init__()
+        self.num_targets = len(experiment.offsets)
+        self.token_embedding = nn.Embedding(VOCAB_SIZE, WIDTH)
+        self.position_embedding = nn.Embedding(experiment.num_tokens, WIDTH)
+        self.attention = MultiHeadAttention(
+            WIDTH, WIDTH, experiment.num_tokens, experiment.dropout, num_heads=experiment.num_heads
+        )
+        self.readout = nn.Linear(WIDTH, self.num_targets * VOCAB_SIZE)
+
+    def forward(self, tokens: torch.Tensor, *, return_weights: bool = False):
+        b, num_tokens = tokens.shape
+        x = self.token_embedding(tokens) + self.position_embedding.weight[:num_tokens]  # (b, T, width)
+        context, weights = self.attention(x, return_weights=True)  # (b, T, width), (b, heads, T, T)
+        logits = self.readout(context).view(b, num_tokens, self.num_targets, VOCAB_SIZE)  # (b, T, offsets, vocab)
+        return (logits, weights) if return_weights else logits
+
+
+def copy_loss(logits: torch.Tensor, tokens: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """Cross-entropy of each offset's prediction, summed over the offsets.
+
+    A model that guesses scores ln(8) = 2.08 per offset; one that copies perfectly scores 0.
+    """
+    targets = copy_targets(tokens, offsets)  # (b, T, offsets)
+    return sum(
+        F.cross_entropy(logits[:, :, k].flatten(0, 1), targets[:, :, k].flatten(), ignore_index=IGNORE)
+        for k in range(len(offsets))
+    )
+
+
+def attention_shares(weights: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """shares[h, k]: head h's mean weight on the key offsets[k] back, over every query that has one.
+
+    weights: (b, heads, T, T). A later token (negative offset) is masked, so its share is exactly 0.
+    """
+    num_tokens = weights.shape[-1]
+    shares = []
+    for offset in offsets:
+        queries = torch.arange(max(offset, 0), num_tokens + min(offset, 0))  # queries whose key exists
+        shares.append(weights[:, :, queries, queries - offset].mean(dim=(0, 2)))  # (heads,)
+    return torch.stack(shares, dim=1)  # (heads, offsets)
+
+
+def chance_loss(experiment: Experiment) -> float:
+    """The loss of a model that guesses uniformly: ln(VOCAB_SIZE) per offset."""
+    return len(experiment.offsets) * math.log(VOCAB_SIZE)
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots and runs
+# --------------------------------------------------------------------------------------------
+
+
+def _frozen(values, dtype=np.float32) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.array(values, dtype=dtype)
+    array.setflags(write=False)  # a run is shared by every reader of the server
+    return array
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The model after ``step`` optimiser steps, measured in eval mode (dropout off) on the probe sequences."""
+
+    step: int
+    weights: np.ndarray  # (heads, T, T): attention on the example sequence
+    shares: np.ndarray  # (heads, offsets): see attention_shares
+    loss: float  # copy_loss on all probe sequences
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Who took one target offset at one step."""
+
+    offset: int
+    head: int  # 1-based, as the plot titles count; the head with the largest share
+    share: float  # that head's mean weight on the offset's key
+    owned: bool  # share >= OWNED
+    hidden: bool  # a later token: the causal mask hides it from every head
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A finished training: the loss of every step and a snapshot every SNAPSHOT_EVERY steps."""
+
+    experiment: Experiment
+    example: tuple[int, ...]  # the plotted sequence (token ids)
+    losses: np.ndarray  # (STEPS,): losses[s - 1] is the training loss of step s (dropout on)
+    snapshots: tuple[Snapshot, ...]  # steps 0, SNAPSHOT_EVERY, ..., STEPS
+
+    def __post_init__(self):
+        object.__setattr__(self, "example", tuple(int(t) for t in self.example))
+        object.__setattr__(self, "losses", _frozen(self.losses))
+        object.__setattr__(self, "snapshots", tuple(self.snapshots))
+
+    @property
+    def labels(self) -> list[str]:
+        """The example sequence as letters, for the plot's axes."""
+        return [LETTERS[t] for t in self.example]
+
+    @property
+    def masked(self) -> np.ndarray:
+        """(T, T) bool, True where the causal mask hides a key (above the diagonal)."""
+        size = len(self.example)
+        return np.triu(np.ones((size, size), dtype=bool), k=1)
+
+    @property
+    def chance(self) -> float:
+        return chance_loss(self.experiment)
+
+    def at(self, step: int) -> Snapshot:
+        """The last snapshot taken at or before ``step``."""
+        step = min(max(int(step), 0), STEPS)
+        return self.snapshots[min(step // SNAPSHOT_EVERY, len(self.snapshots) - 1)]
+
+    def verdicts(self, step: int) -> list[Verdict]:
+        """For each target offset, in the task's order: which head attends to it most, and how much."""
+        shares = self.at(step).shares  # (heads, offsets)
+        found = []
+        for k, offset in enumerate(self.experiment.offsets):
+            head = int(np.argmax(shares[:, k]))
+            share = float(shares[head, k])
+            found.append(Verdict(offset, head + 1, share, share >= OWNED, offset < 0))
+        return found
+
+    # ---- to and from JSON (the committed default run): one snapshot per line, the numbers rounded
+    # (weights to 3 decimals, more than the plots show), each weight row only up to the diagonal: the
+    # causal mask makes the rest 0
+
+    def to_json(self) -> str:
+        def rows(weights: np.ndarray) -> list:
+            return [[[round(float(w), 3) for w in row[: i + 1]] for i, row in enumerate(head)] for head in weights]
+
+        lines = [
+            json.dumps({"experiment": asdict(self.experiment), "example": list(self.example)}),
+            json.dumps([round(float(v), 4) for v in self.losses]),
+            *(
+                json.dumps({"step": s.step, "loss": round(s.loss, 4), "shares": np.round(s.shares.astype(float), 4).tolist(),
+                            "weights": rows(s.weights)}, separators=(",", ":"))
+                for s in self.snapshots
+            ),
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingRun:
+        head, losses, *snapshots = (json.loads(line) for line in text.splitlines() if line.strip())
+        experiment = Experiment(**{**head["experiment"], "offsets": tuple(head["experiment"]["offsets"])})
+        size = experiment.num_tokens
+
+        def square(rows: list) -> np.ndarray:  # (heads, T, T), the masked part filled with 0
+            return _frozen([[row + [0.0] * (size - len(row)) for row in one_head] for one_head in rows])
+
+        return cls(
+            experiment,
+            head["example"],
+            losses,
+            [Snapshot(s["step"], square(s["weights"]), _frozen(s["shares"]), float(s["loss"])) for s in snapshots],
+        )
+
+
+class Probe:
+    """The fixed sequences every snapshot measures on (the same for every run of that length)."""
+
+    def __init__(self, experiment: Experiment):
+        generator = torch.Generator().manual_seed(PROBE_SEED)  # its own generator: no lock needed
+        self.tokens = torch.randint(VOCAB_SIZE, (PROBE_SEQUENCES, experiment.num_tokens), generator=generator)  # (n, T)
+        self.offsets = experiment.offsets
+        self.example = self.tokens[0].tolist()  # the sequence the plots show
+
+    def snapshot(self, model: CopyModel, step: int) -> Snapshot:
+        model.eval()  # dropout off: the weights the model would use to predict
+        with torch.no_grad():
+            logits, weights = model(self.tokens, return_weights=True)  # (n, T, offsets, vocab), (n, heads, T, T)
+            loss = copy_loss(logits, self.tokens, self.offsets).item()
+        model.train()
+        return Snapshot(step, _frozen(weights[0]), _frozen(attention_shares(weights, self.offsets)), loss)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def train(experiment: Experiment, *, on_step: Callable[[int], None] | None = None) -> TrainingRun:
+    """Train a fresh CopyModel on the experiment's task; keep a snapshot every SNAPSHOT_EVERY steps."""
+    one_torch_thread()  # tiny tensors: a second thread would only add waiting
+    draws = RandomStream(experiment.seed)  # this run's own random numbers: weights, batches, dropout
+    with draws:
+        model = CopyModel(experiment)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    probe = Probe(experiment)
+    losses, snapshots = [], [probe.snapshot(model, step=0)]
+    for step in range(1, STEPS + 1):
+        with draws:  # a fresh batch of random sequences, and dropout's random masks
+            tokens = torch.randint(VOCAB_SIZE, (BATCH_SIZE, experiment.num_tokens))  # (batch, T)
+            logits = model(tokens)  # (batch, T, offsets, vocab)
+        loss = copy_loss(logits, tokens, experiment.offsets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % SNAPSHOT_EVERY == 0:
+            snapshots.append(probe.snapshot(model, step))
+        if on_step is not None:
+            on_step(step)
+    return TrainingRun(experiment, probe.example, losses, snapshots)
+
+
+# --------------------------------------------------------------------------------------------
+# Remembered runs: each experiment trained once per process
+# --------------------------------------------------------------------------------------------
+
+RUNS_KEPT = 256  # a run of 4 heads holds about 200 kB
+
+
+class _Pending:
+    """One experiment's training, finished or under way; ``steps_done`` lets waiters show progress."""
+
+    def __init__(self):
+        self.future: Future = Future()
+        self.steps_done = 0
+
+
+class RunCache:
+    """Runs remembered per experiment. The first caller of an experiment trains it; callers that come
+    while it trains wait for that training instead of starting their own (a class moving the same
+    control at the same moment trains it once)."""
+
+    def __init__(self, kept: int = RUNS_KEPT, produce: Callable[..., TrainingRun] | None = None):
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[Experiment, _Pending] = OrderedDict()
+        self._kept = kept
+        self._produce = produce or _load_or_train
+        self.produced = 0  # how many runs were trained (or loaded): for tests and benchmarks
+
+    def get(self, experiment: Experiment, progress: Callable[[int], None] | None = None) -> TrainingRun:
+        """The run for ``experiment``; ``progress(steps_done)`` is called now and then while it trains."""
+        while True:
+            with self._lock:
+                pending = self._runs.get(experiment)
+                mine = pending is None
+                if mine:
+                    pending = self._runs[experiment] = _Pending()
+                    self.produced += 1
+                    self._forget_old()
+                else:
+                    self._runs.move_to_end(experiment)
+            if mine:
+                return self._produce_for(experiment, pending, progress)
+            try:
+                return self._wait_for(pending, progress)
+            except _Abandoned:
+                continue  # its trainer was interrupted (a reader left): train it here instead
+
+    def _produce_for(self, experiment, pending, progress) -> TrainingRun:
+        def on_step(step: int) -> None:
+            pending.steps_done = step
+            if progress is not None and step % SNAPSHOT_EVERY == 0:
+                progress(step)
+
+        try:
+            run = self._produce(experiment, on_step=on_step)
+        except BaseException as error:
+            with self._lock:
+                if self._runs.get(experiment) is pending:
+                    del self._runs[experiment]
+            pending.future.set_exception(error if isinstance(error, Exception) else _Abandoned())
+            raise
+        pending.future.set_result(run)
+        return run
+
+    @staticmethod
+    def _wait_for(pending: _Pending, progress) -> TrainingRun:
+        shown = -1
+        while True:
+            try:
+                return pending.future.result(timeout=0.1)
+            except WaitedTooLong:  # still training: show how far it got
+                if progress is not None and pending.steps_done != shown:
+                    shown = pending.steps_done
+                    progress(shown)
+
+    def _forget_old(self) -> None:
+        finished = [key for key, p in self._runs.items() if p.future.done()]
+        for key in finished[: max(0, len(self._runs) - self._kept)]:
+            del self._runs[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self.produced = 0
+
+
+class _Abandoned(Exception):
+    """The training this caller waited for stopped without a result or an error of its own."""
+
+
+# One training at a time in this process. A server runs Python on about one core, and trainings that run
+# side by side share it: ten at once would all finish after ten seconds, one after another the first
+# finishes after one. It also leaves the other readers' cells more of the core meanwhile.
+_ONE_TRAINING_AT_A_TIME = threading.Lock()
+
+
+def _load_or_train(experiment: Experiment, on_step=None) -> TrainingRun:
+    """The default experiment comes from its committed file (a test proves it equals a fresh run);
+    any other is trained, after the training that is under way, if any (the progress bar shows 0 meanwhile)."""
+    if experiment == DEFAULT and DEFAULT_FILE.is_file():
+        return TrainingRun.from_json(DEFAULT_FILE.read_text(encoding="utf-8"))
+    if not _ONE_TRAINING_AT_A_TIME.acquire(blocking=False):
+        if on_step is not None:
+            on_step(0)
+        _ONE_TRAINING_AT_A_TIME.acquire()
+    try:
+        return train(experiment, on_step=on_step)
+    finally:
+        _ONE_TRAINING_AT_A_TIME.release()
+
+
+RUNS = RunCache()
+
+
+def trained(experiment: Experiment, *, title: str | None = None) -> TrainingRun:
+    """The run for ``experiment``: trained at most once per process, with a progress bar in marimo."""
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"experiment must be a training.Experiment, got {type(experiment).__name__}")
+    with _progress_bar(title) as progress:
+        return RUNS.get(experiment, progress)
+
+
+@contextlib.contextmanager
+def _progress_bar(title: str | None) -> Iterator[Callable[[int], None]]:
+    """``progress(steps_done)`` moves a marimo progress bar, shown from the first report (a remembered
+    run reports nothing and shows nothing). Outside marimo it does nothing."""
+    try:
+        import marimo as mo
+
+        in_marimo = mo.running_in_notebook()
+    except ImportError:  # pragma: no cover - marimo is a dependency
+        in_marimo = False
+    state = {"bar": None, "done": 0, "context": None}
+
+    def progress(steps_done: int) -> None:
+        if not in_marimo:
+            return
+        if state["bar"] is None:
+            state["context"] = mo.status.progress_bar(total=STEPS, title=title, remove_on_exit=True, show_rate=False)
+            state["bar"] = state["context"].__enter__()
+        if steps_done > state["done"]:
+            state["bar"].update(increment=steps_done - state["done"])
+            state["done"] = steps_done
+
+    try:
+        yield progress
+    finally:
+        if state["context"] is not None:
+            state["context"].__exit__(None, None, None)

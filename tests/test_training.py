@@ -1,0 +1,418 @@
+"""The training section's experiment (`shared.training`): what one layer of attention learns, that runs are
+deterministic, that the committed default run is a fresh training's, and that a class trains each setting once."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from scripts.build_training_default import differences
+from shared import training
+from shared.seeding import RandomStream, drawing, seeded
+from shared.training import Experiment, RunCache, SetupError
+
+
+@pytest.fixture(scope="module")
+def two_offsets_one_head():
+    return training.train(Experiment(offsets=(1, 3), num_heads=1))
+
+
+@pytest.fixture(scope="module")
+def two_offsets_two_heads():
+    return training.train(Experiment(offsets=(1, 3), num_heads=2))
+
+
+# ---------------------------------------------------------------- what attention learns
+
+
+def test_one_head_cannot_copy_two_offsets(two_offsets_one_head):
+    run = two_offsets_one_head
+    final = run.at(training.STEPS)
+    assert final.loss > 0.5, f"one head solved two offsets (loss {final.loss:.3f}); it should have to split its attention"
+    assert np.all(final.shares < 0.8), f"one head took an offset alone: shares {final.shares.tolist()}"
+    assert final.shares[0].sum() > 0.8, "the head should spend most of its attention on the two keys it needs"
+    assert all(not v.owned for v in run.verdicts(training.STEPS))
+
+
+def test_two_heads_each_take_one_offset(two_offsets_two_heads):
+    run = two_offsets_two_heads
+    final = run.at(training.STEPS)
+    assert final.loss < 0.05, f"two heads did not solve offsets 1 and 3 (loss {final.loss:.3f})"
+    verdicts = run.verdicts(training.STEPS)
+    assert [v.offset for v in verdicts] == [1, 3]
+    assert all(v.owned and v.share >= 0.9 for v in verdicts), verdicts
+    assert len({v.head for v in verdicts}) == 2, f"one head took both offsets: {verdicts}"
+    assert run.losses[0] == pytest.approx(2 * math.log(8), abs=0.3)  # it starts by guessing
+
+
+def test_specialisation_grows_during_training(two_offsets_two_heads):
+    early = [v.share for v in two_offsets_two_heads.verdicts(0)]
+    late = [v.share for v in two_offsets_two_heads.verdicts(training.STEPS)]
+    assert max(early) < 0.5 < min(late), (early, late)
+
+
+def test_a_later_token_cannot_be_learned_under_the_causal_mask():
+    run = training.train(Experiment(offsets=(-1,), num_heads=2))
+    final = run.at(training.STEPS)
+    assert final.loss > 0.95 * math.log(8), f"the next token was predicted (loss {final.loss:.3f}) through a causal mask"
+    assert np.all(final.shares == 0)
+    (verdict,) = run.verdicts(training.STEPS)
+    assert verdict.hidden and not verdict.owned
+    for snapshot in run.snapshots:
+        assert np.all(np.triu(snapshot.weights, k=1) == 0), f"a future key got weight at step {snapshot.step}"
+
+
+def test_plotted_weights_are_eval_mode_rows_that_sum_to_one():
+    run = training.train(Experiment(offsets=(1,), num_heads=2, dropout=0.5, num_tokens=6))
+    for snapshot in run.snapshots:
+        assert snapshot.weights.shape == (2, 6, 6)
+        np.testing.assert_allclose(snapshot.weights.sum(-1), 1.0, atol=1e-5)  # dropout off: no thinned rows
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_snapshots_are_deterministic_for_a_seed():
+    experiment = Experiment(offsets=(1,), num_heads=2, dropout=0.3, num_tokens=6, seed=5)
+    first, second = training.train(experiment), training.train(experiment)
+    np.testing.assert_array_equal(first.losses, second.losses)
+    for a, b in zip(first.snapshots, second.snapshots, strict=True):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.shares, b.shares)
+    other = training.train(dataclasses.replace(experiment, seed=6))
+    assert not np.array_equal(first.losses, other.losses), "the seed changed nothing"
+
+
+def test_a_run_with_dropout_is_the_same_while_other_threads_draw():
+    """Dropout draws from PyTorch's global generator. Other readers seeding and drawing meanwhile (the
+    way this project draws: inside seeded() or drawing()) must not change a run: it keeps a RandomStream."""
+    experiment = Experiment(offsets=(1, 2), num_heads=2, dropout=0.3, num_tokens=5, seed=11)
+    alone = training.train(experiment)
+    stop = threading.Event()
+
+    def other_reader(seed: int) -> None:
+        while not stop.is_set():
+            with seeded(seed):
+                torch.rand(50)
+            with drawing():
+                torch.rand(3)
+
+    others = [threading.Thread(target=other_reader, args=(s,)) for s in (1, 2)]
+    for t in others:
+        t.start()
+    try:
+        crowded = training.train(experiment)
+    finally:
+        stop.set()
+        for t in others:
+            t.join(10)
+    np.testing.assert_array_equal(alone.losses, crowded.losses)
+    np.testing.assert_array_equal(alone.at(training.STEPS).weights, crowded.at(training.STEPS).weights)
+
+
+def test_random_stream_continues_one_sequence_and_restores_the_generator():
+    torch.manual_seed(3)
+    want = torch.rand(6)
+    stream = RandomStream(3)
+    torch.manual_seed(99)
+    outside = torch.get_rng_state()
+    with stream:
+        first = torch.rand(2)
+    assert torch.equal(torch.get_rng_state(), outside), "the stream left its state in the global generator"
+    torch.rand(10)  # someone else draws in between
+    with stream:
+        rest = torch.rand(4)
+    assert torch.equal(torch.cat([first, rest]), want)
+
+
+# ---------------------------------------------------------------- the committed default run
+
+
+def test_the_committed_default_run_is_a_fresh_training(two_offsets_two_heads):
+    assert Experiment(offsets=(1, 3), num_heads=2) == training.DEFAULT
+    committed = training.TrainingRun.from_json(training.DEFAULT_FILE.read_text(encoding="utf-8"))
+    found = differences(committed, two_offsets_two_heads)
+    assert not found, f"{found}: run python -m scripts.build_training_default"
+
+
+def test_the_default_check_notices_a_change(two_offsets_two_heads):
+    committed = training.TrainingRun.from_json(training.DEFAULT_FILE.read_text(encoding="utf-8"))
+    nudged = dataclasses.replace(committed, losses=committed.losses + 0.01)
+    assert differences(nudged, two_offsets_two_heads), "a change of 0.01 in every loss went unnoticed"
+    other = training.train(dataclasses.replace(training.DEFAULT, seed=7))
+    assert differences(committed, other), "a run from another seed passed for the default"
+
+
+def test_json_round_trip_keeps_the_numbers(two_offsets_two_heads):
+    back = training.TrainingRun.from_json(two_offsets_two_heads.to_json())
+    assert back.experiment == two_offsets_two_heads.experiment
+    assert not differences(back, two_offsets_two_heads)
+    assert back.at(123).step == 120 and back.at(10_000).step == training.STEPS and back.at(-5).step == 0
+
+
+def test_the_default_experiment_loads_without_training():
+    cache = RunCache()
+    start = time.perf_counter()
+    run = cache.get(training.DEFAULT)
+    assert time.perf_counter() - start < 0.5, "the default run should come from its file, not a training"
+    assert run.experiment == training.DEFAULT and len(run.snapshots) == training.STEPS // training.SNAPSHOT_EVERY + 1
+
+
+# ---------------------------------------------------------------- one training per setting, for a class
+
+
+def _slow_fake_run(calls: list, seconds: float = 0.3):
+    def produce(experiment, on_step=None):
+        calls.append(experiment)
+        for step in range(1, 5):
+            time.sleep(seconds / 4)
+            if on_step:
+                on_step(step * training.STEPS // 4)
+        return object()  # stands for a TrainingRun
+
+    return produce
+
+
+def test_concurrent_callers_of_one_setting_share_one_training():
+    calls: list = []
+    cache = RunCache(produce=_slow_fake_run(calls))
+    experiment = Experiment(num_heads=4)
+    results, seen = [None] * 30, [[] for _ in range(30)]
+    go = threading.Barrier(30)
+
+    def student(k: int) -> None:
+        go.wait()
+        results[k] = cache.get(experiment, progress=seen[k].append)
+
+    threads = [threading.Thread(target=student, args=(k,)) for k in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and cache.produced == 1, f"{len(calls)} trainings for one setting"
+    assert all(r is results[0] for r in results) and results[0] is not None
+    assert sum(1 for s in seen if s) >= 2, "waiters saw no progress"
+    cache.get(Experiment(num_heads=1))
+    assert len(calls) == 2  # another setting trains
+    cache.get(experiment)
+    assert len(calls) == 2  # a remembered one does not
+
+
+def test_a_failed_training_reaches_its_waiters_and_is_not_remembered():
+    attempts = []
+
+    def produce(experiment, on_step=None):
+        attempts.append(experiment)
+        time.sleep(0.2)
+        if len(attempts) == 1:
+            raise RuntimeError("out of memory")
+        return "run"
+
+    cache = RunCache(produce=produce)
+    errors = []
+
+    def caller():
+        try:
+            cache.get(training.DEFAULT)
+        except RuntimeError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 3 and len(attempts) == 1
+    assert cache.get(training.DEFAULT) == "run" and len(attempts) == 2  # tried again
+
+
+def test_waiters_train_it_themselves_when_the_trainer_is_interrupted():
+    attempts = []
+
+    def produce(experiment, on_step=None):
+        attempts.append(experiment)
+        time.sleep(0.2)
+        if len(attempts) == 1:
+            raise KeyboardInterrupt  # marimo interrupts a cell whose reader left
+        return "run"
+
+    cache = RunCache(produce=produce)
+    got = []
+
+    def interrupted():
+        with pytest.raises(KeyboardInterrupt):
+            cache.get(training.DEFAULT)
+
+    first = threading.Thread(target=interrupted)
+    first.start()
+    time.sleep(0.05)
+    second = threading.Thread(target=lambda: got.append(cache.get(training.DEFAULT)))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert got == ["run"] and len(attempts) == 2
+
+
+def test_the_cache_forgets_the_oldest_runs_beyond_its_size():
+    calls: list = []
+    cache = RunCache(kept=2, produce=_slow_fake_run(calls, seconds=0))
+    for seed in (1, 2, 3):
+        cache.get(Experiment(seed=seed))
+    cache.get(Experiment(seed=3))
+    assert len(calls) == 3
+    cache.get(Experiment(seed=1))
+    assert len(calls) == 4, "the oldest run should have been forgotten"
+
+
+# ---------------------------------------------------------------- bad settings
+
+
+@pytest.mark.parametrize(
+    ("settings", "argument", "words"),
+    [
+        (dict(num_heads=3), "num_heads", ["num_heads", "3", "width 32", "[1, 2, 4]"]),
+        (dict(num_heads=8), "num_heads", ["num_heads", "8", "at most 4"]),
+        (dict(num_heads=0), "num_heads", ["num_heads", "0"]),
+        (dict(offsets=(1, 2, 4), num_tokens=4), "offsets", ["offset 4", "num_tokens=4", "num_tokens >= 5"]),
+        (dict(offsets=(-3,), num_tokens=3), "offsets", ["offset -3", "num_tokens >= 4"]),
+        (dict(offsets=()), "offsets", ["at least one offset"]),
+        (dict(offsets=(1, 1)), "offsets", ["no repeats", "(1, 1)"]),
+        (dict(num_tokens=1), "num_tokens", ["num_tokens", "between 2 and 12", "got 1"]),
+        (dict(num_tokens=13), "num_tokens", ["got 13"]),
+        (dict(dropout=1.0), "dropout", ["dropout", "[0, 1)", "1.0"]),
+        (dict(seed=-1), "seed", ["seed", "-1"]),
+    ],
+)
+def test_bad_settings_name_the_argument_the_value_and_what_is_allowed(settings, argument, words):
+    with pytest.raises(SetupError) as caught:
+        Experiment(**settings)
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.argument == argument
+    for word in words:
+        assert word in str(caught.value), f"{word!r} missing from: {caught.value}"
+    assert training.setup_error(**settings).argument == argument
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (dict(offsets=3), ["offsets", "int", "(1, 3)"]),
+        (dict(offsets="13"), ["offsets", "str"]),
+        (dict(offsets=(1, 2.5)), ["each offset", "float"]),
+        (dict(num_heads=2.0), ["num_heads", "float"]),
+        (dict(num_heads=True), ["num_heads", "bool"]),
+        (dict(dropout="0.1"), ["dropout", "str"]),
+        (dict(seed=None), ["seed", "NoneType"]),
+    ],
+)
+def test_wrong_types_raise_type_errors(settings, words):
+    with pytest.raises(TypeError) as caught:
+        Experiment(**settings)
+    for word in words:
+        assert word in str(caught.value), f"{word!r} missing from: {caught.value}"
+
+
+def test_good_settings_are_normalised_so_equal_settings_share_a_run():
+    assert training.setup_error(offsets=(1, 3), num_heads=2) is None
+    assert Experiment(offsets=[1, 3], dropout=0.30000000000000004) == Experiment(offsets=(1, 3), dropout=0.3)
+    assert hash(Experiment(offsets=[1, 3])) == hash(Experiment())
+    with pytest.raises(TypeError, match="training.Experiment"):
+        training.trained({"offsets": (1, 3)})
+
+
+def test_head_counts_are_the_divisors_of_the_width():
+    assert training.head_counts() == [1, 2, 4]
+    assert all(training.WIDTH % h == 0 for h in training.head_counts(most=32))
+
+
+# ---------------------------------------------------------------- the notebooks' section
+
+
+NOTEBOOKS = ["marimo_ch03.py", "marimo_ch03_zh_tw.py"]
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS)
+def notebook(request):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / request.param
+    spec = importlib.util.spec_from_file_location(f"section_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ui(value):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(value=value)
+
+
+def _settings(offsets=(1, 3), heads=2, dropout=0.0, tokens=training.MAX_TOKENS, seed=123):
+    return dict(copy_task=_ui(offsets), training_heads=_ui(heads), training_dropout=_ui(dropout),
+                training_tokens=_ui(tokens), training_seed=_ui(seed))
+
+
+def test_the_notebook_opens_on_the_default_run_without_training(notebook, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("opening the notebook trained a model")
+
+    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(training, "RUNS", RunCache())
+    output, defs = notebook.watch_training.run(**_settings())
+    assert output is None and defs["watch_run"].experiment == training.DEFAULT
+    shown, plotted = notebook.watch_plots.run(training_step=_ui(training.STEPS), watch_run=defs["watch_run"])
+    assert "attn-heatmap" in shown.text and "attn-chart" in shown.text
+    assert plotted["watch_snapshot"].weights.shape == (2, 12, 12)
+
+
+@pytest.mark.parametrize(("settings", "shown"), [(dict(heads=3), "32"), (dict(offsets=(1, 2, 4), tokens=4), "5")])
+def test_a_bad_combination_shows_a_message_not_a_traceback(notebook, settings, shown):
+    output, defs = notebook.watch_training.run(**_settings(**settings))
+    assert defs["watch_run"] is None
+    html = output.text
+    assert "callout" in html and shown in html
+    assert notebook.watch_plots.run(training_step=_ui(100), watch_run=None)[0] is None
+
+
+@pytest.mark.parametrize("step", [0, 35, training.STEPS])
+def test_the_step_slider_redraws_from_snapshots(notebook, step, monkeypatch):
+    run = training.trained(training.DEFAULT)
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("moving the step slider trained"))
+    output, defs = notebook.watch_plots.run(training_step=_ui(step), watch_run=run)
+    assert defs["watch_snapshot"].step == step
+    page = output.text
+    assert "attn-heatmap" in page and "attn-chart" in page
+    assert page.count("<tr>") == 3  # the verdict table: its header and one row per offset
+
+
+def test_trainings_of_different_settings_run_one_at_a_time(monkeypatch):
+    running, most, waited = [0], [0], []
+    guard = threading.Lock()
+
+    def fake_train(experiment, on_step=None):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)
+        with guard:
+            running[0] -= 1
+        return experiment
+
+    monkeypatch.setattr(training, "train", fake_train)
+    cache = RunCache()
+    threads = [threading.Thread(target=cache.get, args=(Experiment(seed=s),), kwargs={"progress": waited.append})
+               for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert cache.produced == 4 and most[0] == 1, f"{most[0]} trainings ran at once"
+    assert waited.count(0) >= 1, "a queued training showed no progress bar while it waited"
