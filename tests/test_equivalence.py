@@ -1,0 +1,192 @@
+"""Same weights through different code (shared/equivalence.py), the book's two mask routes, the
+diagonal trap, and why the mask is a buffer (shared/buffers.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from shared import buffers, equivalence, headfigures
+from shared.attention import CausalAttention, MultiHeadAttention, MultiHeadAttentionWrapper, SelfAttention_v2
+from shared.example import book_inputs
+from shared.seeding import seeded
+
+
+@pytest.mark.parametrize(("d_out", "num_heads"), [(12, 1), (12, 2), (12, 3), (12, 4), (12, 6), (12, 12), (24, 4), (8, 2)])
+def test_four_implementations_agree_with_one_set_of_weights(d_out, num_heads):
+    agreement = equivalence.same_weights(d_out, num_heads)
+    assert set(agreement.outputs) == {"wrapper", "split", "sdpa", "torch"}
+    for name, out in agreement.outputs.items():
+        assert out.dtype == torch.float32
+        assert out.shape == (2, 6, d_out), name
+    assert agreement.differences["split"] == 0.0
+    assert max(agreement.differences.values()) <= 1e-5, agreement.differences
+
+
+def test_the_agreement_is_not_vacuous():
+    """Other weights give other outputs: the comparison would see a bad copy."""
+    agreement = equivalence.same_weights(12, 4)
+    other = equivalence.same_weights(12, 4, seed=7)
+    assert (agreement.outputs["split"] - other.outputs["split"]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(("d_out", "num_heads"), [(12, 1), (12, 4), (12, 12), (24, 6)])
+def test_which_columns_are_which_head_of_the_wrapper(d_out, num_heads):
+    agreement = equivalence.same_weights(d_out, num_heads)
+    d_head = d_out // num_heads
+    assert agreement.head_columns == tuple(tuple(range(k * d_head, (k + 1) * d_head)) for k in range(num_heads))
+
+
+def test_the_column_finder_sees_heads_in_another_order():
+    """Copy the heads into the wrapper in reverse order: the columns found must follow."""
+    with seeded(123):
+        split = MultiHeadAttention(3, 12, 6, 0.0, num_heads=4).eval()
+        wrapper = MultiHeadAttentionWrapper(3, 3, 6, 0.0, num_heads=4).eval()
+    equivalence.copy_into_wrapper(split, wrapper)
+    wrapper.heads = nn.ModuleList(list(wrapper.heads)[::-1])
+    concatenated = []
+    hook = split.out_proj.register_forward_pre_hook(lambda _m, inputs: concatenated.append(inputs[0]))
+    x = torch.stack((book_inputs(), book_inputs()))
+    with torch.no_grad():
+        split(x)
+        found = [equivalence._matching_columns(concatenated[0], head(x)) for head in wrapper.heads]
+    hook.remove()
+    assert found == [(9, 10, 11), (6, 7, 8), (3, 4, 5), (0, 1, 2)]
+
+
+def test_the_column_map_figure_colours_each_head():
+    figure = headfigures.column_map_figure(((0, 1, 2), (3, 4, 5)), {"columns": "c", "wrapper_head": "heads"})
+    for k in range(2):
+        assert figure.svg.count(f'fill="{headfigures.head_colour(k)}"') == 3
+    assert "heads[1]" in figure.svg and 'class="attn-heatmap attn-columnmap"' in figure._repr_html_()
+    with pytest.raises(ValueError, match="words"):
+        headfigures.column_map_figure(((0,),), {})
+
+
+def book_scores() -> torch.Tensor:
+    with seeded(789):
+        sa_v2 = SelfAttention_v2(3, 2)
+    x = book_inputs()
+    with torch.no_grad():
+        return sa_v2.W_query(x) @ sa_v2.W_key(x).T  # (6, 6)
+
+
+def test_the_books_two_mask_routes_agree():
+    routes = equivalence.mask_routes(book_scores(), 2)
+    assert routes.max_difference < 1e-6
+    torch.testing.assert_close(routes.minus_inf[1], torch.tensor([0.5517, 0.4483, 0, 0, 0, 0]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(routes.renormalised.sum(-1), torch.ones(6))
+    assert torch.all(routes.renormalised.triu(1) == 0)
+
+
+def test_mask_routes_agree_on_random_scores():
+    with seeded(5):
+        scores = torch.randn(9, 9) * 4
+    routes = equivalence.mask_routes(scores, 16)
+    torch.testing.assert_close(routes.renormalised, routes.minus_inf, atol=1e-6, rtol=0)
+
+
+def test_masking_the_diagonal_too_gives_a_nan_row():
+    weights = equivalence.diagonal_trap(book_scores(), 2)
+    assert equivalence.nan_rows(weights) == [0]
+    assert torch.isnan(weights[0]).all()
+    assert torch.isfinite(weights[1:]).all()
+    assert weights[1, 0] == 1.0  # the second token may only look at the first now
+    assert equivalence.nan_rows(equivalence.mask_routes(book_scores(), 2).minus_inf) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        (lambda: equivalence.same_weights(12, 5), ValueError, "num_heads"),
+        (lambda: equivalence.same_weights(12.0, 4), TypeError, "d_out"),
+        (lambda: equivalence.same_weights(12, 4, num_tokens=0), ValueError, "num_tokens"),
+        (lambda: equivalence.mask_routes([[1.0]], 2), TypeError, "scores"),
+        (lambda: equivalence.mask_routes(torch.ones(2, 3), 2), ValueError, "scores"),
+        (lambda: equivalence.mask_routes(torch.ones(2, 2, dtype=torch.int64), 2), TypeError, "scores"),
+        (lambda: equivalence.mask_routes(torch.ones(2, 2), 0), ValueError, "d_k"),
+        (lambda: equivalence.diagonal_trap(torch.ones(2, 2), "2"), TypeError, "d_k"),
+        (lambda: buffers.mask_facts("module", (torch.device("cpu"),)), TypeError, "module"),
+        (lambda: buffers.mask_facts(nn.Linear(2, 2), (torch.device("cpu"),)), ValueError, "mask"),
+        (lambda: buffers.mask_facts(CausalAttention(3, 2, 4), "cpu"), TypeError, "devices"),
+    ],
+)
+def test_bad_input_is_named(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+# ---------------------------------------------------------------- the mask as a buffer
+
+
+@pytest.mark.parametrize("cls", [CausalAttention, MultiHeadAttention])
+def test_the_mask_is_saved_moves_and_is_never_trained(cls):
+    with seeded(123):
+        module = cls(3, 4, 6, 0.0) if cls is CausalAttention else cls(3, 4, 6, 0.0, num_heads=2)
+    facts = buffers.mask_facts(module, (torch.device("cpu"), buffers.META))
+    assert "mask" in facts.saved
+    assert "mask" not in facts.parameters and facts.buffers == ("mask",)
+    assert facts.optimized == facts.parameters and not facts.optimizer_sees_mask
+    assert facts.devices == (("cpu", "cpu", "cpu"), ("meta", "meta", "meta"))
+    assert module.mask.device.type == "meta" and module.W_query.weight.device.type == "meta"
+
+
+def test_a_mask_kept_as_a_plain_attribute_would_be_left_behind():
+    """What the buffer saves us from: a plain tensor attribute is not saved and does not move."""
+    module = CausalAttention(3, 2, 4)
+    plain = module.mask.clone()
+    del module.mask  # drop the buffer, keep the same tensor as an ordinary attribute
+    module.mask = plain
+    module.to(buffers.META)
+    assert "mask" not in module.state_dict()
+    assert module.mask.device.type == "cpu" and module.W_query.weight.device.type == "meta"
+
+
+def test_a_mask_made_a_parameter_would_be_trained():
+    """The optimizer check can fail: a mask registered as a parameter is in the optimizer's hands."""
+    module = CausalAttention(3, 2, 4)
+    float_mask = module.mask.float()
+    del module.mask
+    module.mask = nn.Parameter(float_mask)
+    facts = buffers.mask_facts(module, (torch.device("cpu"),))
+    assert facts.optimizer_sees_mask and "mask" in facts.parameters
+
+
+def test_the_readers_device_is_used():
+    from shared import devices
+
+    with seeded(123):
+        module = CausalAttention(3, 2, 6)
+    device = devices.pick_device()
+    facts = buffers.mask_facts(module, (device,))
+    assert facts.devices[0][1].split(":")[0] == device.type
+
+
+# ---------------------------------------------------------------- the notebooks' cells
+
+
+@pytest.fixture(scope="module", params=("marimo_ch03.py", "marimo_ch03_zh_tw.py"))
+def notebook(request):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / request.param
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_notebooks_show_the_routes_the_trap_the_buffer_and_the_agreement(notebook):
+    _, defs = notebook.mask_routes_check.run()
+    assert defs["routes"].max_difference < 1e-6
+    output, _ = notebook.diagonal_trap_check.run()
+    assert "nan" in repr(output) and "[0]" in repr(output)
+    output, defs = notebook.buffer_facts.run()
+    facts = defs["mask_facts"]
+    assert "mask" in facts.saved and not facts.optimizer_sees_mask and facts.devices[-1][1] == "meta"
+    _, defs = notebook.same_weights_check.run()
+    assert max(defs["agreement"].differences.values()) <= 1e-5
+    figure, _ = notebook.column_map.run()
+    assert figure.svg.count(f'fill="{headfigures.head_colour(3)}"') == 3
