@@ -18,15 +18,23 @@ each time it runs cells, that is on every slider move of every student, and the 
 the metadata of every installed package: about 5 ms each time on this project's environment, a fifth
 of the server's CPU while a class plays (`python -m benchmarks.classroom_load`). Installed packages do not
 change while a class is served; restart the server after installing one.
+
+``--train-suggested`` (taken out before the rest goes to marimo) trains, before the server accepts
+anyone, the settings the section "Watch attention learn" suggests (``shared.training.SUGGESTED``,
+about 10 s of CPU), so a class following the prose never waits for a training.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
+import pkgutil
 import runpy
 import sys
 import time
+
+TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings "Watch attention learn" suggests
 
 
 def remember_entry_points() -> None:
@@ -49,25 +57,17 @@ def remember_entry_points() -> None:
 
 
 def preload() -> float:
-    """Import everything the notebooks import; returns the seconds it took."""
+    """Import everything the notebooks import (every module of shared/); returns the seconds it took."""
     started = time.perf_counter()
     import matplotlib.figure  # noqa: F401
     import mpl_toolkits.mplot3d  # noqa: F401  (the embedding plot's 3-d axes)
     import torch  # noqa: F401
     import torch.nn  # noqa: F401
 
-    import shared.attention  # noqa: F401
-    import shared.charts  # noqa: F401
-    import shared.diagrams  # noqa: F401
-    import shared.example  # noqa: F401
-    import shared.exercises  # noqa: F401
-    import shared.explorer  # noqa: F401
-    import shared.heatmap  # noqa: F401
-    import shared.printout  # noqa: F401
-    import shared.seeding  # noqa: F401
-    import shared.session  # noqa: F401
-    import shared.timing  # noqa: F401
+    import shared
 
+    for module in pkgutil.iter_modules(shared.__path__):
+        importlib.import_module(f"shared.{module.name}")
     return time.perf_counter() - started
 
 
@@ -77,10 +77,19 @@ def main(argv: list[str]) -> None:
         raise SystemExit(0 if argv else 2)
     if "marimo" in sys.modules:
         raise RuntimeError("scripts.serve must run before marimo is imported")
+    train_suggested = TRAIN_SUGGESTED in argv
+    argv = [arg for arg in argv if arg != TRAIN_SUGGESTED]
     remember_entry_points()
     seconds = preload()
-    print(f"scripts.serve: torch, matplotlib and shared/ imported in {seconds:.1f} s; starting marimo run",
-          file=sys.stderr, flush=True)
+    print(f"scripts.serve: torch, matplotlib and shared/ imported in {seconds:.1f} s", file=sys.stderr, flush=True)
+    if train_suggested:
+        from shared import training
+
+        started = time.perf_counter()
+        count = training.train_suggested()
+        print(f"scripts.serve: trained the {count} settings the notebook suggests in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr, flush=True)
+    print("scripts.serve: starting marimo run", file=sys.stderr, flush=True)
     sys.argv = ["marimo", "run", *argv]
     runpy.run_module("marimo", run_name="__main__", alter_sys=True)
 

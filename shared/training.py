@@ -536,3 +536,24 @@ def _progress_bar(title: str | None) -> Iterator[Callable[[int], None]]:
     finally:
         if state["context"] is not None:
             state["context"].__exit__(None, None, None)
+
+
+# The settings the notebook's prose suggests trying. A teacher can have them trained while the server
+# starts (`python -m scripts.serve NOTEBOOK --train-suggested ...`), so a class that follows the prose
+# finds every one of them ready instead of queueing for the server's one training at a time.
+SUGGESTED = (
+    Experiment(offsets=(1, 3), num_heads=1),
+    Experiment(offsets=(1, 3), num_heads=4),
+    Experiment(offsets=(1, 2, 4), num_heads=2),
+    Experiment(offsets=(1, 2, 4), num_heads=4),
+    Experiment(offsets=(-1,), num_heads=2),
+    Experiment(offsets=(1,), num_heads=4, dropout=0.5),
+)
+
+
+def train_suggested(experiments: tuple[Experiment, ...] = SUGGESTED) -> int:
+    """Train (or recall) each of ``experiments`` into this process's memory; returns how many."""
+    for experiment in experiments:
+        trained(experiment)
+    return len(experiments)
+

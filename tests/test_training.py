@@ -416,3 +416,22 @@ def test_trainings_of_different_settings_run_one_at_a_time(monkeypatch):
         t.join(10)
     assert cache.produced == 4 and most[0] == 1, f"{most[0]} trainings ran at once"
     assert waited.count(0) >= 1, "a queued training showed no progress bar while it waited"
+
+
+def test_a_teacher_can_have_the_suggested_settings_trained_before_the_class(monkeypatch):
+    """`python -m scripts.serve NOTEBOOK --train-suggested` trains every setting the prose suggests,
+    each once, before marimo starts; the flag is ours and does not reach marimo."""
+    from scripts import serve
+
+    seen, handed_to_marimo = [], []
+    monkeypatch.setattr(training, "trained", lambda experiment, **_: seen.append(experiment))
+    monkeypatch.setattr(serve, "remember_entry_points", lambda: None)
+    monkeypatch.setattr(serve, "preload", lambda: 0.0)
+    monkeypatch.setattr(serve.runpy, "run_module", lambda *a, **k: handed_to_marimo.append(list(serve.sys.argv)))
+    monkeypatch.delitem(serve.sys.modules, "marimo", raising=False)
+    monkeypatch.setattr(serve.sys, "argv", list(serve.sys.argv))
+    serve.main(["marimo_ch03.py", "--train-suggested", "--headless"])
+    assert seen == list(training.SUGGESTED) and len(set(seen)) == len(seen) >= 5
+    assert handed_to_marimo == [["marimo", "run", "marimo_ch03.py", "--headless"]]
+    for experiment in training.SUGGESTED:  # each is a valid setting the notebook's controls can reach
+        assert experiment.num_heads in training.head_counts()
