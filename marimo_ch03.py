@@ -11,7 +11,7 @@
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium", app_title="Chapter 3 · Coding attention mechanisms")
+app = marimo.App(width="medium", app_title="Chapter 3 · Coding attention mechanisms", css_file="marimo_ch03.css")
 
 
 @app.cell
@@ -19,7 +19,24 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, devices, diagrams, example, exercises, explorer, printout, session, timing
+    from shared import (
+        attention,
+        buffers,
+        charts,
+        devices,
+        diagrams,
+        equivalence,
+        example,
+        exercises,
+        explorer,
+        headfigures,
+        headsplit,
+        printout,
+        session,
+        timing,
+        training,
+    )
+    from shared.editions import edition_link
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
@@ -27,19 +44,25 @@ def setup():
     return (
         attention,
         attention_heatmaps,
+        buffers,
         charts,
         cjk_font,
         devices,
         diagrams,
+        edition_link,
+        equivalence,
         example,
         exercises,
         explorer,
+        headfigures,
+        headsplit,
         mo,
         printout,
         seeded,
         session,
         timing,
         torch,
+        training,
     )
 
 
@@ -49,15 +72,15 @@ def words():
     TOKENS = "Your journey starts with one step and each new step builds on every step before it".split()
     HEAD = "Head"
     # Words inside the plots and the exercise verdicts.
-    WEIGHT_LABELS = {"colorbar_label": "weight", "row_axis_label": "query", "col_axis_label": "key", "masked_label": "masked: a future token"}
-    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "score"}
+    WEIGHT_LABELS = {"colorbar_label": "weight", "row_axis_label": "query", "col_axis_label": "key", "masked_label": "masked: a future token", "description": "attention weights"}
+    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "score", "description": "attention scores"}
     STATUS_WORDS = {"todo": "not answered", "error": "error", "wrong": "not yet", "correct": "correct"}
     IMPLEMENTATION_NAMES = {"wrapper": "wrapper (3.6.1)", "split": "weight split (3.6.2)", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
     return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
-def title(mo):
+def title(edition_link, mo):
     mo.vstack(
         [
             mo.md(
@@ -71,10 +94,10 @@ def title(mo):
 
                 The numbers printed below use the book's example and the book's random seeds, so
                 you can check them against the page.
-
-                *中文版：[marimo_ch03_zh_tw.py](marimo_ch03_zh_tw.py)（臺灣繁體中文）*
                 """
             ),
+            # The other language's notebook: edition_link points the link at what this page can open.
+            edition_link("*中文版：[臺灣繁體中文](marimo_ch03_zh_tw.py)*"),
             mo.outline(label="Contents"),
         ]
     )
@@ -272,6 +295,7 @@ def query_weights_plot(TOKENS, attention_heatmaps, attn_weights_query, query_ind
         colorbar_label="weight",
         row_axis_label="query",
         col_axis_label="input token",
+        description="attention weights",
         annotate=True,
     )
     return
@@ -650,6 +674,72 @@ def causal_caption(mo):
 
 
 @app.cell(hide_code=True)
+def mask_routes_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Two routes to the same weights
+
+            The book masks in two ways. The first takes the softmax of every score, sets the weights
+            of future tokens to 0, and divides each row by its new sum, so that the row adds up to 1
+            again. The second sets the future *scores* to $-\infty$ and takes the softmax once. This
+            function does both:
+
+            """),
+            mo.md(printout.source_markdown(equivalence.mask_routes)),
+        ]
+    )
+    return
+
+
+@app.cell
+def mask_routes_check(equivalence, inputs, printout, sa_v2, torch):
+    with torch.no_grad():
+        route_scores = sa_v2.W_query(inputs) @ sa_v2.W_key(inputs).T  # (6, 6): the scores of 3.5.1
+    routes = equivalence.mask_routes(route_scores, d_k=2)
+    printout.labelled(
+        ("softmax, zero the future, renormalise:", routes.renormalised),
+        ("future scores to -inf, then softmax:", routes.minus_inf),
+        ("largest difference:", round(routes.max_difference, 9)),
+    )
+    return (route_scores,)
+
+
+@app.cell(hide_code=True)
+def diagonal_trap_intro(mo):
+    mo.md(r"""
+    The two agree to the last digit float32 keeps. The second needs one softmax instead of a
+    softmax and a division, which is why the classes use it.
+
+    #### A trap: masking the diagonal too
+
+    The mask comes from `torch.triu(..., diagonal=1)`: ones strictly above the diagonal. Write
+    `diagonal=0` and every token is hidden from itself as well. The first token may look only at
+    itself, so it is left with nothing: its whole row of scores is $-\infty$, softmax divides 0
+    by 0, and the row becomes NaN (*not a number*):
+    """)
+    return
+
+
+@app.cell
+def diagonal_trap_check(equivalence, printout, route_scores):
+    trapped = equivalence.diagonal_trap(route_scores, d_k=2)  # the mask from torch.triu(..., diagonal=0)
+    printout.labelled(("weights:", trapped), ("rows with NaN:", equivalence.nan_rows(trapped)))
+    return
+
+
+@app.cell(hide_code=True)
+def diagonal_trap_caption(mo):
+    mo.callout(
+        mo.md(
+            "One NaN row is enough. In the next layer every later token attends to the first one and takes in its NaN, and soon every number, the loss included, is NaN. Hide only the future (`diagonal=1`): a token may always attend to itself."
+        ),
+        kind="warn",
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def s3_5_2(mo):
     mo.md(r"""
     ### 3.5.2 Masking additional attention weights with dropout
@@ -741,6 +831,49 @@ def causal_class(attention, inputs, printout, seeded, torch):
     context_vecs = ca(batch)  # (2, 6, 2)
     printout.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
+
+
+@app.cell(hide_code=True)
+def buffer_intro(mo):
+    mo.md(r"""
+    #### Why the mask is a buffer
+
+    `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`, not as a plain
+    attribute. A buffer belongs to the module as a parameter does, with one difference: nobody
+    trains it. Three things follow, and the cell below checks each on a fresh module:
+
+    * `state_dict()` holds it, so a saved model brings its mask along;
+    * `module.to(device)` moves it with the weights, so the mask is never left on the CPU while the
+      scores it masks are on a GPU (PyTorch refuses to combine tensors from two devices);
+    * `parameters()` does not list it, so an optimizer never sees it.
+
+    The module first moves to the best device this machine has: an NVIDIA GPU (CUDA), an Apple
+    GPU (MPS), or else the CPU, where it already is. Then it moves to PyTorch's `meta` device,
+    which every machine has: its tensors have a shape and no data.
+    """)
+    return
+
+
+@app.cell
+def buffer_facts(attention, buffers, devices, mo, seeded):
+    with seeded(123):
+        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # a fresh module: ca above stays where it is
+    reader_device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
+    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    _mark = {True: "✓", False: "✗"}
+    _tensors = [
+        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
+        for _name in mask_facts.saved
+    ]
+    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    mo.vstack(
+        [
+            mo.md(f"The best device here: **{devices.describe(reader_device)}**"),
+            mo.md("\n".join(["| tensor | in `state_dict()` | in `parameters()` | updated by the optimizer |", "| :-- | :-: | :-: | :-: |", *_tensors])),
+            mo.md("\n".join(["| after | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+        ]
+    )
+    return
 
 
 @app.cell(hide_code=True)
@@ -844,6 +977,105 @@ def mha_numbers(attention, batch, printout, seeded):
 
 
 @app.cell(hide_code=True)
+def head_split_intro(mo):
+    mo.md(r"""
+    #### The head split, step by step
+
+    Where does each head's share of $d_\text{out}$ go? The figure below replays the `forward` of
+    `MultiHeadAttention` on the chapter's batch (two copies of our six tokens, $d_\text{in} = 3$)
+    with a real module's weights, one row per line of code. On the left: the line, then the shape,
+    `stride()` and `is_contiguous()` of the tensor it gave, all read from that tensor. On the right:
+    the tensor itself, for the first sequence of the batch.
+
+    One rule draws every tensor: the first axis after the batch becomes panels side by side, the
+    last two are each panel's rows and columns. A number's colour is the head it belongs to, its
+    shade its size, and the small numbers left of the rows are the tokens the rows came from.
+
+    Follow the colours. `view` cuts each token's row of $d_\text{out}$ numbers into $h$ pieces of
+    $d_\text{head} = d_\text{out} / h$. `transpose(1, 2)` gathers each head's pieces into a
+    $(T, d_\text{head})$ matrix of its own, so one batched `@` computes every head's $(T, T)$
+    scores. On the way back, `transpose(1, 2)` and `contiguous().view` put the heads side by side
+    again, each in the columns it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads,
+    a wider model, and the wrong reshape.
+    """)
+    return
+
+
+@app.cell
+def head_split_controls(headsplit, mo):
+    # Made and shown in one cell: a move then re-runs only the figure's cell, not a layout cell too.
+    split_num_heads = mo.ui.slider(steps=list(headsplit.HEAD_COUNTS), value=4, label="Number of heads h", show_value=True)
+    split_d_out = mo.ui.slider(steps=list(headsplit.WIDTHS), value=12, label="Model width d_out", show_value=True)
+    wrong_reshape = mo.ui.switch(value=False, label="Wrong reshape: view straight to (b, h, T, d_head)")
+    mo.hstack([split_num_heads, split_d_out, wrong_reshape], justify="start", gap=2)
+    return split_d_out, split_num_heads, wrong_reshape
+
+
+@app.cell
+def head_split_words():
+    # The words in the head-split figure (its lines of code stay as they are).
+    SPLIT_WORDS = {
+        "projection": "the query projection: one colour per head",
+        "split": "each token's row cut into h pieces, one per head",
+        "split_wrong": "h blocks of memory, called heads, each with rows of several tokens and heads",
+        "heads": "heads before tokens: one (T, d_head) matrix per head",
+        "skipped": "skipped: no transpose",
+        "weights": "each head's attention weights",
+        "context": "each head's context vectors",
+        "back": "tokens before heads again",
+        "merged": "the heads side by side again, each in its own columns",
+        "output": "out_proj mixes the heads",
+        "view_fails": "without contiguous(), view fails:",
+        "view_works": "view would work here even without contiguous(): the axes it joins already lie in order in memory",
+        "difference": "largest difference from MultiHeadAttention:",
+        "rows": "the small numbers left of the rows are the tokens the rows came from:",
+        "batch": "(the first of the batch's two sequences)",
+        "mixed": "mixes all heads",
+        "masked": "masked",
+    }
+    return (SPLIT_WORDS,)
+
+
+@app.cell
+def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_out, split_num_heads, wrong_reshape):
+    _heads, _width = split_num_heads.value, split_d_out.value
+    head_split = headsplit.split_heads(_heads, _width, wrong_reshape=wrong_reshape.value)  # the real module, replayed
+    headfigures.head_split_figure(
+        head_split,
+        TOKENS[:6],
+        SPLIT_WORDS,
+        head_word=HEAD,
+        alt=f"The head split of MultiHeadAttention, step by step, with {_heads} heads and d_out = {_width}",
+    )
+    return (head_split,)
+
+
+@app.cell(hide_code=True)
+def contiguous_note(mo):
+    mo.md(r"""
+    **Why `contiguous()`?** A tensor is a block of memory plus its *strides*: how many numbers to
+    skip for one step along each axis. `view` never moves a number. It gives the same block new
+    strides, so it works only when the numbers already lie in the order the new shape reads them.
+    `transpose(1, 2)` does not move numbers either: it swaps two strides, and `is_contiguous()`
+    turns False (red in the figure). Back at $(b, T, h, d_\text{head})$, the heads of one token lie
+    far apart in memory, and no strides can read them as one row of $d_\text{out}$ numbers, so
+    `view` refuses, with the error the figure prints. `contiguous()` copies the numbers into a new
+    block in the order they are read, and then `view` can join each token's heads. (`reshape`
+    does both steps, and copies only when it must.) With one head, or one number per head, nothing
+    needs to move, and the figure says so.
+
+    **The wrong reshape.** Switch it on, and the code calls `view(b, h, T, d_head)` straight away.
+    The shapes are right and nothing fails, but the result is wrong. `view` cuts the memory in
+    order, so the first "head" gets the first $T \cdot d_\text{head}$ numbers: pieces of the first
+    tokens, from every head (see its mixed colours and repeated token numbers). Attention then
+    mixes pieces that were never meant to meet, and the output no longer matches
+    `MultiHeadAttention`: the last row prints the largest difference. With one head the two
+    reshapes happen to agree.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
 def explorer_intro(mo):
     mo.md(r"""
     #### Explore multi-head attention
@@ -863,21 +1095,18 @@ def explorer_intro(mo):
 @app.cell
 def heads_control(explorer, mo):
     num_heads = mo.ui.slider(steps=explorer.head_counts(), value=2, label="Number of heads", show_value=True)
-    num_heads
     return (num_heads,)
 
 
 @app.cell
 def mha_dropout_control(mo):
     dropout_rate = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout rate p", show_value=True)
-    dropout_rate
     return (dropout_rate,)
 
 
 @app.cell
 def mha_length_control(example, mo):
     sequence_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="Sequence length", show_value=True)
-    sequence_length
     return (sequence_length,)
 
 
@@ -888,21 +1117,18 @@ def mha_query_control(TOKENS, mo):
         value=f"2. {TOKENS[1]}",
         label="Query token",
     )
-    query_token
     return (query_token,)
 
 
 @app.cell
 def mha_causal_control(mo):
     causal_mask = mo.ui.switch(value=True, label="Causal mask")
-    causal_mask
     return (causal_mask,)
 
 
 @app.cell
 def mha_scaled_control(mo):
     scale_by_sqrt_dk = mo.ui.switch(value=True, label="Divide by √d_k")
-    scale_by_sqrt_dk
     return (scale_by_sqrt_dk,)
 
 
@@ -913,6 +1139,7 @@ def multihead_explorer(
     WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
+    mo,
     num_heads,
     causal_mask,
     dropout_rate,
@@ -924,14 +1151,25 @@ def multihead_explorer(
     mha_view = explorer.explore_multihead(
         seq_len, num_heads.value, dropout_rate.value, causal=causal_mask.value, scaled=scale_by_sqrt_dk.value
     )
-    attention_heatmaps(
-        mha_view.weights,  # (heads, T, T)
-        TOKENS[:seq_len],
-        titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
-        masked=mha_view.masked,
-        highlight_row=query_token.value if query_token.value < seq_len else None,
-        show_row_sums=dropout_rate.value > 0,
-        **WEIGHT_LABELS,
+    # The controls sit beside the grid, in the output that every move redraws anyway.
+    mo.hstack(
+        [
+            mo.vstack([num_heads, dropout_rate, sequence_length, query_token, causal_mask, scale_by_sqrt_dk], gap=1.25),
+            attention_heatmaps(
+                mha_view.weights,  # (heads, T, T)
+                TOKENS[:seq_len],
+                titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
+                masked=mha_view.masked,
+                highlight_row=query_token.value if query_token.value < seq_len else None,
+                show_row_sums=dropout_rate.value > 0,
+                max_width=740,  # with the controls beside it, 12 heads of 16 tokens fit a 1366 x 768 screen
+                max_height=720,
+                **WEIGHT_LABELS,
+            ),
+        ],
+        widths=[2, 5],  # room for the grid's max_width beside the controls
+        align="start",
+        gap=1.5,
     )
     return (mha_view,)
 
@@ -972,6 +1210,271 @@ def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_head
     )
     mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
     return
+
+
+@app.cell(hide_code=True)
+def same_weights_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Same weights, different code
+
+            The wrapper of 3.6.1 and the weight split of 3.6.2 compute the same thing, and so do
+            PyTorch's two versions. To see it, take one `MultiHeadAttention` with 4 heads and
+            $d_\text{out} = 12$ and copy its weights into the three others:
+
+            * the wrapper, with 4 heads of width $12 / 4 = 3$: head $k$ gets rows $3k$ to $3k + 2$ of
+              each projection's weight, because `nn.Linear` stores it as $(d_\text{out}, d_\text{in})$,
+              one row per output column (the function below);
+            * `SDPAMultiHeadAttention`: the same parameter names, so `load_state_dict` copies everything;
+            * `torch.nn.MultiheadAttention`, which stacks $W_q$, $W_k$ and $W_v$ in one `in_proj_weight`.
+
+            The wrapper has no `out_proj`, so the split's `out_proj` is applied to its output. And
+            `torch.nn.MultiheadAttention` needs inputs as wide as its output, so here the six tokens
+            have random embeddings of width $d_\text{in} = 12$.
+
+            """),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+        ]
+    )
+    return
+
+
+@app.cell
+def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
+    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # seeded: the same numbers on every machine
+    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
+    mo.md("\n".join(["| implementation | largest difference from the weight split |", "| :-- | --: |", *_rows]))
+    return (agreement,)
+
+
+@app.cell
+def column_map(agreement, headfigures):
+    headfigures.column_map_figure(
+        agreement.head_columns,  # found by comparing tensors, not by assuming
+        {
+            "columns": "The columns of the heads side by side (what out_proj receives), coloured by the head of the wrapper that gives the same numbers",
+            "wrapper_head": "wrapper.heads",
+        },
+        alt="Which columns of the weight split are which head of the wrapper",
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def same_weights_caption(mo):
+    mo.md(r"""
+    The differences are float32 rounding, about $10^{-7}$: the four add the same products in
+    different orders. Every column of the split's heads, side by side, equals one column of a
+    wrapper head's output, and the figure colours each column by that head: head $k$ owns columns
+    $3k$ to $3k + 2$. The split keeps every head's numbers together and in order, so
+    `contiguous().view` lays out the heads exactly as the wrapper's `torch.cat` does.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def watch_intro(mo):
+    mo.md(r"""
+    ## Watch attention learn
+
+    Every heatmap so far showed weights fresh from initialisation, and with many heads the panels
+    look much alike. What makes heads different is training. This section is not in the book: it
+    trains one `MultiHeadAttention` layer, the class of 3.6.2 with its causal mask and dropout, on a
+    task small enough to learn while you watch, and shows what each head learned.
+
+    **The task.** The input is a sequence of $T$ random tokens from a vocabulary of 8, shown as the
+    letters A to H. At every position the model must name the tokens a fixed number of positions
+    back: the task's *offsets*. With offsets 1 and 3, that is the token just before and the token
+    three before. The tokens are random, so there is no pattern to guess from: the model has to look.
+
+    **The model.** Token embeddings plus position embeddings (width 32), one
+    `MultiHeadAttention(32, 32, T, dropout, num_heads=h)`, and a linear read-out that predicts one
+    token per offset. Nothing else carries information from one position to another, so to copy the
+    token three back, some head must put its attention weight on that key. Each row of a head's
+    weights sums to 1: a head that serves two offsets has to split its weight between two keys, and
+    it passes on a blend of both tokens.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def watch_code(mo, printout, training):
+    mo.vstack(
+        [
+            mo.md(r"""
+            Here are the model and the training loop, from `shared/training.py`. The loss is the
+            cross-entropy of each offset's prediction, summed over the offsets: guessing scores
+            $\ln 8 \approx 2.08$ per offset, and copying without a mistake scores 0. `draws` is the
+            run's own stream of random numbers (initial weights, batches, dropout masks), so every
+            reader of a shared server gets the same run for the same seed. Every 5 steps the loop
+            keeps a snapshot: each head's weights in eval mode (dropout off) on fixed probe sequences.
+            The step slider below moves through these snapshots; it does not train again.
+            """),
+            mo.md(printout.source_markdown(training.CopyModel)),
+            mo.md(printout.source_markdown(training.train)),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def watch_try(mo):
+    mo.md(r"""
+    #### Train it yourself
+
+    Pick a task and a number of heads. A new setting trains in a second or two, with a progress
+    bar. The server remembers every setting, so one that anybody trained before comes back at once.
+    The panels show each head's weights on one probe sequence (queries down, keys across), the chart
+    shows the loss, and the table gives each offset the head that attends to it most. The head has
+    *taken* the offset when it puts at least 80 % of its attention there. Things to try:
+
+    * **Two heads, offsets 1 and 3** (the default). Drag the step slider from 0. At first every head
+      spreads its weight over the earlier tokens. By step 50 one head puts nearly all of its weight
+      on the key one back (a bright line just below the diagonal), the other on the key three back
+      (a line two cells lower), and the loss has fallen from the guessing line to almost 0.
+    * **One head.** It cannot put all of its weight on two keys, so it splits it, about 60 % one
+      back and 45 % three back (the two shares are averaged over different queries, so they need
+      not add up to 100 %). The loss stops near 1, far from 0.
+    * **Four heads.** Learned as fast: two heads take the two offsets, and the spare ones lean
+      towards one or the other.
+    * **The tokens 1, 2 and 4 back**, with two heads and then four. With two, each head splits its
+      weight between two offsets and the loss stays up; with four, every offset gets a head of its own.
+    * **The next token.** The causal mask hides every later key from every head, so there is nothing
+      to learn: the loss stays on the guessing line. This is the mask of 3.5 at work.
+    * **Dropout** during training zeroes random attention weights, at times the very weight a head
+      needs, so the training loss (light line) stays high while the loss with dropout off (dark
+      line) still falls. Spare heads turn into backups: with four heads on the previous token and
+      dropout 0.5, all four heads learn the same offset.
+    * **Three heads** cannot split the width 32, and a sequence shorter than the task needs has no
+      such position: the app says so. **Another seed** starts from other weights: other heads take
+      the offsets, and the outcome is the same.
+    """)
+    return
+
+
+@app.cell
+def watch_task_control(mo):
+    copy_task = mo.ui.dropdown(
+        options={
+            "the previous token (1 back)": (1,),
+            "the tokens 1 and 3 back": (1, 3),
+            "the tokens 1, 2 and 4 back": (1, 2, 4),
+            "the next token (1 ahead)": (-1,),
+        },
+        value="the tokens 1 and 3 back",
+        label="Task: predict",
+    )
+    return (copy_task,)
+
+
+@app.cell
+def watch_heads_control(mo):
+    training_heads = mo.ui.slider(1, 4, value=2, debounce=True, label="Heads", show_value=True)
+    return (training_heads,)
+
+
+@app.cell
+def watch_dropout_control(mo):
+    training_dropout = mo.ui.slider(0.0, 0.5, step=0.1, value=0.0, debounce=True, label="Dropout during training", show_value=True)
+    return (training_dropout,)
+
+
+@app.cell
+def watch_tokens_control(mo, training):
+    training_tokens = mo.ui.slider(steps=training.TOKEN_CHOICES, value=training.MAX_TOKENS, debounce=True, label="Tokens per sequence", show_value=True)
+    return (training_tokens,)
+
+
+@app.cell
+def watch_seed_control(mo):
+    training_seed = mo.ui.number(start=0, stop=999, step=1, value=123, label="Seed")
+    return (training_seed,)
+
+
+@app.cell
+def watch_controls(copy_task, mo, training_dropout, training_heads, training_seed, training_tokens):
+    mo.vstack(
+        [
+            mo.hstack([copy_task, training_heads], justify="start", gap=2),
+            mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+        ]
+    )
+    return
+
+
+@app.cell
+def watch_training(copy_task, mo, training, training_dropout, training_heads, training_seed, training_tokens):
+    _heads, _tokens = training_heads.value, training_tokens.value
+    watch_settings = dict(
+        offsets=copy_task.value, num_heads=_heads, dropout=training_dropout.value, num_tokens=_tokens, seed=training_seed.value
+    )
+    watch_error = training.setup_error(**watch_settings)  # None when these settings can be trained
+    # Each setting trains once per server; the default comes from a file, so opening the notebook trains nothing.
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title="Training the attention layer")
+    _allowed = ", ".join(str(h) for h in training.head_counts())
+    _farthest = max(abs(offset) for offset in copy_task.value)
+    _messages = {
+        "num_heads": f"**{_heads} heads cannot share a width of {training.WIDTH}.** `MultiHeadAttention` gives every head the same number of dimensions, so the head count must divide {training.WIDTH}: pick one of {_allowed}.",
+        "offsets": f"**A sequence of {_tokens} tokens has no token {_farthest} positions away.** This task needs at least {_farthest + 1} tokens: move the token slider up, or pick another task.",
+    }
+    mo.callout(mo.md(_messages.get(watch_error.argument, str(watch_error))), kind="warn") if watch_error else None
+    return (watch_run,)
+
+
+@app.cell
+def watch_step_control(mo, training):
+    training_step = mo.ui.slider(0, training.STEPS, step=training.SNAPSHOT_EVERY, value=training.STEPS, label="After training step", show_value=True, full_width=True)
+    training_step
+    return (training_step,)
+
+
+@app.cell
+def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
+    watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # eval mode, after that many steps
+    _rows = []
+    for _verdict in watch_run.verdicts(training_step.value) if watch_run else []:
+        if _verdict.hidden:
+            _rows.append(f"| {-_verdict.offset} ahead | none | 0% | hidden by the causal mask |")
+        elif _verdict.owned:
+            _rows.append(f"| {_verdict.offset} back | {HEAD} {_verdict.head} | {_verdict.share:.0%} | taken |")
+        else:
+            _rows.append(f"| {_verdict.offset} back | {HEAD} {_verdict.head} | {_verdict.share:.0%} | not taken |")
+    mo.vstack(
+        [
+            attention_heatmaps(
+                watch_snapshot.weights,  # (heads, T, T): every head's weights on one probe sequence
+                watch_run.labels,
+                titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
+                masked=watch_run.masked,
+                **WEIGHT_LABELS,
+            ),
+            mo.hstack(
+                [
+                    charts.loss_chart(
+                        watch_run.losses,
+                        snapshot_steps=[s.step for s in watch_run.snapshots],
+                        snapshot_losses=[s.loss for s in watch_run.snapshots],
+                        chance=watch_run.chance,
+                        step=training_step.value,
+                        title="Loss",
+                        width=540,
+                        xlabel="training step",
+                        ylabel="loss",
+                        train_label="training batches (dropout on)",
+                        eval_label="probe sequences (dropout off)",
+                        chance_label="guessing",
+                        marker_label=f"step {watch_snapshot.step}: loss {watch_snapshot.loss:.2f}",
+                    ),
+                    mo.md("\n".join(["| token | best head | share of its attention | verdict |", "| :-- | :-- | --: | :-- |", *_rows])),
+                ],
+                widths=[1, 1],
+                align="center",
+                gap=1,
+            ),
+        ]
+    ) if watch_run else None
+    return (watch_snapshot,)
 
 
 @app.cell(hide_code=True)

@@ -12,12 +12,12 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 84d0226ebf51129565c70ec3ff3eac63f4b0f39326f51e046907eb6b30a58f97
+# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
 
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium", app_title="第 3 章 · 實作注意力機制")
+app = marimo.App(width="medium", app_title="第 3 章 · 實作注意力機制", css_file="marimo_ch03.css")
 
 
 @app.cell
@@ -25,7 +25,24 @@ def setup():
     import marimo as mo
     import torch
 
-    from shared import attention, charts, devices, diagrams, example, exercises, explorer, printout, session, timing
+    from shared import (
+        attention,
+        buffers,
+        charts,
+        devices,
+        diagrams,
+        equivalence,
+        example,
+        exercises,
+        explorer,
+        headfigures,
+        headsplit,
+        printout,
+        session,
+        timing,
+        training,
+    )
+    from shared.editions import edition_link
     from shared.heatmap import attention_heatmaps
     from shared.seeding import seeded
 
@@ -33,19 +50,25 @@ def setup():
     return (
         attention,
         attention_heatmaps,
+        buffers,
         charts,
         cjk_font,
         devices,
         diagrams,
+        edition_link,
+        equivalence,
         example,
         exercises,
         explorer,
+        headfigures,
+        headsplit,
         mo,
         printout,
         seeded,
         session,
         timing,
         torch,
+        training,
     )
 
 
@@ -55,21 +78,19 @@ def words():
     TOKENS = "你的 旅程 開始 於 一 步 而 每個 新 步伐 都 建立在 先前的 每 一步 之上".split()
     HEAD = "注意力頭"
     # 圖表裡的文字，以及練習的判定結果。
-    WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元"}
-    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數"}
+    WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元", "description": "注意力權重"}
+    SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數", "description": "注意力分數"}
     STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
     IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重切分（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
     return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
-def title(mo):
+def title(edition_link, mo):
     mo.vstack(
         [
             mo.md(
                 r"""
-                *English version: [marimo_ch03.py](marimo_ch03.py)*
-
                 # 第 3 章 · 實作注意力機制
 
                 這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
@@ -77,6 +98,8 @@ def title(mo):
                 下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
                 """
             ),
+            # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
+            edition_link("*英文版：[English](marimo_ch03.py)*"),
             mo.outline(label="目錄"),
         ]
     )
@@ -258,6 +281,7 @@ def query_weights_plot(TOKENS, attention_heatmaps, attn_weights_query, query_ind
         colorbar_label="權重",
         row_axis_label="查詢",
         col_axis_label="輸入詞元",
+        description="注意力權重",
         annotate=True,
     )
     return
@@ -610,6 +634,65 @@ def causal_caption(mo):
 
 
 @app.cell(hide_code=True)
+def mask_routes_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### 兩條路，同樣的權重
+
+            書中用兩種方式套用遮罩。第一種先對每個分數取 softmax，把未來詞元的權重設為 0，再把每一列除以它新的總和，讓這一列的總和重新等於 1。第二種則把未來的**分數**設為 $-\infty$，只取一次 softmax。下面這個函式兩種都做：
+
+            """),
+            mo.md(printout.source_markdown(equivalence.mask_routes)),
+        ]
+    )
+    return
+
+
+@app.cell
+def mask_routes_check(equivalence, inputs, printout, sa_v2, torch):
+    with torch.no_grad():
+        route_scores = sa_v2.W_query(inputs) @ sa_v2.W_key(inputs).T  # (6, 6)：3.5.1 的分數
+    routes = equivalence.mask_routes(route_scores, d_k=2)
+    printout.labelled(
+        ("softmax、未來歸零、重新正規化：", routes.renormalised),
+        ("未來的分數設為 -inf，再取 softmax：", routes.minus_inf),
+        ("最大差異：", round(routes.max_difference, 9)),
+    )
+    return (route_scores,)
+
+
+@app.cell(hide_code=True)
+def diagonal_trap_intro(mo):
+    mo.md(r"""
+    兩者一致到 float32 能表示的最後一位數。第二種只要一次 softmax，不必再做一次除法，所以各個類別都用它。
+
+    #### 陷阱：連對角線也遮蔽
+
+    遮罩來自 `torch.triu(..., diagonal=1)`：只有對角線上方（不含對角線）的位置是 1。若寫成 `diagonal=0`，每個詞元連自己也被遮蔽。第一個詞元本來只能看自己，這下什麼都看不到：它的整列分數都是 $-\infty$，softmax 算出 0 除以 0，這一列就變成 NaN（not a number，非數值）：
+    """)
+    return
+
+
+@app.cell
+def diagonal_trap_check(equivalence, printout, route_scores):
+    trapped = equivalence.diagonal_trap(route_scores, d_k=2)  # 遮罩來自 torch.triu(..., diagonal=0)
+    printout.labelled(("權重：", trapped), ("含 NaN 的列：", equivalence.nan_rows(trapped)))
+    return
+
+
+@app.cell(hide_code=True)
+def diagonal_trap_caption(mo):
+    mo.callout(
+        mo.md(
+            "一列 NaN 就足以出事。到了下一層，後面的每個詞元都會關注第一個詞元，也就把它的 NaN 一起吸收進來；很快地，每個數字都變成 NaN，損失（loss）也不例外。只遮蔽未來（`diagonal=1`）：詞元永遠可以關注自己。"
+        ),
+        kind="warn",
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def s3_5_2(mo):
     mo.md(r"""
     ### 3.5.2 用 dropout 遮蔽額外的注意力權重
@@ -694,6 +777,44 @@ def causal_class(attention, inputs, printout, seeded, torch):
     context_vecs = ca(batch)  # (2, 6, 2)
     printout.labelled(("context_vecs.shape:", context_vecs.shape), ("context_vecs:", context_vecs))
     return (batch,)
+
+
+@app.cell(hide_code=True)
+def buffer_intro(mo):
+    mo.md(r"""
+    #### 為什麼遮罩是緩衝區
+
+    `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存遮罩，而不是把它當成一般的屬性。緩衝區（buffer）和參數一樣屬於模組，差別只有一個：沒有人訓練它。由此得出三件事，下面的儲存格會在一個新建立的模組上逐一檢查：
+
+    * `state_dict()` 裡有它，所以儲存下來的模型會帶著自己的遮罩；
+    * `module.to(device)` 會把它和權重一起搬走，所以不會發生分數在 GPU 上、遮罩卻留在 CPU 上的情況（PyTorch 不肯把兩個裝置上的張量拿來一起計算）；
+    * `parameters()` 不會列出它，所以最佳化器（optimizer）永遠看不到它。
+
+    模組先搬到這臺機器上最好的裝置：NVIDIA GPU（CUDA）、Apple GPU（MPS），否則就是 CPU，也就是它原本所在的地方。接著再搬到 PyTorch 的 `meta` 裝置，每臺機器都有它：上面的張量只有形狀，沒有資料。
+    """)
+    return
+
+
+@app.cell
+def buffer_facts(attention, buffers, devices, mo, seeded):
+    with seeded(123):
+        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # 新建立的模組：上面的 ca 留在原地
+    reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
+    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    _mark = {True: "✓", False: "✗"}
+    _tensors = [
+        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
+        for _name in mask_facts.saved
+    ]
+    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    mo.vstack(
+        [
+            mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device)}**"),
+            mo.md("\n".join(["| 張量 | 在 `state_dict()` 中 | 在 `parameters()` 中 | 由最佳化器更新 |", "| :-- | :-: | :-: | :-: |", *_tensors])),
+            mo.md("\n".join(["| 執行後 | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+        ]
+    )
+    return
 
 
 @app.cell(hide_code=True)
@@ -792,6 +913,79 @@ def mha_numbers(attention, batch, printout, seeded):
 
 
 @app.cell(hide_code=True)
+def head_split_intro(mo):
+    mo.md(r"""
+    #### 逐步看懂分頭
+
+    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
+
+    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
+
+    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
+    """)
+    return
+
+
+@app.cell
+def head_split_controls(headsplit, mo):
+    # 在同一個儲存格裡建立並顯示：移動控制項時，只會重新執行圖的儲存格，不會連帶執行另一個版面配置儲存格。
+    split_num_heads = mo.ui.slider(steps=list(headsplit.HEAD_COUNTS), value=4, label="注意力頭數 h", show_value=True)
+    split_d_out = mo.ui.slider(steps=list(headsplit.WIDTHS), value=12, label="模型寬度 d_out", show_value=True)
+    wrong_reshape = mo.ui.switch(value=False, label="錯誤的 reshape：直接 view 成 (b, h, T, d_head)")
+    mo.hstack([split_num_heads, split_d_out, wrong_reshape], justify="start", gap=2)
+    return split_d_out, split_num_heads, wrong_reshape
+
+
+@app.cell
+def head_split_words():
+    # 分頭圖裡的文字（圖中的程式碼保持原樣）。
+    SPLIT_WORDS = {
+        "projection": "查詢的投影：每個頭一種顏色",
+        "split": "每個詞元的列切成 h 段，每個頭一段",
+        "split_wrong": "h 塊記憶體當成頭，每塊混著多個詞元和多個頭的列",
+        "heads": "頭在詞元之前：每個頭一個 (T, d_head) 矩陣",
+        "skipped": "略過：沒有轉置",
+        "weights": "每個頭的注意力權重",
+        "context": "每個頭的上下文向量",
+        "back": "詞元再回到頭之前",
+        "merged": "各個頭再次並排，各自回到自己的行",
+        "output": "out_proj 混合各個頭",
+        "view_fails": "沒有 contiguous()，view 會失敗：",
+        "view_works": "這裡即使沒有 contiguous()，view 也能成功：它要合併的軸在記憶體中已經依序排好",
+        "difference": "與 MultiHeadAttention 的最大差異：",
+        "rows": "列左邊的小數字是那一列來自的詞元：",
+        "batch": "（批次中兩個序列的第一個）",
+        "mixed": "混合所有的頭",
+        "masked": "已遮蔽",
+    }
+    return (SPLIT_WORDS,)
+
+
+@app.cell
+def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_out, split_num_heads, wrong_reshape):
+    _heads, _width = split_num_heads.value, split_d_out.value
+    head_split = headsplit.split_heads(_heads, _width, wrong_reshape=wrong_reshape.value)  # 重播真實的模組
+    headfigures.head_split_figure(
+        head_split,
+        TOKENS[:6],
+        SPLIT_WORDS,
+        head_word=HEAD,
+        alt=f"MultiHeadAttention 的分頭過程，逐步呈現：{_heads} 個頭，d_out = {_width}",
+    )
+    return (head_split,)
+
+
+@app.cell(hide_code=True)
+def contiguous_note(mo):
+    mo.md(r"""
+    **為什麼需要 `contiguous()`？** 張量是一塊記憶體，加上它的步幅（strides）：沿著每個軸走一步，要跳過多少個數字。`view` 從不搬動任何數字，它只是給同一塊記憶體新的步幅，所以只有在數字已經照新形狀讀取的順序排好時，它才能成功。`transpose(1, 2)` 也不搬動數字：它只交換兩個步幅，於是 `is_contiguous()`（記憶體是否連續，contiguous）變成 False（圖中以紅色標出）。回到 $(b, T, h, d_\text{head})$ 時，同一個詞元的各個頭在記憶體中相隔很遠，沒有任何步幅能把它們讀成一列 $d_\text{out}$ 個數字，所以 `view` 拒絕執行，錯誤訊息就寫在圖中。`contiguous()` 把數字照讀取的順序複製到一塊新的記憶體，之後 `view` 就能把每個詞元的各個頭接起來。（`reshape` 兩步都做，而且只在必要時才複製。）只有一個頭，或每個頭只有一個數字時，什麼都不必搬動，圖中也會這樣說明。
+
+    **錯誤的 reshape。** 把開關切到開啟，程式碼就會直接呼叫 `view(b, h, T, d_head)`。形狀都對，也不會出錯，結果卻是錯的。`view` 依序切開記憶體，所以第一個「頭」拿到最前面的 $T \cdot d_\text{head}$ 個數字：前幾個詞元的片段，而且來自每一個頭（看它混雜的顏色和重複的詞元編號）。接著注意力會把本來不該碰在一起的片段混在一起，輸出就不再和 `MultiHeadAttention` 相符：圖的最後一列會顯示最大差異。只有一個頭時，兩種 reshape 剛好一致。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
 def explorer_intro(mo):
     mo.md(r"""
     #### 探索多頭注意力
@@ -809,21 +1003,18 @@ def explorer_intro(mo):
 @app.cell
 def heads_control(explorer, mo):
     num_heads = mo.ui.slider(steps=explorer.head_counts(), value=2, label="注意力頭數", show_value=True)
-    num_heads
     return (num_heads,)
 
 
 @app.cell
 def mha_dropout_control(mo):
     dropout_rate = mo.ui.slider(0.0, 0.9, step=0.05, value=0.0, label="Dropout 比率 p", show_value=True)
-    dropout_rate
     return (dropout_rate,)
 
 
 @app.cell
 def mha_length_control(example, mo):
     sequence_length = mo.ui.slider(1, example.MAX_TOKENS, value=6, label="序列長度", show_value=True)
-    sequence_length
     return (sequence_length,)
 
 
@@ -834,21 +1025,18 @@ def mha_query_control(TOKENS, mo):
         value=f"2. {TOKENS[1]}",
         label="查詢詞元",
     )
-    query_token
     return (query_token,)
 
 
 @app.cell
 def mha_causal_control(mo):
     causal_mask = mo.ui.switch(value=True, label="因果遮罩")
-    causal_mask
     return (causal_mask,)
 
 
 @app.cell
 def mha_scaled_control(mo):
     scale_by_sqrt_dk = mo.ui.switch(value=True, label="除以 √d_k")
-    scale_by_sqrt_dk
     return (scale_by_sqrt_dk,)
 
 
@@ -859,6 +1047,7 @@ def multihead_explorer(
     WEIGHT_LABELS,
     attention_heatmaps,
     explorer,
+    mo,
     num_heads,
     causal_mask,
     dropout_rate,
@@ -870,14 +1059,25 @@ def multihead_explorer(
     mha_view = explorer.explore_multihead(
         seq_len, num_heads.value, dropout_rate.value, causal=causal_mask.value, scaled=scale_by_sqrt_dk.value
     )
-    attention_heatmaps(
-        mha_view.weights,  # (heads, T, T)：注意力頭數 × 詞元數 × 詞元數
-        TOKENS[:seq_len],
-        titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
-        masked=mha_view.masked,
-        highlight_row=query_token.value if query_token.value < seq_len else None,
-        show_row_sums=dropout_rate.value > 0,
-        **WEIGHT_LABELS,
+    # 控制項和網格並排在同一個輸出裡：每次調整本來就會重繪這個輸出。
+    mo.hstack(
+        [
+            mo.vstack([num_heads, dropout_rate, sequence_length, query_token, causal_mask, scale_by_sqrt_dk], gap=1.25),
+            attention_heatmaps(
+                mha_view.weights,  # (heads, T, T)：注意力頭數 × 詞元數 × 詞元數
+                TOKENS[:seq_len],
+                titles=[f"{HEAD} {h + 1}" for h in range(mha_view.weights.shape[0])],
+                masked=mha_view.masked,
+                highlight_row=query_token.value if query_token.value < seq_len else None,
+                show_row_sums=dropout_rate.value > 0,
+                max_width=740,  # 控制項放在旁邊時，12 個注意力頭、16 個詞元的圖剛好放得進 1366 x 768 的螢幕
+                max_height=720,
+                **WEIGHT_LABELS,
+            ),
+        ],
+        widths=[2, 5],  # 讓控制項旁邊留得下網格的 max_width
+        align="start",
+        gap=1.5,
     )
     return (mha_view,)
 
@@ -916,6 +1116,227 @@ def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_head
     )
     mo.vstack([_verdict, mo.accordion({"顯示參考解答": _solution})])
     return
+
+
+@app.cell(hide_code=True)
+def same_weights_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### 同樣的權重，不同的程式碼
+
+            3.6.1 的包裝器和 3.6.2 的權重切分算的是同一件事，PyTorch 的兩個版本也一樣。為了親眼看到，我們取一個有 4 個頭、$d_\text{out} = 12$ 的 `MultiHeadAttention`，把它的權重複製到另外三個實作：
+
+            * 包裝器，4 個頭，寬度各為 $12 / 4 = 3$：頭 $k$ 拿到每個投影權重的第 $3k$ 到第 $3k + 2$ 列，因為 `nn.Linear` 把權重存成 $(d_\text{out}, d_\text{in})$，權重的一列對應輸出的一行（見下面的函式）；
+            * `SDPAMultiHeadAttention`：參數名稱相同，所以一次 `load_state_dict` 就全部複製過去；
+            * `torch.nn.MultiheadAttention`：它把 $W_q$、$W_k$、$W_v$ 疊成一個 `in_proj_weight`。
+
+            包裝器沒有 `out_proj`，所以它的輸出要再經過權重切分的 `out_proj`。另外，`torch.nn.MultiheadAttention` 要求輸入和輸出一樣寬，所以這裡的六個詞元改用寬度 $d_\text{in} = 12$ 的隨機嵌入向量。
+
+            """),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+        ]
+    )
+    return
+
+
+@app.cell
+def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
+    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # 固定種子：每臺機器上都是同樣的數字
+    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
+    mo.md("\n".join(["| 實作 | 與權重切分的最大差異 |", "| :-- | --: |", *_rows]))
+    return (agreement,)
+
+
+@app.cell
+def column_map(agreement, headfigures):
+    headfigures.column_map_figure(
+        agreement.head_columns,  # 比對張量找出來的，不是假設的
+        {
+            "columns": "並排的各個頭的行（也就是 out_proj 收到的輸入），依照給出相同數字的包裝器頭上色",
+            "wrapper_head": "wrapper.heads",
+        },
+        alt="權重切分的哪幾行對應包裝器的哪個頭",
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def same_weights_caption(mo):
+    mo.md(r"""
+    這些差異是 float32 的捨入誤差，大約 $10^{-7}$：四種實作把同樣的乘積以不同的順序相加。權重切分並排的各個頭裡，任何一行都等於包裝器某個頭輸出中的一行，圖中就依那個頭替這些行上色：頭 $k$ 擁有第 $3k$ 到第 $3k + 2$ 行。權重切分讓每個頭的數字聚在一起、依序排列，所以 `contiguous().view` 排出的各個頭，和包裝器的 `torch.cat` 完全一樣。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def watch_intro(mo):
+    mo.md(r"""
+    ## 看注意力如何學習
+
+    到目前為止，每張熱圖畫的都是剛初始化的權重，頭一多，各個面板看起來就差不多。讓每個頭變得不一樣的，是訓練。這一節不在書裡：我們在一個小到可以邊看邊學完的任務上，訓練一層 `MultiHeadAttention`（就是 3.6.2 的類別，連同它的因果遮罩和 dropout），再看看每個頭學到了什麼。
+
+    **任務。** 輸入是由 $T$ 個隨機詞元組成的序列，詞彙表（vocabulary）只有 8 個詞元，以字母 A 到 H 表示。模型在每個位置都要說出往前固定距離的詞元，這些距離就是任務的偏移量（offsets）。偏移量為 1 和 3 時，要說出的就是前一個詞元和往前第三個詞元。詞元是隨機的，沒有規律可猜：模型必須回頭去看。
+
+    **模型。** 詞元嵌入向量加上位置嵌入向量（position embeddings，寬度 32），接著是一層 `MultiHeadAttention(32, 32, T, dropout, num_heads=h)`，最後是一個線性讀出層（read-out），為每個偏移量預測一個詞元。除此之外，沒有別的路徑能把資訊從一個位置帶到另一個位置，所以要複製往前第三個詞元，就必須有某個頭把注意力權重放在那個鍵上。一個頭的權重每一列的總和都是 1：同時服務兩個偏移量的頭，只能把權重分給兩個鍵，傳下去的是兩個詞元混在一起的結果。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def watch_code(mo, printout, training):
+    mo.vstack(
+        [
+            mo.md(r"""
+            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果。迴圈每 5 步存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定測試序列（probe sequences）的權重。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
+            """),
+            mo.md(printout.source_markdown(training.CopyModel)),
+            mo.md(printout.source_markdown(training.train)),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def watch_try(mo):
+    mo.md(r"""
+    #### 自己訓練看看
+
+    選一個任務和頭數。新的設定一兩秒就能訓練完，訓練時會顯示進度條。伺服器會記住每一組設定，所以任何人訓練過的設定都會立刻出現。面板顯示每個頭在一條測試序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則為每個偏移量找出關注它最多的頭。當這個頭把至少 80 % 的注意力放在那裡，我們就說它「接手」了這個偏移量。可以試試：
+
+    * **兩個頭，偏移量 1 和 3**（預設）。把步數滑桿從 0 開始往右拉。一開始，每個頭都把權重分散在前面的詞元上。到了第 50 步，一個頭幾乎把全部權重放在往前一個的鍵上（對角線正下方的一條亮線），另一個頭則放在往前三個的鍵上（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
+    * **一個頭。** 它沒辦法把全部權重同時放在兩個鍵上，只好分開：大約 60 % 給往前一個，45 % 給往前三個（這兩個比例是對不同的查詢取平均，所以加起來不一定是 100 %）。損失停在 1 左右，離 0 很遠。
+    * **四個頭。** 學得一樣快：兩個頭各接手一個偏移量，多出來的頭則偏向其中一個。
+    * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，每個頭都得把權重分給兩個偏移量，損失降不下來；四個頭時，每個偏移量都有自己的頭。
+    * **下一個詞元。** 因果遮罩讓每個頭都看不到後面的鍵，所以沒有東西可學：損失一直停在隨機猜測的水準。這就是 3.5 的遮罩在發揮作用。
+    * 訓練時的 **dropout** 會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直偏高，而關閉 dropout 時的損失（深色線）仍然下降。多出來的頭會變成備援：用四個頭預測前一個詞元、dropout 設為 0.5 時，四個頭全都學會同一個偏移量。
+    * **三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**，就從不同的權重開始：接手偏移量的會是別的頭，但結果一樣。
+    """)
+    return
+
+
+@app.cell
+def watch_task_control(mo):
+    copy_task = mo.ui.dropdown(
+        options={
+            "前一個詞元（往前 1 個）": (1,),
+            "往前第 1 和第 3 個詞元": (1, 3),
+            "往前第 1、2、4 個詞元": (1, 2, 4),
+            "下一個詞元（往後 1 個）": (-1,),
+        },
+        value="往前第 1 和第 3 個詞元",
+        label="任務：預測",
+    )
+    return (copy_task,)
+
+
+@app.cell
+def watch_heads_control(mo):
+    training_heads = mo.ui.slider(1, 4, value=2, debounce=True, label="頭數", show_value=True)
+    return (training_heads,)
+
+
+@app.cell
+def watch_dropout_control(mo):
+    training_dropout = mo.ui.slider(0.0, 0.5, step=0.1, value=0.0, debounce=True, label="訓練時的 dropout", show_value=True)
+    return (training_dropout,)
+
+
+@app.cell
+def watch_tokens_control(mo, training):
+    training_tokens = mo.ui.slider(steps=training.TOKEN_CHOICES, value=training.MAX_TOKENS, debounce=True, label="每個序列的詞元數", show_value=True)
+    return (training_tokens,)
+
+
+@app.cell
+def watch_seed_control(mo):
+    training_seed = mo.ui.number(start=0, stop=999, step=1, value=123, label="隨機種子")
+    return (training_seed,)
+
+
+@app.cell
+def watch_controls(copy_task, mo, training_dropout, training_heads, training_seed, training_tokens):
+    mo.vstack(
+        [
+            mo.hstack([copy_task, training_heads], justify="start", gap=2),
+            mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+        ]
+    )
+    return
+
+
+@app.cell
+def watch_training(copy_task, mo, training, training_dropout, training_heads, training_seed, training_tokens):
+    _heads, _tokens = training_heads.value, training_tokens.value
+    watch_settings = dict(
+        offsets=copy_task.value, num_heads=_heads, dropout=training_dropout.value, num_tokens=_tokens, seed=training_seed.value
+    )
+    watch_error = training.setup_error(**watch_settings)  # 這組設定可以訓練時為 None
+    # 每組設定在每個伺服器上只訓練一次；預設設定從檔案載入，所以開啟筆記本時什麼都不用訓練。
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title="正在訓練注意力層")
+    _allowed = ", ".join(str(h) for h in training.head_counts())
+    _farthest = max(abs(offset) for offset in copy_task.value)
+    _messages = {
+        "num_heads": f"**{_heads} 個頭無法平分 {training.WIDTH} 的寬度。** `MultiHeadAttention` 給每個頭相同的維度，所以頭數必須能整除 {training.WIDTH}：請從 {_allowed} 中選一個。",
+        "offsets": f"**{_tokens} 個詞元的序列裡，沒有相隔 {_farthest} 個位置的詞元。** 這個任務至少需要 {_farthest + 1} 個詞元：請把詞元數的滑桿往右拉，或換一個任務。",
+    }
+    mo.callout(mo.md(_messages.get(watch_error.argument, str(watch_error))), kind="warn") if watch_error else None
+    return (watch_run,)
+
+
+@app.cell
+def watch_step_control(mo, training):
+    training_step = mo.ui.slider(0, training.STEPS, step=training.SNAPSHOT_EVERY, value=training.STEPS, label="訓練步數", show_value=True, full_width=True)
+    training_step
+    return (training_step,)
+
+
+@app.cell
+def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
+    watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # 評估模式，訓練了這麼多步之後
+    _rows = []
+    for _verdict in watch_run.verdicts(training_step.value) if watch_run else []:
+        if _verdict.hidden:
+            _rows.append(f"| 往後 {-_verdict.offset} 個 | 無 | 0% | 被因果遮罩擋住 |")
+        elif _verdict.owned:
+            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 已接手 |")
+        else:
+            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 沒有頭接手 |")
+    mo.vstack(
+        [
+            attention_heatmaps(
+                watch_snapshot.weights,  # (heads, T, T)：每個頭在一條測試序列上的權重
+                watch_run.labels,
+                titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
+                masked=watch_run.masked,
+                **WEIGHT_LABELS,
+            ),
+            mo.hstack(
+                [
+                    charts.loss_chart(
+                        watch_run.losses,
+                        snapshot_steps=[s.step for s in watch_run.snapshots],
+                        snapshot_losses=[s.loss for s in watch_run.snapshots],
+                        chance=watch_run.chance,
+                        step=training_step.value,
+                        title="損失",
+                        width=540,
+                        xlabel="訓練步數",
+                        ylabel="損失",
+                        train_label="訓練批次（dropout 開啟）",
+                        eval_label="測試序列（dropout 關閉）",
+                        chance_label="隨機猜測",
+                        marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
+                    ),
+                    mo.md("\n".join(["| 要預測的詞元 | 關注最多的頭 | 注意力佔比 | 判定 |", "| :-- | :-- | --: | :-- |", *_rows])),
+                ],
+                widths=[1, 1],
+                align="center",
+                gap=1,
+            ),
+        ]
+    ) if watch_run else None
+    return (watch_snapshot,)
 
 
 @app.cell(hide_code=True)

@@ -7,8 +7,10 @@ and the browser draws the token labels in whatever script they are written (Chin
 
 ``attention_heatmaps`` draws one panel per head with token labels, a shared colour bar, masked
 cells hatched (so a hidden score never looks like a small weight), an optional outlined query row
-and an optional column of row sums (to show what dropout does to them). The returned object
-displays itself in marimo and in Jupyter.
+and an optional column of row sums (to show what dropout does to them). Given a ``max_height`` as
+well as a ``max_width``, it picks the number of panels per row and the cell size so that the whole
+grid fits that box (a laptop screen beside the controls). The returned object displays itself in
+marimo and in Jupyter; its alt text is made of the caller's words, so it reads in the page's language.
 """
 
 from __future__ import annotations
@@ -124,6 +126,34 @@ def _text_width(text: str, size: float) -> float:
     return sum(size if ord(ch) > 0x2E80 else 0.6 * size for ch in text)
 
 
+def _label_font(cell: float) -> float:
+    """Font size of the token labels for a cell size: 85 % of the cell, between 7 and 11 px."""
+    return float(min(11.0, max(7.0, cell * 0.85)))
+
+
+def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: float, longest_col: float) -> tuple[int, float]:
+    """(panels per row, cell size) with the largest cells whose grid is at most grid_height tall.
+
+    cell_for_width(per_row) is the cell size the width allows. On a tie, fewer rows of panels win.
+    """
+
+    def tallest(cell: float, grid_rows: int) -> float:  # column labels take room by their font, so by the cell
+        col_label_h = longest_col * _label_font(cell) * 0.8 + 8
+        return (grid_height - col_label_h - grid_rows * (title_h + 8)) / (grid_rows * rows)
+
+    best = (1, 0.0)
+    for per_row in range(1, heads + 1):
+        grid_rows = math.ceil(heads / per_row)
+        widest = min(cell_for_width(per_row), 40.0)
+        cell = widest
+        for _ in range(3):
+            cell = min(widest, tallest(cell, grid_rows))
+        cell = min(cell, tallest(cell, grid_rows))
+        if cell >= best[1]:
+            best = (per_row, cell)
+    return best[0], max(best[1], 4.0)
+
+
 def attention_heatmaps(
     weights,
     row_labels: Sequence[str],
@@ -141,7 +171,9 @@ def attention_heatmaps(
     row_axis_label: str = "query",
     col_axis_label: str = "key",
     sum_label: str = "Σ",
+    description: str = "attention weights",
     max_width: int = 980,
+    max_height: int | None = None,
 ) -> HeatmapGrid:
     """Draw attention weights (T, T) or (heads, T, T) as a grid of labelled heatmaps.
 
@@ -149,6 +181,10 @@ def attention_heatmaps(
     annotate: print each value in its cell; default when the cells are large enough.
     vmax: top of the colour scale; default max(1, largest weight), so dropout's scaled-up
     survivors (up to 1 / (1 - p)) stay visible.
+    description: what the image shows, in the reader's language: it begins the alt text, which
+    goes on with the panel titles, the size and the masked label (all the caller's words).
+    max_height: when given, the grid fits max_width x max_height (CSS pixels): the panels per row
+    and the cell size are chosen for the largest cells that fit both.
     """
     data = _as_numpy(weights)  # (heads, rows, cols)
     heads, rows, cols = data.shape
@@ -166,28 +202,35 @@ def attention_heatmaps(
         raise ValueError(f"masked must have shape ({rows}, {cols}), got {hidden.shape}")
     top = float(max(1.0, np.nanmax(data))) if vmax is None else float(vmax)
 
-    # Layout: panels in rows that fit max_width; row labels only on the first panel of each row.
+    # Layout: panels in rows that fit max_width (and max_height); row labels only on the first panel
+    # of each row, column labels only above the first row.
     colorbar_w = 70
     sums_w = 38 if show_row_sums else 0
     gap = 14
     longest_row = max(_text_width(t, 1.0) for t in row_labels)
     longest_col = max(_text_width(t, 1.0) for t in col_labels)
-    per_row = min(heads, 4)
-    while True:
-        cell = (max_width - colorbar_w - 11 * longest_row - 8) / per_row - sums_w - gap
-        cell = float(np.clip(cell / cols, 8, 40))
-        if cell >= 13 or per_row == 1:
-            break
-        per_row -= 1
-    font = float(min(11.0, max(7.0, cell * 0.85)))
+    title_h = 18 if any(titles) else 4
+    legend_h = 22 if hidden.any() else 0
+
+    def cell_for_width(per_row: int) -> float:
+        return ((max_width - colorbar_w - 11 * longest_row - 8) / per_row - sums_w - gap) / cols
+
+    if max_height is None:
+        per_row = min(heads, 4)
+        while True:
+            cell = float(np.clip(cell_for_width(per_row), 8, 40))
+            if cell >= 13 or per_row == 1:
+                break
+            per_row -= 1
+    else:
+        per_row, cell = _fit(heads, rows, cell_for_width, max_height - legend_h - 16, title_h, longest_col)
+    font = _label_font(cell)
     label_w = longest_row * font + 8
     col_label_h = longest_col * font * 0.8 + 8
     panel_w = cols * cell + sums_w + gap
-    title_h = 18 if any(titles) else 4
     panel_h = title_h + rows * cell + 8  # below the first row of panels: no column labels (the same tokens)
     first_h = panel_h + col_label_h
     grid_rows = math.ceil(heads / per_row)
-    legend_h = 22 if hidden.any() else 0
     width = label_w + per_row * panel_w + colorbar_w
     grid_h = first_h + (grid_rows - 1) * panel_h
     colorbar_top, colorbar_h = 24.0, float(np.clip(grid_h - 40, 80.0, 140.0))
@@ -195,6 +238,7 @@ def attention_heatmaps(
     height = body_h + legend_h + 16  # 16: axis caption
     if annotate is None:
         annotate = cell >= 26
+    sum_font = min(10.0, max(6.0, cell * 0.95))  # the row sums: one line per row, even when the rows are thin
     levels = _colour_levels(data, vmin, top).tolist()  # (heads, rows, cols) as nested lists: fast to loop
     values = data.tolist()
     row_sums = data.sum(axis=-1).tolist()  # (heads, rows)
@@ -266,7 +310,8 @@ def attention_heatmaps(
                 total = row_sums[h][i]
                 red = "" if abs(total - 1.0) < 5e-4 else ' fill="#c0392b"'  # a row that does not sum to 1
                 out.append(
-                    f'<text x="{gx + cols * cell + 5:.0f}" y="{y + cell / 2 + 4:.0f}" font-size="10"{red}>{total:.2f}</text>'
+                    f'<text x="{gx + cols * cell + 5:.0f}" y="{y + cell / 2 + 0.35 * sum_font:.1f}" '
+                    f'font-size="{sum_font:.1f}"{red}>{total:.2f}</text>'
                 )
         if show_row_sums:
             out.append(f'<text x="{gx + cols * cell + 5:.1f}" y="{gy - 4:.1f}" font-weight="600">{esc(sum_label)}</text>')
@@ -302,5 +347,6 @@ def attention_heatmaps(
         out.append(f'<rect x="4" y="{ly:.1f}" width="14" height="14" fill="url(#hatch-{uid})" stroke="#777" stroke-width="0.5"/>')
         out.append(f'<text x="24" y="{ly + 11:.1f}" font-size="11" fill="#333">{esc(masked_label)}</text>')
     out.append("</svg>")
-    alt = f"{heads} × {rows} × {cols} attention weights: {', '.join(t for t in titles if t)}".rstrip(": ")
+    # The alt text is made of the caller's words only, so it reads in the page's language.
+    alt = " · ".join([description, *(t for t in titles if t), f"{heads} × {rows} × {cols}", *([masked_label] * bool(legend_h))])
     return HeatmapGrid("".join(out), uid, int(math.ceil(width)), int(math.ceil(height)), alt)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from tests.harness.appserver import (
     controls,
     error_outputs,
     find_chromium,
+    free_port,
     full_page_screenshot,
     heading_texts,
     launch_chromium,
@@ -140,6 +143,38 @@ def test_every_control_updates_the_heatmaps(served):
     assert not problems, "\n".join(problems)
 
 
+# The head split of 3.6.2 and its three controls (English and zh-TW labels), and the other new sections.
+HEAD_SPLIT_CONTROLS = re.compile(
+    r"^(Number of heads h|Model width d_out|Wrong reshape|注意力頭數 h|模型寬度 d_out|錯誤的 reshape)"
+)
+
+
+def _signature(page, selector: str) -> list[str | None]:
+    return page.evaluate("(s) => window.__attnProbe.queryAll(s).map((e) => e.getAttribute('data-signature'))", selector)
+
+
+def test_the_head_split_figure_follows_its_controls(served):
+    """Each control of the head split redraws that figure (not just some heatmap), and the figures of the
+    other new sections (same weights through different code; the mask as a buffer; the two mask routes and
+    the diagonal trap) are on the page."""
+    page = served.page
+    assert len(_signature(page, ".attn-headsplit")) == 1, "no head-split figure"
+    assert len(_signature(page, ".attn-columnmap")) == 1, "no column map of the wrapper's heads"
+    text = page.inner_text("body")
+    assert "nan" in text, "the diagonal trap's NaN row is not shown"
+    assert "W_query.weight.device" in text and "meta" in text, "the buffer table is not shown"
+    mine = [c for c in controls(page) if HEAD_SPLIT_CONTROLS.match(c.label)]
+    assert [c.kind for c in mine] == ["slider", "slider", "switch"], [c.name for c in mine]
+    for ctl in mine:
+        before = _signature(page, ".attn-headsplit")
+        result = timed_change(page, ctl, timeout=WAIT_S)
+        after = _signature(page, ".attn-headsplit")
+        assert result["status"] == "ok" and before != after, f"{ctl.name}: the head-split figure did not change"
+        ctl.restore(timeout=WAIT_S)
+        wait_until_idle(page, timeout=WAIT_S)
+    assert not served.errors()
+
+
 def test_full_page_screenshot(served, tmp_path, capsys):
     path = tmp_path / f"{served.notebook.stem}.png"
     full_page_screenshot(served.page, path)
@@ -176,3 +211,199 @@ def test_the_generated_notebook_opens_in_marimo_edit(browser, tmp_path):
             page.context.close()
     assert notebook.read_text(encoding="utf-8") == (ROOT / notebook.name).read_text(encoding="utf-8")
     assert not edited_since_built(notebook)
+
+
+# ----------------------------------------------------------------------------------------------
+# A laptop screen, the link between the languages, the contents box, the images' words
+# ----------------------------------------------------------------------------------------------
+
+LAPTOP = {"width": 1366, "height": 768}
+MIN_VALUE_PX = 12.0  # a slider's value beside it, at least this big ...
+MIN_VALUE_CONTRAST = 7.0  # ... and this dark: contrast with white (marimo's own grey gives 4.8)
+
+# Where the multi-head explorer's controls, slider values and head panels are on the screen.
+# The panels are drawn inside one <img> (an SVG): their boxes are read from that SVG (each head is a
+# <g class="head"> whose last <rect> is its frame, and whose first <text> is its title) and scaled
+# to the image's box on the page.
+EXPLORER_GEOMETRY_JS = r"""
+() => {
+  const area = [...document.querySelectorAll('.output-area')].find(
+    (o) => o.querySelector('.attn-heatmap') && o.querySelectorAll('marimo-ui-element').length >= 6);
+  if (!area) return null;
+  const union = (rects) => rects.filter((r) => r.width > 0 && r.height > 0).reduce((u, r) => u ? {
+    left: Math.min(u.left, r.left), top: Math.min(u.top, r.top), right: Math.max(u.right, r.right),
+    bottom: Math.max(u.bottom, r.bottom)} : {left: r.left, top: r.top, right: r.right, bottom: r.bottom}, null);
+  const controls = [...area.querySelectorAll('marimo-ui-element')].map((host) => {
+    const root = host.firstElementChild && host.firstElementChild.shadowRoot;
+    const slider = root && host.firstElementChild.tagName === 'MARIMO-SLIDER';
+    const value = slider ? root.querySelector('.text-muted-foreground') : null;
+    const label = root && root.querySelector('[part="label"]');
+    return {id: host.getAttribute('object-id'), tag: host.firstElementChild.tagName.toLowerCase(),
+            label: label ? label.textContent.trim() : '',
+            box: union(root ? [...root.querySelectorAll('*')].map((e) => e.getBoundingClientRect()) : []),
+            value: value ? {text: value.textContent.trim(), px: parseFloat(getComputedStyle(value).fontSize),
+                            color: getComputedStyle(value).color} : null};
+  });
+  const img = area.querySelector('.attn-heatmap img');
+  const r = img.getBoundingClientRect();
+  const svg = new DOMParser().parseFromString(decodeURIComponent(img.getAttribute('src').split(',').slice(1).join(',')),
+                                              'image/svg+xml').documentElement;
+  const scale = r.width / parseFloat(svg.getAttribute('width'));
+  const panels = [...svg.querySelectorAll('g.head')].map((g) => {
+    const frame = [...g.querySelectorAll('rect')].pop(), title = g.querySelector('text');
+    const [x, y, w, h] = ['x', 'y', 'width', 'height'].map((a) => parseFloat(frame.getAttribute(a)));
+    const top = title ? Math.min(y, parseFloat(title.getAttribute('y')) - 12) : y;
+    return {left: r.left + x * scale, top: r.top + top * scale, right: r.left + (x + w) * scale, bottom: r.top + (y + h) * scale};
+  });
+  return {width: innerWidth, height: innerHeight, controls, panels, alt: img.alt};
+}
+"""
+
+
+def _contrast_with_white(css_colour: str) -> float:
+    """WCAG contrast ratio of a computed CSS colour ('rgb(r, g, b)' or 'color(srgb r g b)') against white."""
+    numbers = [float(n) for n in re.findall(r"[\d.]+", css_colour)[:3]]
+    channels = [n / 255 for n in numbers] if css_colour.startswith("rgb") else numbers
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_contrast_helper_knows_dark_from_grey():
+    assert _contrast_with_white("rgb(15, 23, 42)") > 15  # marimo's text colour
+    assert _contrast_with_white("color(srgb 0.392157 0.454902 0.545098)") < 5  # marimo's grey slider value
+
+
+def _outside(box: dict | None, width: float, height: float, slack: float = 0.5) -> bool:
+    return box is None or min(box["left"], box["top"]) < -slack or box["right"] > width + slack or box["bottom"] > height + slack
+
+
+def test_the_multihead_explorer_fits_a_laptop_screen(served, tmp_path, capsys):
+    """At 12 heads and 16 tokens, on a 1366 x 768 screen, the explorer's six controls and all twelve
+    head panels are on screen together at one scroll position, with and without dropout's row sums,
+    and each slider's value is legible."""
+    page = served.page
+    size = page.viewport_size
+    page.set_viewport_size(LAPTOP)
+    ids = {c["id"] for c in (page.evaluate(EXPLORER_GEOMETRY_JS) or {"controls": []})["controls"]}
+    mine = [c for c in controls(page) if c.object_id in ids]
+    assert [c.kind for c in mine] == ["slider", "slider", "slider", "dropdown", "switch", "switch"], [c.name for c in mine]
+    heads, dropout, length = mine[:3]
+    try:
+        for ctl in (heads, length):
+            ctl.target.press("End")  # the largest value: 12 heads, 16 tokens
+            wait_until_idle(page, timeout=WAIT_S)
+        problems = []
+        for shown in ("without dropout", "with dropout's row sums"):
+            if shown != "without dropout":
+                dropout.target.press("ArrowRight")
+                wait_until_idle(page, timeout=WAIT_S)
+            page.evaluate("""() => [...document.querySelectorAll('.output-area')].find((o) => o.querySelector('.attn-heatmap')
+                              && o.querySelectorAll('marimo-ui-element').length >= 6).scrollIntoView({block: 'start'})""")
+            page.wait_for_timeout(300)
+            geometry = page.evaluate(EXPLORER_GEOMETRY_JS)
+            path = tmp_path / f"{served.notebook.stem}_explorer_{shown.split()[0]}.png"
+            page.screenshot(path=str(path))
+            with capsys.disabled():
+                print(f"\nexplorer at 12 x 16, 1366 x 768, {shown}: {path}")
+            assert len(geometry["panels"]) == 12, geometry["alt"]
+            width, height = geometry["width"], geometry["height"]
+            problems += [f"{shown}: head {k + 1} is not on screen: {box}" for k, box in enumerate(geometry["panels"])
+                         if _outside(box, width, height)]
+            problems += [f"{shown}: control {c['label']!r} is not on screen: {c['box']}" for c in geometry["controls"]
+                         if _outside(c["box"], width, height)]
+            for c in geometry["controls"]:
+                value = c["value"]
+                if c["tag"] == "marimo-slider" and value is None:
+                    problems.append(f"no value shown beside the slider {c['label']!r}")
+                elif value and (value["px"] < MIN_VALUE_PX or _contrast_with_white(value["color"]) < MIN_VALUE_CONTRAST):
+                    problems.append(f"the value of {c['label']!r} ({value['text']!r}) is {value['px']} px in {value['color']}: "
+                                    f"too small or too light (want >= {MIN_VALUE_PX} px, contrast >= {MIN_VALUE_CONTRAST})")
+        assert not problems, "\n".join(problems)
+    finally:
+        for ctl in (dropout, length, heads):
+            ctl.restore(timeout=WAIT_S)
+        wait_until_idle(page, timeout=WAIT_S)
+        page.set_viewport_size(size)
+
+
+# The plots' own words; on the Chinese page none of them may be left in an image's alt text.
+ENGLISH_PLOT_WORDS = re.compile(r"\b(attention|weights?|scores?|Head|masked|query|key|embeddings?)\b")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def test_every_image_describes_itself_in_the_readers_language(served):
+    alts = served.page.evaluate(
+        "() => window.__attnProbe.queryAll('.attn-heatmap img, img.attn-figure').map((e) => e.getAttribute('alt') || '')"
+    )
+    assert len(alts) >= 8, alts
+    chinese = served.notebook.name.endswith("_zh_tw.py")
+    wrong = [alt for alt in alts if (not _HAN.search(alt) or ENGLISH_PLOT_WORDS.search(alt)) == chinese or not alt]
+    assert not wrong, f"alt texts not in the page's language ({'zh-TW' if chinese else 'English'}): {wrong}"
+
+
+def test_the_contents_box_shows_every_entry(served, tmp_path, capsys):
+    """The contents box (mo.outline) lists every section down to the summary, and none of it is cut off."""
+    page = served.page
+    outline = page.evaluate("""() => {
+      const host = document.querySelector('marimo-outline');
+      const list = host && host.shadowRoot && host.shadowRoot.querySelector('.overflow-auto');
+      if (!list) return null;
+      return {entries: [...list.children].map((e) => e.textContent.trim()), clipped: list.scrollHeight - list.clientHeight};
+    }""")
+    assert outline is not None, "no contents box (mo.outline) on the page"
+    headings = heading_texts(page, "h2")
+    assert outline["entries"][-1] == headings[-1], (outline["entries"][-1], headings[-1])
+    assert outline["clipped"] <= 1, f"the contents box hides {outline['clipped']} px of its entries"
+    page.locator("marimo-outline").scroll_into_view_if_needed()
+    path = tmp_path / f"{served.notebook.stem}_contents.png"
+    page.locator("marimo-outline").screenshot(path=str(path))
+    with capsys.disabled():
+        print(f"\ncontents box of {served.notebook.name}: {path}")
+
+
+def test_the_language_links_open_the_other_chapter(browser):
+    """Served together from one address (README: marimo run marimo_ch03.py marimo_ch03_zh_tw.py), each
+    notebook's link to the other language opens that chapter, and back."""
+    english, chinese = ROOT / NOTEBOOK_NAMES[0], ROOT / NOTEBOOK_NAMES[1]
+    with marimo_app(english, also_serve=[chinese], timeout=WAIT_S) as app:
+        page = open_app_page(browser, app.url, timeout=WAIT_S)
+        try:
+            wait_until_idle(page, timeout=WAIT_S)
+            for link_text, target, title in (("臺灣繁體中文", chinese, "第 3 章"), ("English", english, "Chapter 3")):
+                link = page.get_by_role("link", name=link_text, exact=True)
+                assert link.get_attribute("href") == f"?file={target.name}"
+                link.click()
+                page.wait_for_url(f"**/?file={target.name}", timeout=WAIT_S * 1000)
+                wait_until_idle(page, timeout=WAIT_S)
+                assert page.locator("h1").first.inner_text().startswith(title)
+                errors = app.explain(error_outputs(page))
+                assert not errors, f"error outputs on {target.name}:\n" + "\n".join(errors)
+        finally:
+            page.context.close()
+
+
+def test_the_language_links_work_in_the_static_site(browser, tmp_path):
+    """In the exported site (scripts/export_site.py: en/ and zh-tw/), each page links to the other's page."""
+    site = tmp_path / "site"
+    export = subprocess.run([sys.executable, "-m", "scripts.export_site", "--out", str(site)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/en/index.html", wait_until="commit", timeout=WAIT_S * 1000)
+        for link_text, folder, title in (("臺灣繁體中文", "zh-tw", "第 3 章"), ("English", "en", "Chapter 3")):
+            link = page.get_by_role("link", name=link_text, exact=True)
+            link.wait_for(timeout=WAIT_S * 1000)
+            assert link.get_attribute("href") == f"../{folder}/index.html"
+            link.click()
+            page.wait_for_url(f"**/{folder}/index.html", timeout=WAIT_S * 1000)
+            page.locator("h1").first.wait_for(timeout=WAIT_S * 1000)
+            assert page.locator("h1").first.inner_text().startswith(title)
+    finally:
+        page.close()
+        server.terminate()
+        server.wait(timeout=10)

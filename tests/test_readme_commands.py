@@ -29,7 +29,7 @@ ZH = "test:tests/test_zh_tw.py::"
 RUNS: dict[str, str] = {
     r"python3 -m venv \.venv && .*pip install \"\.\[test\]\" && \.venv/bin/python -m pytest": "ci:.venv/bin/python -m pytest",
     r"python3 -m venv \.venv && .*pip install \. && \.venv/bin/marimo edit --no-sandbox marimo_ch03\.py": "here",
-    r"\.venv/bin/marimo (edit|run) --no-sandbox marimo_ch03(_zh_tw)?\.py": "here",
+    r"\.venv/bin/marimo (edit|run) --no-sandbox marimo_ch03(_zh_tw)?\.py( marimo_ch03_zh_tw\.py)?": "here",
     r"\.venv/bin/python marimo_ch03\.py": "here",
     r"\.venv/bin/python -m pytest( .*)?": "ci:.venv/bin/python -m pytest",
     r"sudo apt-get install (chromium|fonts-noto-cjk)": "ci:apt-get install",

@@ -412,6 +412,7 @@ def marimo_app(
     keep_log: str | os.PathLike | None = None,
     preload: bool = False,
     mode: str = "run",
+    also_serve: list[str | os.PathLike] | tuple[str | os.PathLike, ...] = (),
 ) -> Iterator[RunningApp]:
     """Serve ``notebook`` with ``marimo run`` on 127.0.0.1 and yield a :class:`RunningApp`.
 
@@ -420,12 +421,21 @@ def marimo_app(
     ``preload=True`` starts it the way the README tells a teacher to: ``python -m scripts.serve``, run
     from the notebook's own checkout (else this one), which imports torch, matplotlib and ``shared``
     before ``marimo run`` accepts a session. ``mode="edit"`` serves the editor (``marimo edit``) instead.
+    ``also_serve`` names more notebooks for the same ``marimo run`` (one address serves them all, each
+    under ``?file=<name>``, the way the README serves both languages); the app's url is then the first
+    notebook's page, ``?file=<its name>``.
     """
     if mode not in ("run", "edit") or (preload and mode != "run"):
         raise ValueError(f"mode must be 'run' or 'edit' (and 'run' with preload=True), got {mode!r}")
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(notebook)
+    others = [Path(other).resolve() for other in also_serve]
+    if others and mode != "run":
+        raise ValueError("also_serve needs mode='run' (marimo edit serves one notebook or a folder)")
+    for other in others:
+        if not other.is_file():
+            raise FileNotFoundError(other)
     log_fd, log_name = tempfile.mkstemp(prefix="marimo-run-", suffix=".log")
     os.close(log_fd)
     log_path = Path(log_name)
@@ -436,7 +446,7 @@ def marimo_app(
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         chosen = port or free_port()
         launcher = ["-m", "scripts.serve"] if preload else ["-m", "marimo", mode]
-        cmd = [sys.executable, *launcher, str(notebook), "--headless", "--host", "127.0.0.1",
+        cmd = [sys.executable, *launcher, str(notebook), *map(str, others), "--headless", "--host", "127.0.0.1",
                "--port", str(chosen), "--no-token", "--no-sandbox", *extra_args]
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -452,7 +462,8 @@ def marimo_app(
             if port is None and "address already in use" in log_path.read_text(errors="replace").lower():
                 continue
             break
-        app = RunningApp(f"http://127.0.0.1:{chosen}/", proc, log_path, popen, time.monotonic() - t0)
+        page = f"?file={notebook.name}" if others else ""  # sibling files: marimo keys them by file name
+        app = RunningApp(f"http://127.0.0.1:{chosen}/{page}", proc, log_path, popen, time.monotonic() - t0)
         try:
             yield app
         finally:
@@ -491,9 +502,11 @@ def launch_chromium(playwright, executable_path: str | None = None, extra_args: 
                                       args=[*CHROMIUM_FLAGS, *(extra_args or [])])
 
 
-def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0):
-    """A new browser context + page with the probe installed, navigated to ``url`` (not yet idle)."""
-    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0,
+                  http_credentials: dict[str, str] | None = None):
+    """A new browser context + page with the probe installed, navigated to ``url`` (not yet idle).
+    ``http_credentials`` ({"username": ..., "password": ...}) answers a password prompt (the class proxy's)."""
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, http_credentials=http_credentials)
     ctx.add_init_script(probe_script(watch))
     page = ctx.new_page()
     page.set_default_timeout(timeout * 1000)
