@@ -22,11 +22,9 @@ import pytest
 from tests.harness.appserver import (
     controls,
     error_outputs,
-    find_chromium,
     free_port,
     full_page_screenshot,
     heading_texts,
-    launch_chromium,
     marimo_app,
     open_app_page,
     timed_change,
@@ -62,22 +60,6 @@ def _notebooks() -> list[Path]:
 def _display_only(label: str) -> bool:
     extra = os.environ.get("ATTN_DISPLAY_ONLY")
     return bool(DISPLAY_ONLY.search(label) or (extra and re.search(extra, label, re.IGNORECASE)))
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if find_chromium() is None:
-        reason = "no Chromium binary (looked at $CHROMIUM_PATH, /usr/bin/chromium, `chromium` on PATH)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; CI must install Debian's chromium (see .ci/run)")
-        pytest.skip(reason)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        b = launch_chromium(pw)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class App:

@@ -23,7 +23,6 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from scripts import export_site as exporter
-from tests.harness.appserver import find_chromium, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("3.1", "3.2", "3.3", "3.4", "3.5", "3.6")
@@ -248,27 +247,6 @@ def test_readme_serve_command_serves_the_site(site):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if find_chromium() is None:
-        reason = "no Chromium binary (looked at $CHROMIUM_PATH, /usr/bin/chromium, `chromium` on PATH)"
-        if _in_ci():
-            pytest.fail(reason + "; CI must install Debian's chromium (see .ci/run)")
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if _in_ci():
-            pytest.fail("playwright is not installed; CI installs the test extra")
-        pytest.skip("playwright is not installed")
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _open_offline(browser, url: str):
