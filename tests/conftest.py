@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,22 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+NOTEBOOKS = ("marimo_ch03.py", "marimo_ch03_zh_tw.py")
+
+
+def load_notebook(name: str):
+    """Import a notebook file of the repository root as a module (marimo notebooks are plain Python);
+    its cells can then be run one by one, ``module.some_cell.run(...)``."""
+    path = Path(__file__).resolve().parents[1] / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS)
+def notebook_module(request):
+    """Each chapter notebook, imported as a module."""
+    return load_notebook(request.param)

@@ -166,16 +166,9 @@ def test_the_readers_device_is_used():
 # ---------------------------------------------------------------- the notebooks' cells
 
 
-@pytest.fixture(scope="module", params=("marimo_ch03.py", "marimo_ch03_zh_tw.py"))
-def notebook(request):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / request.param
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def notebook(notebook_module):
+    return notebook_module
 
 
 def test_the_notebooks_show_the_routes_the_trap_the_buffer_and_the_agreement(notebook):

@@ -213,19 +213,11 @@ def test_the_figures_words_come_from_the_caller():
 # ---------------------------------------------------------------- the notebooks' cells
 
 
-NOTEBOOKS = ("marimo_ch03.py", "marimo_ch03_zh_tw.py")
 
 
-@pytest.fixture(scope="module", params=NOTEBOOKS)
-def notebook(request):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / request.param
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def notebook(notebook_module):
+    return notebook_module
 
 
 def test_every_setting_of_the_notebooks_controls_draws_the_real_split(notebook):

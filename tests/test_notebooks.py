@@ -4,7 +4,6 @@ produces weights that obey the rules of attention (causality, row sums, dropout 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import itertools
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import torch
 
 from shared import explorer
 from shared.example import MAX_TOKENS
+from tests.conftest import load_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["marimo_ch03.py", "marimo_ch03_zh_tw.py"]
@@ -27,11 +27,7 @@ def test_both_notebooks_exist():
 
 
 def _load(name: str):
-    """Import a notebook file as a module (marimo notebooks are plain Python)."""
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_notebook(name)
 
 
 @pytest.fixture(scope="module", params=NOTEBOOKS)

@@ -334,19 +334,11 @@ def test_head_counts_are_the_divisors_of_the_width():
 # ---------------------------------------------------------------- the notebooks' section
 
 
-NOTEBOOKS = ["marimo_ch03.py", "marimo_ch03_zh_tw.py"]
 
 
-@pytest.fixture(scope="module", params=NOTEBOOKS)
-def notebook(request):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / request.param
-    spec = importlib.util.spec_from_file_location(f"section_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def notebook(notebook_module):
+    return notebook_module
 
 
 def _ui(value):
