@@ -18,6 +18,7 @@ import html
 import io
 import math
 import struct
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -68,7 +69,13 @@ def embedding_image(
 ) -> FigureImage:
     """:func:`embedding_plot` as a PNG, drawn once per distinct set of arguments in this process."""
     points = tuple(tuple(float(v) for v in row) for row in inputs.detach().cpu().tolist())  # (T, 3)
-    return _embedding_image(points, tuple(tokens), title, highlight, tuple(axis_labels))
+    # One drawing at a time: lru_cache alone lets a class arriving at once draw it in several threads,
+    # and matplotlib's text layout is not thread-safe (students got different pictures of the same plot).
+    with _EMBEDDING_LOCK:
+        return _embedding_image(points, tuple(tokens), title, highlight, tuple(axis_labels))
+
+
+_EMBEDDING_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)

@@ -133,3 +133,24 @@ def test_a_small_gpt2_answer_does_not_import_the_compiler():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["wrong", str(3 * 2 * 3 + 2 * 2 + 2), "False"], result.stdout + result.stderr
+
+
+def test_a_class_arriving_at_once_gets_one_picture_of_the_embeddings():
+    """The 3-D plot is drawn once per process; eight sessions asking at the same moment must all get
+    that one drawing (drawn in several threads at once, matplotlib gave students different pictures)."""
+    from shared import charts, example
+
+    charts._embedding_image.cache_clear()
+    start = threading.Barrier(8)
+    pictures = []
+
+    def ask():
+        start.wait()
+        pictures.append(charts.embedding_image(example.book_inputs(), ["a", "b", "c", "d", "e", "f"], title="t"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pictures) == 8 and all(p is pictures[0] for p in pictures)
