@@ -21,7 +21,14 @@ change while a class is served; restart the server after installing one.
 
 ``--train-suggested`` (taken out before the rest goes to marimo) trains, before the server accepts
 anyone, the settings the section "Watch attention learn" suggests (``shared.training.SUGGESTED``,
-about 10 s of CPU), so a class following the prose never waits for a training.
+about 10 s of CPU), so a class following the prose never waits for a training. Set
+``CH03_TRAINED_RUNS=FOLDER`` to keep trained runs in a folder that several servers share
+(``scripts.serve_class`` does): each setting is then trained once for all of them.
+
+Last, it makes marimo do once per process what it otherwise does again for every student who opens
+the chapter (``scripts/session_caches.py`` says what and why: a Python 3.11 parse race, and three
+caches that take the server's CPU per arriving student from about 0.63 s to 0.40 s).
+``--no-session-caches`` (also ours) leaves them out, to measure the difference.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import sys
 import time
 
 TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings "Watch attention learn" suggests
+NO_SESSION_CACHES = "--no-session-caches"  # ours: leave out scripts/session_caches.py
 
 
 def remember_entry_points() -> None:
@@ -78,7 +86,8 @@ def main(argv: list[str]) -> None:
     if "marimo" in sys.modules:
         raise RuntimeError("scripts.serve must run before marimo is imported")
     train_suggested = TRAIN_SUGGESTED in argv
-    argv = [arg for arg in argv if arg != TRAIN_SUGGESTED]
+    session_caches = NO_SESSION_CACHES not in argv
+    argv = [arg for arg in argv if arg not in (TRAIN_SUGGESTED, NO_SESSION_CACHES)]
     remember_entry_points()
     seconds = preload()
     print(f"scripts.serve: torch, matplotlib and shared/ imported in {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -89,6 +98,10 @@ def main(argv: list[str]) -> None:
         count = training.train_suggested()
         print(f"scripts.serve: trained the {count} settings the notebook suggests in {time.perf_counter() - started:.1f} s",
               file=sys.stderr, flush=True)
+    if session_caches:
+        from scripts import session_caches as caches
+
+        caches.prepare()  # imports marimo: after remember_entry_points, as that requires
     print("scripts.serve: starting marimo run", file=sys.stderr, flush=True)
     sys.argv = ["marimo", "run", *argv]
     runpy.run_module("marimo", run_name="__main__", alter_sys=True)

@@ -34,9 +34,11 @@ slow path), so the cost grows quickly with heads; the notebook offers at most ``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import numbers
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -485,9 +487,18 @@ _ONE_TRAINING_AT_A_TIME = threading.Lock()
 
 def _load_or_train(experiment: Experiment, on_step=None) -> TrainingRun:
     """The default experiment comes from its committed file (a test proves it equals a fresh run);
-    any other is trained, after the training that is under way, if any (the progress bar shows 0 meanwhile)."""
+    any other is trained, after the training that is under way, if any (the progress bar shows 0 meanwhile).
+    With a folder named in ``CH03_TRAINED_RUNS`` (several servers of one class), it is read from there
+    when another server has trained it already."""
     if experiment == DEFAULT and DEFAULT_FILE.is_file():
         return TrainingRun.from_json(DEFAULT_FILE.read_text(encoding="utf-8"))
+    folder = os.environ.get(RUNS_FOLDER_VARIABLE)
+    if folder:
+        return _shared_run(Path(folder), experiment, on_step)
+    return _train_in_turn(experiment, on_step)
+
+
+def _train_in_turn(experiment: Experiment, on_step=None) -> TrainingRun:
     if not _ONE_TRAINING_AT_A_TIME.acquire(blocking=False):
         if on_step is not None:
             on_step(0)
@@ -496,6 +507,66 @@ def _load_or_train(experiment: Experiment, on_step=None) -> TrainingRun:
         return train(experiment, on_step=on_step)
     finally:
         _ONE_TRAINING_AT_A_TIME.release()
+
+
+# Several server processes of one class (scripts/serve_class.py) share their trained runs through one
+# folder: one file per setting, written whole (a rename), read by the others. A lock file per setting
+# makes a server that wants a setting another one is training wait for that run instead of training
+# it again. Every server hands out the run as read back from its file, so all students see the same numbers.
+RUNS_FOLDER_VARIABLE = "CH03_TRAINED_RUNS"
+
+
+def run_file(folder: Path, experiment: Experiment) -> Path:
+    """Where a shared folder keeps the run of ``experiment``."""
+    settings = json.dumps(asdict(experiment), sort_keys=True)
+    return folder / f"run-{hashlib.sha256(settings.encode()).hexdigest()[:20]}.jsonl"
+
+
+def _read_run(path: Path, experiment: Experiment) -> TrainingRun | None:
+    try:
+        run = TrainingRun.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None  # half-written by hand, or from an older format: trained again and replaced
+    return run if run.experiment == experiment else None
+
+
+@contextlib.contextmanager
+def _setting_lock(path: Path, on_step) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (a class proxy runs on Linux)
+        yield
+        return
+    with open(path.with_suffix(".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another server trains it: show the bar at 0 and wait for its run
+            if on_step is not None:
+                on_step(0)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _shared_run(folder: Path, experiment: Experiment, on_step=None) -> TrainingRun:
+    path = run_file(folder, experiment)
+    run = _read_run(path, experiment)
+    if run is not None:
+        return run
+    folder.mkdir(parents=True, exist_ok=True)
+    with _setting_lock(path, on_step):
+        run = _read_run(path, experiment)  # trained by another server while this one waited
+        if run is None:
+            text = _train_in_turn(experiment, on_step).to_json()
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)
+            run = TrainingRun.from_json(text)
+    return run
 
 
 RUNS = RunCache()

@@ -41,6 +41,8 @@ RUNS: dict[str, str] = {
     r"python -m scripts\.build_ipynb": "test:tests/test_ipynb.py::test_committed_notebook_matches_a_fresh_build",
     r"\.venv/bin/python -m scripts\.export_site.*": "test:tests/test_export.py::test_index_links_every_exported_notebook",
     r"python3 -m http\.server 8000 --directory site": "test:tests/test_export.py::test_readme_serve_command_serves_the_site",
+    r"\.venv/bin/python -m scripts\.serve_class .* --backends-only .*": "test:tests/test_proxy.py::test_processes_on_another_machine_join_the_class",  # noqa: E501
+    r"(\.venv/bin/)?python -m scripts\.serve_class( .*)?": "test:tests/test_proxy.py::test_a_class_through_the_proxy_and_a_process_that_stops",  # noqa: E501
     r"(\.venv/bin/)?python -m scripts\.serve.*": "test:tests/test_classroom.py::test_a_class_opening_at_once_sees_identical_outputs_and_private_controls",  # noqa: E501
     r"\.venv/bin/python -m benchmarks\.attention_speed --quick": "test:tests/test_devices.py::test_the_benchmark_runs_and_judges_its_goals",  # noqa: E501
     r"(\.venv/bin/)?python -m benchmarks\.(classroom_load|app_latency)( .*)?": "here",

@@ -413,17 +413,103 @@ def test_trainings_of_different_settings_run_one_at_a_time(monkeypatch):
 def test_a_teacher_can_have_the_suggested_settings_trained_before_the_class(monkeypatch):
     """`python -m scripts.serve NOTEBOOK --train-suggested` trains every setting the prose suggests,
     each once, before marimo starts; the flag is ours and does not reach marimo."""
-    from scripts import serve
+    from scripts import serve, session_caches
 
-    seen, handed_to_marimo = [], []
+    seen, handed_to_marimo, cached = [], [], []
     monkeypatch.setattr(training, "trained", lambda experiment, **_: seen.append(experiment))
     monkeypatch.setattr(serve, "remember_entry_points", lambda: None)
     monkeypatch.setattr(serve, "preload", lambda: 0.0)
+    monkeypatch.setattr(session_caches, "prepare", lambda: cached.append(True) or [])
     monkeypatch.setattr(serve.runpy, "run_module", lambda *a, **k: handed_to_marimo.append(list(serve.sys.argv)))
     monkeypatch.delitem(serve.sys.modules, "marimo", raising=False)
     monkeypatch.setattr(serve.sys, "argv", list(serve.sys.argv))
     serve.main(["marimo_ch03.py", "--train-suggested", "--headless"])
     assert seen == list(training.SUGGESTED) and len(set(seen)) == len(seen) >= 5
     assert handed_to_marimo == [["marimo", "run", "marimo_ch03.py", "--headless"]]
+    assert cached == [True], "the session caches were not prepared before marimo started"
+    serve.main(["marimo_ch03.py", "--no-session-caches", "--headless"])  # ours too: marimo never sees it
+    assert handed_to_marimo[-1] == ["marimo", "run", "marimo_ch03.py", "--headless"] and cached == [True]
     for experiment in training.SUGGESTED:  # each is a valid setting the notebook's controls can reach
         assert experiment.num_heads in training.head_counts()
+
+
+# ---------------------------------------------------------------- runs shared by the servers of one class
+
+
+def _counting_train(monkeypatch) -> list:
+    trainings = []
+    real = training.train
+
+    def counted(experiment, on_step=None):
+        trainings.append(experiment)
+        return real(experiment, on_step=on_step)
+
+    monkeypatch.setattr(training, "train", counted)
+    return trainings
+
+
+def test_servers_sharing_a_folder_train_each_setting_once(tmp_path, monkeypatch):
+    """Two run caches stand for two server processes of one class (CH03_TRAINED_RUNS set by
+    scripts.serve_class): the second reads the first one's run from the folder, and both hand out
+    the same numbers."""
+    monkeypatch.setenv(training.RUNS_FOLDER_VARIABLE, str(tmp_path / "runs"))
+    trainings = _counting_train(monkeypatch)
+    experiment = Experiment(offsets=(1,), num_heads=1, num_tokens=4)
+    first = RunCache().get(experiment)
+    assert trainings == [experiment] and training.run_file(tmp_path / "runs", experiment).is_file()
+    second = RunCache().get(experiment)
+    assert trainings == [experiment], "the second server trained the setting again"
+    assert np.array_equal(second.losses, first.losses) and list(second.example) == list(first.example)
+    for a, b in zip(first.snapshots, second.snapshots, strict=True):
+        assert np.array_equal(a.weights, b.weights) and a.loss == b.loss
+    other = Experiment(offsets=(1,), num_heads=2, num_tokens=4)
+    RunCache().get(other)
+    assert trainings == [experiment, other], "another setting is its own run"
+    assert not list((tmp_path / "runs").glob("*.part")), "a partial file was left behind"
+
+
+def test_a_damaged_shared_run_is_trained_again_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv(training.RUNS_FOLDER_VARIABLE, str(tmp_path))
+    trainings = _counting_train(monkeypatch)
+    experiment = Experiment(offsets=(1,), num_heads=1, num_tokens=3)
+    path = training.run_file(tmp_path, experiment)
+    path.write_text('{"experiment": {"offsets": [1]', encoding="utf-8")
+    run = RunCache().get(experiment)
+    assert trainings == [experiment] and run.experiment == experiment
+    assert np.array_equal(training.TrainingRun.from_json(path.read_text(encoding="utf-8")).losses, run.losses)
+    # a file that holds another setting's run (renamed by hand) is not taken for this one
+    other = Experiment(offsets=(1,), num_heads=2, num_tokens=3)
+    training.run_file(tmp_path, other).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert RunCache().get(other).experiment == other and trainings == [experiment, other]
+
+
+_SERVER = """
+import sys, time
+from shared import training
+real = training.train
+def announced(experiment, on_step=None):
+    print("trained", flush=True)
+    return real(experiment, on_step=on_step)
+training.train = announced
+run = training.RunCache().get(training.Experiment(offsets=(1, 2), num_heads=2, num_tokens=6))
+print("loss", run.losses[-1], flush=True)
+"""
+
+
+def test_two_server_processes_asking_at_once_share_one_training(tmp_path):
+    """Two processes ask for the same setting at the same moment: one trains it, the other waits
+    for that run (the lock file) and reads it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, training.RUNS_FOLDER_VARIABLE: str(tmp_path)}
+    servers = [subprocess.Popen([sys.executable, "-c", _SERVER], cwd=root, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    said = [server.communicate(timeout=120) for server in servers]
+    assert [server.returncode for server in servers] == [0, 0], [err[-1500:] for _, err in said]
+    assert sum(out.count("trained") for out, _ in said) == 1, said
+    losses = {next(line for line in out.splitlines() if line.startswith("loss")) for out, _ in said}
+    assert len(losses) == 1, f"the two servers hand out different runs: {losses}"

@@ -16,13 +16,17 @@ does, without 30 Chromium renderers competing with it for the same two cores, a
   and finished the run it caused (``completed-run``).
 
 Written for marimo 0.25.x, after recording what a real page sends and receives (Playwright);
-``tests/test_classroom.py`` runs it against both notebooks. Rendering time in the browser is not included; the benchmark
+``tests/test_classroom.py`` runs it against both notebooks, ``tests/test_proxy.py`` through the class
+proxy of ``scripts.serve_class`` (give the proxy's password as ``headers``, see :func:`basic_auth`).
+Rendering time in the browser is not included; the benchmark
 ``benchmarks/classroom_load.py`` measures it with one real page beside the protocol students.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
 import html
 import json
 import re
@@ -53,6 +57,7 @@ class Control:
     step: float = 1.0
     steps: list[float] = field(default_factory=list)
     variable: str | None = None
+    debounce: bool = False  # a slider that sends its value only when released (not while dragged)
 
     def values(self) -> list[object]:
         """Every value the control can send. A slider made with ``steps=`` sends the index of a
@@ -91,6 +96,7 @@ def controls_in(output_html: str) -> list[Control]:
             c.start, c.stop = float(attrs["start"]), float(attrs["stop"])
             c.step = float(attrs.get("step") or 1)
             c.steps = [float(s) for s in attrs.get("steps") or []]
+            c.debounce = attrs.get("debounce") is True
         found.append(c)
     return found
 
@@ -107,9 +113,14 @@ def _same(reported: object, want: object) -> bool:
         return text == str(want)
 
 
-def server_token(base_url: str, timeout: float = 30.0) -> str:
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The ``Authorization`` header a browser sends once the student typed a user name and password."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")}
+
+
+def server_token(base_url: str, timeout: float = 30.0, headers: dict[str, str] | None = None) -> str:
     """The skew-protection token the app page carries; every POST must send it back."""
-    with urllib.request.urlopen(base_url, timeout=timeout) as r:
+    with urllib.request.urlopen(urllib.request.Request(base_url, headers=headers or {}), timeout=timeout) as r:
         page = r.read().decode("utf-8", errors="replace")
     m = _SERVER_TOKEN.search(page)
     if not m:
@@ -131,10 +142,11 @@ class Change:
 class ProtocolStudent:
     """One session. ``await open()``, then ``await change(...)``; ``await close()`` at the end."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 60.0):
+    def __init__(self, base_url: str, token: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None):
         self.base_url = base_url.rstrip("/") + "/"
         self.token = token
         self.timeout = timeout
+        self.headers = dict(headers or {})  # sent with every request (e.g. a proxy's basic auth)
         self.session_id = "s_" + uuid.uuid4().hex[:10]
         self.controls: dict[str, Control] = {}
         self.outputs: dict[str, str] = {}  # cell id -> its latest output (HTML or text)
@@ -152,22 +164,58 @@ class ProtocolStudent:
         self._cell_variable: dict[str, str] = {}
         self._event = asyncio.Event()
         self.error: str | None = None
+        self.closed_at: float | None = None  # when the WebSocket ended, by either side (perf_counter)
 
     # -- connection ------------------------------------------------------------------------------
 
     async def open(self) -> None:
         started = self._opened_at = time.perf_counter()
-        url = self.base_url.replace("http", "ws", 1) + f"ws?session_id={self.session_id}"
-        self._ws = await websockets.connect(url, max_size=None, open_timeout=self.timeout)
+        self._ws = await websockets.connect(self.ws_url, max_size=None, open_timeout=self.timeout,
+                                            additional_headers=self.headers or None)
         self._reader = asyncio.create_task(self._read())
         await self._wait(lambda: self._runs >= 1, self.timeout)
         self.first_render_ms = (time.perf_counter() - started) * 1000
+        per_cell = collections.Counter(c.object_id.rsplit("-", 1)[0] for c in self.controls.values())
         for c in self.controls.values():
-            c.variable = self._cell_variable.get(c.object_id.rsplit("-", 1)[0])
+            cell = c.object_id.rsplit("-", 1)[0]
+            # several controls made in one cell: which name is which is not known, so a change waits
+            # for any run that completes after it (see change())
+            c.variable = self._cell_variable.get(cell) if per_cell[cell] == 1 else None
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + f"ws?session_id={self.session_id}"
+
+    @property
+    def connected(self) -> bool:
+        """Is the session's WebSocket still open (opened, and not ended by either side)?"""
+        return self._ws is not None and self.closed_at is None
+
+    async def rejoin(self) -> tuple[dict[str, str], list[dict], str | None]:
+        """Open the session's WebSocket again, as marimo's page does after it lost the connection
+        (same session id), and read what the server says until it closes (bounded by ``timeout``).
+        Returns the handshake's response headers (lower-case names), the messages, and the close reason."""
+        messages: list[dict] = []
+        async with websockets.connect(self.ws_url, max_size=None, open_timeout=self.timeout,
+                                      additional_headers=self.headers or None) as ws:
+            headers = {k.lower(): v for k, v in ws.response.headers.raw_items()}
+
+            async def read_all() -> None:
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+
+            try:
+                await asyncio.wait_for(read_all(), self.timeout)
+            except (websockets.ConnectionClosed, asyncio.TimeoutError):
+                pass
+            reason = ws.close_reason
+        return headers, messages, reason
 
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
+            if self.closed_at is None:
+                self.closed_at = time.perf_counter()
         if self._reader is not None:
             self._reader.cancel()
             try:
@@ -186,7 +234,8 @@ class ProtocolStudent:
             pass
         except Exception as exc:  # noqa: BLE001 - surfaced by the next wait
             self.error = f"{type(exc).__name__}: {exc}"
-            self._event.set()
+        self.closed_at = time.perf_counter()
+        self._event.set()
 
     def _handle(self, msg: dict) -> None:
         op, data = msg.get("op"), msg.get("data") or {}
@@ -234,7 +283,7 @@ class ProtocolStudent:
         body = json.dumps({"objectIds": object_ids, "values": values}).encode()
         req = urllib.request.Request(
             self.base_url + "api/kernel/set_ui_element_value", data=body, method="POST",
-            headers={"Content-Type": "application/json", "Marimo-Session-Id": self.session_id,
+            headers={**self.headers, "Content-Type": "application/json", "Marimo-Session-Id": self.session_id,
                      "Marimo-Server-Token": self.token})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
