@@ -234,16 +234,19 @@ def observe(url: str, args, go: threading.Event, done: threading.Event, result: 
 def one_level(nb: Path, n: int, args, proxy: int = 0) -> dict:
     """One class of ``n`` on fresh servers: ``args.servers`` separate ports, or (``proxy`` > 0) that many
     processes behind the class proxy (scripts.serve_class) at one address."""
+    server_args = ["--no-session-caches"] if args.no_session_caches else []
     with contextlib.ExitStack() as stack:
         headers = credentials = served = None
         if proxy:
-            served = stack.enter_context(served_class([nb], processes=proxy, timeout=args.timeout * 2))
+            served = stack.enter_context(served_class([nb], processes=proxy, timeout=args.timeout * 2,
+                                                      extra_args=server_args))
             urls, procs = [served.url], [served.process]
             headers, credentials = served.headers, {"username": USER, "password": served.password}
             haproxy = psutil.Process(served.state["haproxy_pid"])
             haproxy_cpu0 = tree_cpu_seconds(haproxy)
         else:
-            apps = [stack.enter_context(marimo_app(nb, timeout=args.timeout, preload=not args.plain_marimo_run))
+            apps = [stack.enter_context(marimo_app(nb, timeout=args.timeout, preload=not args.plain_marimo_run,
+                                                   extra_args=server_args))
                     for _ in range(args.servers)]
             urls, procs = [app.url for app in apps], [app.process for app in apps]
         level: dict = {}
@@ -299,6 +302,8 @@ def report(out: dict, stream) -> None:
       f" wait for the result, think ~{a['think']} s (exponential); {a['duration']} s of play per class size")
     if a.get("server_nice"):
         w(f"  the servers run {a['server_nice']} nice levels below the simulated students (their laptops are elsewhere)")
+    if a.get("no_session_caches"):
+        w("  every scripts.serve process runs without scripts/session_caches.py (--no-session-caches)")
     if a.get("skip_controls"):
         w(f"  students leave alone the controls whose label matches {a['skip_controls']!r}")
     w()
@@ -364,6 +369,8 @@ def main(argv=None) -> int:
                     help="also measure each class through scripts.serve_class with K processes (HAProxy), in the same run")
     ap.add_argument("--arrive-over", type=float, default=0.0,
                     help="students open the app at random moments within this many seconds (default 0: all at once)")
+    ap.add_argument("--no-session-caches", action="store_true",
+                    help="start every scripts.serve process without scripts/session_caches.py (to measure what they save)")
     ap.add_argument("--plain-marimo-run", action="store_true",
                     help="start the server with `marimo run` instead of scripts.serve (no preloaded imports)")
     ap.add_argument("--json", action="store_true", help="one JSON line on stdout (table on stderr)")
@@ -373,6 +380,8 @@ def main(argv=None) -> int:
         ap.error(f"--drag must be at least 1, got {args.drag}")
     if args.servers < 1:
         ap.error(f"--servers must be at least 1, got {args.servers}")
+    if args.no_session_caches and args.plain_marimo_run:
+        ap.error("--no-session-caches is an option of scripts.serve; --plain-marimo-run has no session caches anyway")
     if args.proxy < 0:
         ap.error(f"--proxy must be 0 (off) or a number of processes, got {args.proxy}")
     if args.arrive_over < 0:

@@ -12,13 +12,12 @@ import asyncio
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import marimo as mo
 import pytest
 
-from tests.harness.appclient import ProtocolStudent, controls_in, server_token
+from tests.harness.appclient import ProtocolStudent, controls_in, run_in_own_thread, server_token
 from tests.harness.appserver import marimo_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,26 +40,6 @@ def test_controls_are_found_in_marimo_html():
 
 def _comparable(html: str) -> str:
     return re.sub(r"random-id='[^']*'", "", html)  # marimo's per-render id of a UI element
-
-
-def _run_in_own_thread(coroutine) -> None:
-    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests) may have left an
-    event loop running in this one, and asyncio.run refuses to start inside a running loop."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=target)
-    worker.start()
-    worker.join(600)
-    if worker.is_alive():
-        raise TimeoutError("the class scenario did not finish in 600 s")
-    if failure:
-        raise failure[0]
 
 
 async def _open_class(url: str, n: int) -> list[ProtocolStudent]:
@@ -98,7 +77,7 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
             await asyncio.gather(*(s.close() for s in students))
 
     with marimo_app(ROOT / name, timeout=120, preload=True) as app:  # cold: nobody opened it before
-        _run_in_own_thread(scenario(app.url))
+        run_in_own_thread(scenario(app.url))
         assert "imported in" in app.log_text()  # it really went through scripts.serve
 
 

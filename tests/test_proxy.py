@@ -24,7 +24,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +33,7 @@ import psutil
 import pytest
 
 from scripts.serve_class import LOST_COOKIE, Server, class_notebooks, find_haproxy, hash_seed, render_config
-from tests.harness.appclient import ProtocolStudent, basic_auth, server_token
+from tests.harness.appclient import ProtocolStudent, basic_auth, run_in_own_thread, server_token
 from tests.harness.classproxy import USER, ServedClass, served_class
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,25 +131,6 @@ def test_serve_class_wants_a_password_or_a_clear_no():
 # ----------------------------------------------------------------------------------------------
 # a class through the proxy
 # ----------------------------------------------------------------------------------------------
-
-
-def _in_own_thread(coroutine, limit: float = 600.0) -> None:
-    """asyncio.run in a thread of its own (Playwright's sync API may have left a loop in this one)."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(limit)
-    if worker.is_alive():
-        raise TimeoutError(f"the class scenario did not finish in {limit:.0f} s")
-    if failure:
-        raise failure[0]
 
 
 async def _until(condition, timeout: float, what: str) -> None:
@@ -283,7 +263,7 @@ def test_a_class_through_the_proxy_and_a_process_that_stops():
     _haproxy()
     with served_class([EN], processes=2) as cls:
         class_pids = [p.pid for p in [cls.process, *cls.process.children(recursive=True)]]
-        _in_own_thread(_class_scenario(cls))
+        run_in_own_thread(_class_scenario(cls))
         log = cls.log_text()
         assert "stopped with exit code -9" in log and "1 of 2 processes" in log
         assert cls.password not in log, "the password is not printed"
@@ -320,7 +300,7 @@ def test_two_notebooks_share_one_address():
         assert sum(sum(p.cpu_times()[:2]) for p in marimo) - before < 0.2, "the files came from marimo, not the cache"
 
     with served_class([EN, ZH], processes=1) as cls:
-        _in_own_thread(scenario(cls))
+        run_in_own_thread(scenario(cls))
 
 
 @pytest.mark.slow
@@ -348,7 +328,7 @@ def test_processes_on_another_machine_join_the_class():
         with served_class([EN], processes=1, extra_args=["--remote", address]) as cls:
             names = [s["name"] for s in cls.servers()]
             assert names == ["p1", address.replace(":", "_")]
-            _in_own_thread(scenario(cls, names[1]))
+            run_in_own_thread(scenario(cls, names[1]))
 
 
 @pytest.mark.slow

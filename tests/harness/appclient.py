@@ -30,6 +30,7 @@ import collections
 import html
 import json
 import re
+import threading
 import time
 import urllib.request
 import uuid
@@ -324,3 +325,24 @@ class ProtocolStudent:
             return Change(control.object_id, last, len(values), None, "failed")
         control.value = last
         return Change(control.object_id, last, len(values), (time.perf_counter() - started) * 1000, "ok")
+
+
+def run_in_own_thread(coroutine, limit: float = 600.0) -> None:
+    """``asyncio.run(coroutine)`` in a thread of its own, re-raising its failure here. Playwright's sync
+    API (the browser tests of the same pytest run) may have left an event loop running in this thread,
+    and asyncio.run refuses to start inside a running loop."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise TimeoutError(f"the class scenario did not finish in {limit:.0f} s")
+    if failure:
+        raise failure[0]
