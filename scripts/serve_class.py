@@ -60,12 +60,14 @@ from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import editions
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "haproxy.cfg"
 LOST_PAGE = ROOT / "deploy" / "session-lost.html"
 LOST_COOKIE = "marimo_class_lost"
-# the part of a notebook's name after "..._ch03" -> its path in the address, and a link text
-LANGUAGES = {"": ("en", "English"), "zh_tw": ("zh-tw", "中文（臺灣）")}
+# a notebook's language tag (its path in the address, the exported site's folder name) -> its link text
+LANGUAGES = {"en": "English", "zh-tw": "中文（臺灣）"}
 # what the lost-session responder says on a page's WebSocket: marimo's own "reload the page" message
 RELOAD_MESSAGE = '{"op": "reload", "data": {"op": "reload"}}'
 LOST_TEXT = ("The server process that ran this page has stopped, and the session stopped with it. "
@@ -105,11 +107,10 @@ class Notebook:
 
 
 def language_route(path: Path) -> tuple[str, str]:
-    """("zh-tw", "中文（臺灣）") for marimo_ch03_zh_tw.py, ("en", "English") for marimo_ch03.py."""
-    m = re.match(r"^.*?ch\d+(?:_(?P<lang>.+))?$", path.stem)
-    suffix = (m["lang"] or "") if m else path.stem
-    route, label = LANGUAGES.get(suffix, (suffix.replace("_", "-").lower(), suffix))
-    return route, label
+    """("zh-tw", "中文（臺灣）") for marimo_ch03_zh_tw.py, ("en", "English") for marimo_ch03.py: the
+    folders of the exported site, which the notebooks' links to each other expect (shared/editions.py)."""
+    route = editions.language_tag(path.name)
+    return route, LANGUAGES.get(route, route)
 
 
 def class_notebooks(paths: list[Path]) -> list[Notebook]:

@@ -9,6 +9,8 @@ A browser cannot open a bare file name (``marimo run`` answers ``{"detail":"Not 
   by a ``file`` key in the page's address; the link keeps the key's form (relative or absolute) and
   swaps the file name. ``marimo edit`` opens a neighbouring file by its absolute path, so that is
   what it gets when the address has no key. (``marimo run`` with one notebook serves only that one.)
+* served under a folder of its own (``scripts/serve_class.py`` with both notebooks puts each language
+  at ``/en/`` and ``/zh-tw/``, the folder names of the exported site): ``../<folder>/``.
 * exported to static HTML (``marimo export html``: a kernel with no browser request):
   ``../<folder>/index.html``, the other page of the site that ``scripts/export_site.py`` writes
   (``en/`` for ``marimo_ch03.py``, the lower-case language tag for a translation: ``zh-tw/``).
@@ -59,8 +61,13 @@ def jupyter_href(notebook: str) -> str:
     return Path(notebook).stem.removeprefix("marimo_") + ".ipynb"
 
 
-def server_href(notebook: str, current_key: str | None, notebook_dir: Path | None, *, editing: bool) -> str:
-    """``?file=<key>`` for ``notebook`` on the marimo server that serves this page under ``current_key``."""
+def server_href(notebook: str, current_key: str | None, notebook_dir: Path | None, *, editing: bool,
+                page_path: str = "/ws") -> str:
+    """``?file=<key>`` for ``notebook`` on the marimo server that serves this page under ``current_key``;
+    ``../<folder>/`` when the page has no key and lives under a folder (``page_path``, the path of the
+    request that opened the session: "/zh-tw/ws" behind the class proxy, "/ws" at a server's root)."""
+    if not current_key and not editing and page_path.rsplit("/", 1)[0]:
+        return f"../{language_tag(notebook)}/"
     if current_key:
         cut = max(current_key.rfind("/"), current_key.rfind("\\"))
         key = current_key[: cut + 1] + notebook
@@ -82,7 +89,9 @@ def _here(notebook: str) -> str:
     meta = mo.app_meta()
     if meta.request is None:  # a kernel that no browser asked for: `marimo export html`
         return site_href(notebook)
-    return server_href(notebook, mo.query_params().get("file"), mo.notebook_dir(), editing=meta.mode == "edit")
+    page_path = str((meta.request.url or {}).get("path") or "/ws")
+    return server_href(notebook, mo.query_params().get("file"), mo.notebook_dir(), editing=meta.mode == "edit",
+                       page_path=page_path)
 
 
 def edition_link(markdown: str) -> Markdown:

@@ -31,6 +31,18 @@ def test_a_server_link_keeps_the_form_of_the_pages_own_key():
     assert editions.server_href("marimo_ch03_zh_tw.py", None, here, editing=False) == "?file=marimo_ch03_zh_tw.py"
 
 
+
+def test_behind_the_class_proxy_each_language_links_to_the_other_ones_folder():
+    """scripts.serve_class with both notebooks serves them at /en/ and /zh-tw/ (the session's request
+    path is then /zh-tw/ws); a page at a server's root keeps the ?file= link."""
+    here = Path("/srv/ch3")
+    assert editions.server_href("marimo_ch03.py", None, here, editing=False, page_path="/zh-tw/ws") == "../en/"
+    assert editions.server_href("marimo_ch03_zh_tw.py", None, here, editing=False, page_path="/en/ws") == "../zh-tw/"
+    assert editions.server_href("marimo_ch03.py", None, here, editing=False, page_path="/ws") == "?file=marimo_ch03.py"
+    assert editions.server_href("marimo_ch03.py", "marimo_ch03_zh_tw.py", here, editing=False,
+                                page_path="/zh-tw/ws") == "?file=marimo_ch03.py"
+
+
 def test_outside_marimo_the_link_opens_the_jupyter_notebook():
     shown = editions.edition_link("*英文版：[English](marimo_ch03.py)*")
     assert shown._repr_markdown_() == "*英文版：[English](ch03.ipynb)*"

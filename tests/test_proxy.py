@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -286,6 +287,11 @@ def test_two_notebooks_share_one_address():
             try:
                 assert not student.errors and len(student.outputs) > 50
                 assert any(words in html for html in student.outputs.values())
+                # the link to the other language opens that language's folder of the class
+                other = "zh-tw" if route == "en" else "en"
+                assert any(f"href=&#92;&quot;../{other}/" in html for html in student.outputs.values()), route
+                status, page, _ = _status(urllib.parse.urljoin(url, f"../{other}/"), cls.headers)
+                assert status == 200 and "serverToken" in page and ("第 3 章" in page) == (other == "zh-tw")
                 assert student.session_id in cls.sessions(route)
                 heads = next(c for c in student.controls.values() if c.variable == "num_heads")
                 assert (await student.change(heads, [heads.values()[-1]])).status == "ok"
