@@ -137,6 +137,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def refuse_taken_port(host: str, port: int) -> None:
+    """Stop with a plain message before anything starts if ``host:port`` cannot be listened on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host or "0.0.0.0", port))
+        except OSError as exc:
+            raise SystemExit(f"serve_class: cannot listen on {host}:{port} ({exc.strerror}): another server may be"
+                             " using that port; choose another with --port") from None
+
+
 # ----------------------------------------------------------------------------------------------
 # the HAProxy configuration
 # ----------------------------------------------------------------------------------------------
@@ -492,6 +503,8 @@ def main(argv: list[str]) -> int:
                 if args.backends_only:
                     host, port = args.host, next_port
                     next_port += 1
+                    if not args.print_config:
+                        refuse_taken_port(host, port)
                 else:
                     host, port = "127.0.0.1", free_port()
                 nb.servers.append(Server(f"p{k + 1}", host, port, k + 1))
@@ -516,6 +529,8 @@ def main(argv: list[str]) -> int:
             return 0
         if not args.backends_only and haproxy is None:
             raise SystemExit("serve_class: HAProxy not found (Debian/Ubuntu: sudo apt-get install haproxy; or --haproxy PATH)")
+        if not args.backends_only:
+            refuse_taken_port(args.host, args.port)
 
         started = time.monotonic()
         first = True

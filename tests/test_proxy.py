@@ -129,6 +129,24 @@ def test_serve_class_wants_a_password_or_a_clear_no():
     assert done.returncode == 2 and "usage: python -m scripts.serve_class" in done.stdout
 
 
+def test_a_taken_port_is_refused_before_anything_starts():
+    _haproxy()
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for extra in ([], ["--backends-only"]):
+            started = time.monotonic()
+            done = subprocess.run([sys.executable, "-m", "scripts.serve_class", str(EN), "--no-password", "--host",
+                                   "127.0.0.1", "--port", str(port), "--processes", "1", *extra],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 1, done.stderr[-2000:]
+            assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr, done.stderr[-2000:]
+            assert "started" not in done.stderr and time.monotonic() - started < 30, "it started processes first"
+
+
 # ----------------------------------------------------------------------------------------------
 # a class through the proxy
 # ----------------------------------------------------------------------------------------------
