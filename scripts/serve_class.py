@@ -258,9 +258,8 @@ def wait_healthy(nb: Notebook, servers: list[Server], headers: dict[str, str], t
             time.sleep(0.2)
 
 
-def warm_up(nb: Notebook, servers: list[Server], headers: dict[str, str], timeout: float) -> list[float]:
-    """Open the chapter once in each process, as the first student would, and close it again; returns
-    the seconds each took. A process's first session pays for what the process then keeps: figures
+def warm_up(nb: Notebook, servers: list[Server], headers: dict[str, str], timeout: float) -> None:
+    """Open the chapter once in each process, as the first student would, and close it again. A process's first session pays for what the process then keeps: figures
     drawn once (shared/charts.py), caches of the explorations, marimo's own first-use imports. Left to
     the class, every student who opens the app in that first moment pays for them again, all at once,
     because each cache is filled only when its first computation ends."""
@@ -268,19 +267,17 @@ def warm_up(nb: Notebook, servers: list[Server], headers: dict[str, str], timeou
 
     import websockets
 
-    async def one(s: Server) -> float:
-        started = time.monotonic()
+    async def one(s: Server) -> None:
         url = f"ws://127.0.0.1:{s.port}{nb.prefix}ws?session_id=s_warm{s.id:04d}"
         async with websockets.connect(url, additional_headers=headers or None, max_size=None, open_timeout=timeout) as ws:
             async for raw in ws:
                 if '"completed-run"' in raw[:200]:
                     break
-        return time.monotonic() - started
 
-    async def every() -> list[float]:
-        return await asyncio.wait_for(asyncio.gather(*(one(s) for s in servers)), timeout)
+    async def every() -> None:
+        await asyncio.wait_for(asyncio.gather(*(one(s) for s in servers)), timeout)
 
-    return asyncio.run(every())
+    asyncio.run(every())
 
 
 def fill_asset_cache(host: str, port: int, notebooks: list[Notebook], headers: dict[str, str]) -> tuple[int, int]:
@@ -370,7 +367,6 @@ class LostSessions:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.answered = 0
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -384,13 +380,11 @@ class LostSessions:
         from starlette.routing import Route, WebSocketRoute
 
         async def on_websocket(websocket) -> None:
-            self.answered += 1
             await websocket.accept(headers=[(b"set-cookie", self.cookie(websocket.url.path).encode())])
             await websocket.send_text(RELOAD_MESSAGE)
             await websocket.close(code=1000, reason="MARIMO_SHUTDOWN")  # marimo's page: stop reconnecting
 
         async def on_request(request) -> JSONResponse:
-            self.answered += 1
             return JSONResponse({"error": LOST_TEXT}, status_code=410, headers={"set-cookie": self.cookie(request.url.path)})
 
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]

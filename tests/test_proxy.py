@@ -2,17 +2,19 @@
 
 Fast: the HAProxy template (deploy/haproxy.cfg) fills in for one notebook, for two, and with processes
 on other machines, and HAProxy accepts every result (`haproxy -c`); the command refuses to start a
-class without a password unless told so.
+class without a password unless told so, or on a port that is taken.
 
 Slow: a class of protocol students (tests/harness/appclient.py) through the proxy, on 127.0.0.1 with
 a password. They are spread over the processes, each gets the whole chapter without error, and a
-slider moved by one student changes that student's plots and nobody else's. Then one process is
+slider moved by one student changes that student's plots and nobody else's, and a training setting
+is trained once for the class (one run file, the same plots in both processes). Then one process is
 killed mid-class: the students on the other process carry on, HAProxy marks the process down, new
 students go only to the living one, and each student whose session died is told to reload (marimo's
 "reload" message, then a page that says what happened). With Chromium (marker `browser`), the same
-as a real student sees it.
+as a real student sees it. Another test plays the README's recipe for several machines on this one
+(`--backends-only`, then `--remote`).
 
-Without HAProxy the slow tests skip, except under CI=true, where they fail: CI must install it.
+Without HAProxy every test here that needs it skips, except under CI=true, where it fails: CI must install it.
 """
 
 from __future__ import annotations

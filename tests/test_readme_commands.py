@@ -32,7 +32,7 @@ RUNS: dict[str, str] = {
     r"\.venv/bin/marimo (edit|run) --no-sandbox marimo_ch03(_zh_tw)?\.py( marimo_ch03_zh_tw\.py)?": "here",
     r"\.venv/bin/python marimo_ch03\.py": "here",
     r"\.venv/bin/python -m pytest( .*)?": "ci:.venv/bin/python -m pytest",
-    r"sudo apt-get install (chromium|fonts-noto-cjk)": "ci:apt-get install",
+    r"sudo apt-get install (chromium|fonts-noto-cjk|haproxy)": "ci:apt-get install",
     r"pip install \.": 'ci:pip install -q ".[test]"',
     r"\.venv/bin/python -m scripts\.build_zh_tw --check": "here",
     r"\.venv/bin/python -m scripts\.build_zh_tw": ZH + "test_a_changed_english_sentence_turns_fuzzy_and_fails_the_check",

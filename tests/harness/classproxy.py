@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from scripts.serve_class import find_haproxy, haproxy_command, servers_state
+from scripts.serve_class import haproxy_command, servers_state
 from tests.harness.appclient import basic_auth
 from tests.harness.appserver import ROOT, free_port, kill_tree
 
@@ -97,10 +97,6 @@ def _tail(path: Path, chars: int = 3000) -> str:
         return path.read_text(errors="replace")[-chars:]
     except OSError:
         return ""
-
-
-def haproxy_available() -> bool:
-    return find_haproxy(None) is not None
 
 
 @contextlib.contextmanager
