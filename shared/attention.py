@@ -50,6 +50,7 @@ __all__ = [
     "MultiHeadAttentionWrapper",
     "MultiHeadAttention",
     "SDPAMultiHeadAttention",
+    "forward_with_weights",
 ]
 
 
@@ -67,6 +68,19 @@ class SimpleAttentionOutput(NamedTuple):
     attn_weights: torch.Tensor  # (T, T)
     context_vectors: torch.Tensor  # (T, d)
 
+
+
+def forward_with_weights(
+    module: nn.Module, x: torch.Tensor, *, causal: bool | None = None, scaled: bool | None = None
+) -> AttentionOutput:
+    """Run ``module`` on ``x`` and hand back ``(context, weights)``: the weights it really used.
+
+    Every plot, probe and trainer in ``shared/`` reads attention weights through this one call, so
+    how the weights are caught is decided in one place. ``causal`` and ``scaled`` left as ``None``
+    keep the module's own behaviour (the chapter's: causal for 3.5 onwards, always scaled).
+    """
+    switches = {name: value for name, value in (("causal", causal), ("scaled", scaled)) if value is not None}
+    return module(x, return_weights=True, **switches)
 
 # --------------------------------------------------------------------------------------------
 # 3.3 Attention without trainable weights

@@ -1,6 +1,6 @@
 """What the notebooks' controls drive: each function turns control values into real weights.
 
-The weights come from the modules in ``shared.attention`` (``return_weights=True``), never from a
+The weights come from the modules in ``shared.attention`` (``forward_with_weights``), never from a
 re-implementation, so the plots show exactly what the chapter's code computes.
 """
 
@@ -16,6 +16,7 @@ from shared.attention import (
     MultiHeadAttention,
     SelfAttention_v1,
     SelfAttention_v2,
+    forward_with_weights,
     simple_self_attention,
 )
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
@@ -96,7 +97,7 @@ def explore_multihead(
     with seeded(seed), torch.no_grad():  # the weights and the dropout draw both come from `seed`
         module = MultiHeadAttention(EMBEDDING_DIM, EXPLORER_D_OUT, MAX_TOKENS, dropout, num_heads=num_heads)
         module.train(dropout > 0)
-        context, weights = module(x, return_weights=True, causal=causal, scaled=scaled)
+        context, weights = forward_with_weights(module, x, causal=causal, scaled=scaled)
     masked = module.mask[:num_tokens, :num_tokens] if causal else None
     return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
 
@@ -129,7 +130,7 @@ def explore_trainable(num_tokens: int, d_out: int, *, init: str = "uniform", sca
             module = SelfAttention_v2(EMBEDDING_DIM, d_out)
         project_q, project_k = module.W_query, module.W_key
     with torch.no_grad():
-        context, weights = module(x, return_weights=True, scaled=scaled)
+        context, weights = forward_with_weights(module, x, scaled=scaled)
         scores = project_q(x) @ project_k(x).T  # (T, T), before scaling and softmax
     return Exploration(weights.unsqueeze(0), context, None, scores)
 
@@ -148,6 +149,6 @@ def explore_causal(num_tokens: int, dropout: float = 0.0, *, causal: bool = True
     module.train(dropout > 0)
     x = example_inputs(num_tokens).unsqueeze(0)  # (1, T, 3)
     with seeded(123), torch.no_grad():
-        context, weights = module(x, return_weights=True, causal=causal)
+        context, weights = forward_with_weights(module, x, causal=causal)
     masked = module.mask[:num_tokens, :num_tokens] if causal else None
     return Exploration(weights, context[0], masked)  # weights (1, T, T): one head

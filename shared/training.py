@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.attention import MultiHeadAttention
+from shared.attention import MultiHeadAttention, forward_with_weights
 from shared.seeding import RandomStream
 from shared.session import one_torch_thread
 
@@ -193,7 +193,7 @@ class CopyModel(nn.Module):
     def forward(self, tokens: torch.Tensor, *, return_weights: bool = False):
         b, num_tokens = tokens.shape
         x = self.token_embedding(tokens) + self.position_embedding.weight[:num_tokens]  # (b, T, width)
-        context, weights = self.attention(x, return_weights=True)  # (b, T, width), (b, heads, T, T)
+        context, weights = forward_with_weights(self.attention, x)  # (b, T, width), (b, heads, T, T)
         logits = self.readout(context).view(b, num_tokens, self.num_targets, VOCAB_SIZE)  # (b, T, offsets, vocab)
         return (logits, weights) if return_weights else logits
 
