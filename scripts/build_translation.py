@@ -16,7 +16,8 @@ English beside it. Until a translator fixes those entries the notebook keeps the
 and ``--check`` fails.
 
 A translation is text, never code: the build refuses a catalogue whose translations hold control
-characters, text-direction overrides or line breaks the English lacks (naming each entry and its line),
+characters, text-direction overrides, or line breaks, HTML tags or script links the English lacks
+(naming each entry and its line),
 and it writes a notebook only once it has proved it the English program with other words
 (``notebook_strings.program_difference``).
 
@@ -46,7 +47,7 @@ from scripts.notebook_strings import (
     find_pieces,
     program_difference,
     translate,
-    unsafe_characters,
+    unsafe_text,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,10 +116,10 @@ def _shown(path: Path) -> str:
 
 
 def unsafe_entries(po: polib.POFile, path: Path) -> list[str]:
-    """A problem for each translation (fuzzy ones too) holding a character that could turn it into code."""
+    """A problem for each translation (fuzzy ones too) holding a character or markup that could turn it into code."""
     problems, lines = [], None
     for entry in po:
-        found = [word for text in [entry.msgstr, *entry.msgstr_plural.values()] for word in unsafe_characters(entry.msgid, text)]
+        found = [word for text in [entry.msgstr, *entry.msgstr_plural.values()] for word in unsafe_text(entry.msgid, text)]
         if not found:
             continue
         if lines is None:
@@ -128,8 +129,9 @@ def unsafe_entries(po: polib.POFile, path: Path) -> list[str]:
         english = entry.msgid.strip().splitlines()[0][:60] if entry.msgid.strip() else entry.msgid
         problems.append(
             f"{_shown(path)}, line {line}: the translation of {english!r} contains {'; and '.join(found)}. A translation must be "
-            "plain text: such a character could turn it into code in the generated notebooks, or make it show other words "
-            "than it holds. Delete it (a translation may break lines only where its English does)."
+            "plain text, with no control characters and no markup its English lacks: these could turn it into code in the "
+            "generated notebooks or the page, or make it show other words than it holds. Delete them (a translation may break "
+            "lines only where its English does)."
         )
     return problems
 

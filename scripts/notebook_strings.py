@@ -18,8 +18,8 @@ A multi-line prose string is given to translators dedented, and its translation 
 to where the English sits. Everything outside the replaced literals and comments stays byte for byte
 the English notebook, so the translated notebook runs the same code.
 
-A translation is text, never code. ``unsafe_characters`` names what a translation may not contain
-(control characters, text-direction overrides, line breaks the English lacks), and
+A translation is text, never code. ``unsafe_text`` names what a translation may not contain
+(control characters, text-direction overrides, line breaks, HTML tags or script links the English lacks), and
 ``program_difference`` proves that a generated file is the English program with other words: its
 syntax tree, string constants aside, and its tokens, strings and comments aside, are the English ones.
 """
@@ -89,6 +89,25 @@ def unsafe_characters(english: str, translation: str) -> list[str]:
         elif category == "Cc" and ch not in english:
             found.append(_describe(ch))
     return found
+
+
+HTML_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)|<!")  # a tag, or a comment or declaration (<!-- hides text)
+SCRIPT_LINK = re.compile(r"\b(?:java|vb)script\s*:|\bdata\s*:\s*text/html", re.IGNORECASE)
+
+
+def unsafe_markup(english: str, translation: str) -> list[str]:
+    """HTML tags and script links in ``translation`` that its English does not have (they could run in the page)."""
+    tags = {name.lower() or "!" for name in HTML_TAG.findall(english)}
+    found = [f"the HTML tag <{name}>" if name != "!" else "an HTML comment (<!-- -->), which hides what it holds"
+             for name in dict.fromkeys(n.lower() or "!" for n in HTML_TAG.findall(translation)) if name not in tags]
+    links = {link.lower() for link in SCRIPT_LINK.findall(english)}
+    found += [f"the script link {link!r}" for link in dict.fromkeys(SCRIPT_LINK.findall(translation)) if link.lower() not in links]
+    return found
+
+
+def unsafe_text(english: str, translation: str) -> list[str]:
+    """Everything in ``translation`` that could turn it into code or hide what it says; [] when it is plain text."""
+    return unsafe_characters(english, translation) + unsafe_markup(english, translation)
 
 
 @dataclass(frozen=True)
@@ -278,7 +297,7 @@ def encode(piece: Piece, translation: str) -> str:
     """The source text that puts ``translation`` where ``piece`` was."""
     if piece.kind == "comment" and "\n" in translation:
         raise TranslationError(f"line {piece.line}: a comment's translation must be one line: {translation!r}")
-    if unsafe := unsafe_characters(piece.msgid, translation):
+    if unsafe := unsafe_text(piece.msgid, translation):
         raise TranslationError(f"line {piece.line}: the translation of {piece.msgid[:50]!r} contains {'; '.join(unsafe)}")
     if piece.kind == "comment":
         return piece.literal[: len(piece.literal) - len(piece.literal.lstrip("#"))] + " " + translation

@@ -5,7 +5,8 @@ through it and the Jupyter builder's own words, into the Jupyter notebooks' code
 one bad entry in a temporary copy of the catalogue (never the real one) and checks that:
 
 (a) the translation build refuses it, naming the entry and its line in the .po file, writes nothing, and
-    ``--check`` fails the same way (control characters, bidi overrides, line breaks the English lacks);
+    ``--check`` fails the same way (control characters, bidi overrides, line breaks, HTML tags and script
+    links the English lacks);
 (b) the structural guard (the generated notebook parses to the same program as the English one, strings
     and comments aside) catches a translation that breaks out of its comment even when the character
     check is bypassed;
@@ -41,6 +42,8 @@ HOSTILE = {
     "NUL in a comment": (COMMENT, "torch 只用一個\x00執行緒", "NUL"),
     "bidi override in a label": (LABEL, "序列\u202e度長", "U+202E"),
     "line separator in a comment": (COMMENT, f"torch 只用一個執行緒\u2028    {CODE}", "U+2028"),
+    "HTML with a script in a label": (LABEL, '序列長度<img src=x onerror="PWNED()">', "<img>"),
+    "script link in a label": (LABEL, "[序列長度](JavaScript:PWNED())", "'JavaScript:'"),
 }
 
 
