@@ -422,6 +422,10 @@ def program_difference(reference: str, candidate: str) -> str | None:
         if (english, text) in seen:  # most files read the same every way: check once
             continue
         seen.add((english, text))
+        try:
+            english_tree = ast.parse(english)
+        except (SyntaxError, ValueError):  # a reading the English itself does not survive proves nothing
+            continue
         if "\x00" in text:
             line = text[: text.index("\x00")].count("\n") + 1
             return f"line {line} holds a NUL character, so Python cannot read the file"
@@ -429,7 +433,7 @@ def program_difference(reference: str, candidate: str) -> str | None:
             tree = ast.parse(text)
         except SyntaxError as error:
             return f"line {error.lineno} does not parse {reading} ({error.msg})"
-        line = _first_node_difference(_Words().visit(ast.parse(english)), _Words().visit(tree), 1)
+        line = _first_node_difference(_Words().visit(english_tree), _Words().visit(tree), 1)
         if line is not None:
             shown = _around(re.split(r"\r\n|\r|\n", text), line)  # numbered as ast numbers lines
             return f"line {line} is other code than the English, {reading}: {shown}"
