@@ -15,11 +15,10 @@ string gets an empty entry and a changed one keeps its old translation marked fu
 English beside it. Until a translator fixes those entries the notebook keeps the English words there
 and ``--check`` fails.
 
-A translation is text, never code: the build refuses a catalogue whose translations hold control
-characters, text-direction overrides, or line breaks, HTML tags or script links the English lacks
-(naming each entry and its line),
-and it writes a notebook only once it has proved it the English program with other words
-(``notebook_strings.program_difference``).
+A translation is text, never code. The build refuses a catalogue whose translations hold control
+characters, text-direction overrides, or line breaks, HTML tags or script links their English lacks,
+naming each entry and its line; and it writes a notebook only once it has proved it the English
+program with other words (``notebook_strings.program_difference``).
 
 A generated notebook carries a hash of its own text in its header. Readers type exercise answers
 into it in ``marimo edit``, which saves them into the file, so a build never overwrites a file whose
