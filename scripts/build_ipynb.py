@@ -21,6 +21,11 @@ the cells; this script rewrites what only works inside marimo:
 
 Any other marimo construct stops the build with an error naming the cell. Control defaults and
 solutions come from running the marimo notebook once, in this process (`app.run()`).
+
+A translated notebook's words (its controls' labels, the builder's own words from the catalogue) land
+in comments and strings of code cells, so a translation with a line break could become code. The
+build refuses a catalogue with such characters, and refuses to write a translated notebook unless
+each of its code cells is the same program as the English build's cell, strings and comments aside.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import argparse
 import ast
 import difflib
 import functools
+import hashlib
 import importlib.util
 import json
 import re
@@ -40,8 +46,9 @@ from types import SimpleNamespace
 
 import nbformat
 
-from scripts.build_translation import catalogue_path, known_locales, read_catalogue, translations_of
+from scripts.build_translation import UnsafeCatalogue, catalogue_path, known_locales, read_catalogue, translations_of
 from scripts.ipynb_words import WORDS
+from scripts.notebook_strings import program_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"ch03.ipynb": "marimo_ch03.py"} | {  # Jupyter: marimo, one pair per language catalogue
@@ -51,6 +58,7 @@ CONTROLS = ("slider", "number", "dropdown", "radio", "switch", "run_button")
 VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
 CELL_TIMEOUT_S = 120
 IPYTHON = "# <the IPython imports>"  # stands where `import marimo as mo` was until we know what is needed
+ENGLISH_CODE: dict[tuple[Path, str], list[tuple[str, str]]] = {}  # (English source, its sha256) -> [(cell id, code)]
 
 class BuildError(Exception):
     """The marimo notebook uses something this builder cannot translate."""
@@ -365,16 +373,50 @@ def build_notebook(source: Path, target_name: str | None = None) -> nbformat.Not
         new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
         notebook.cells.append(new(text, id=cell_id, metadata={"jupyter": {"source_hidden": True}} if hidden else {}))
     nbformat.validate(notebook)
+    code = [(cell.id, cell.source) for cell in notebook.cells if cell.cell_type == "code"]
+    if locale_of(source) is None:
+        ENGLISH_CODE[(source, _digest(source))] = code
+    else:
+        same_program_as_english(code, source.parent / NOTEBOOKS["ch03.ipynb"])
     return notebook
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def same_program_as_english(code: list[tuple[str, str]], english: Path) -> None:
+    """Raise BuildError unless each code cell is the English build's cell with other words (strings and comments):
+    a translated word that breaks out of its comment or string would otherwise run in every reader's kernel."""
+    key = (english.resolve(), _digest(english))
+    if key not in ENGLISH_CODE:
+        build_notebook(english, "ch03.ipynb")
+    reference = ENGLISH_CODE[key]
+    if [name for name, _ in code] != [name for name, _ in reference]:
+        raise BuildError(f"the translated notebook's code cells are not those of the English one ({english.name}): "
+                         "run the translation build (python -m scripts.build_translation) first")
+    for (name, text), (_, english_text) in zip(code, reference, strict=True):
+        if difference := program_difference(english_text, text):
+            raise BuildError(f"cell {name!r}: its code is not the same program as in the English notebook, only with other words: "
+                             f"{difference}. A translated word (a control's label, or one of the builder's own words in the "
+                             "catalogue) breaks out of its comment or string; nothing was written.")
+
+
+def locale_of(source: Path) -> str | None:
+    """The catalogue's locale of a translated marimo notebook (marimo_ch03_zh_tw.py: zh_TW); None for the English one."""
+    suffix = source.stem.removeprefix("marimo_ch03").lstrip("_")
+    return next((known for known in known_locales() if known.lower() == suffix), None) if suffix else None
 
 
 def words_for(source: Path) -> dict[str, str]:
     """The builder's own words in the marimo notebook's language, from that language's catalogue."""
-    suffix = source.stem.removeprefix("marimo_ch03").lstrip("_")
-    locale = next((known for known in known_locales() if known.lower() == suffix), None)
-    if not suffix or locale is None:
+    locale = locale_of(source)
+    if locale is None:
         return dict(WORDS)
-    table = translations_of(read_catalogue(catalogue_path(locale), locale))
+    try:
+        table = translations_of(read_catalogue(catalogue_path(locale), locale))
+    except UnsafeCatalogue as error:
+        raise BuildError(f"the catalogue of {source.name} holds unsafe translations:\n{error}") from error
     return {key: table.get(english, english) for key, english in WORDS.items()}
 
 

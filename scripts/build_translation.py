@@ -15,6 +15,11 @@ string gets an empty entry and a changed one keeps its old translation marked fu
 English beside it. Until a translator fixes those entries the notebook keeps the English words there
 and ``--check`` fails.
 
+A translation is text, never code. The build refuses a catalogue whose translations hold control
+characters, text-direction overrides, or line breaks, HTML tags or script links their English lacks,
+naming each entry and its line; and it writes a notebook only once it has proved it the English
+program with other words (``notebook_strings.program_difference``).
+
 A generated notebook carries a hash of its own text in its header. Readers type exercise answers
 into it in ``marimo edit``, which saves them into the file, so a build never overwrites a file whose
 hash no longer matches unless asked to with ``--force``.
@@ -34,7 +39,15 @@ import polib
 from babel.messages.catalog import Catalog, Message
 
 from scripts.ipynb_words import WORDS as IPYNB_WORDS
-from scripts.notebook_strings import Piece, TranslationError, encode, find_pieces, translate
+from scripts.notebook_strings import (
+    Piece,
+    TranslationError,
+    encode,
+    find_pieces,
+    program_difference,
+    translate,
+    unsafe_text,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "marimo_ch03.py"
@@ -89,9 +102,45 @@ def _entries(catalog: Catalog) -> list[tuple]:
     return [(m.id, m.string, m.fuzzy, m.previous_id, tuple(m.auto_comments)) for m in catalog if m.id]
 
 
+class UnsafeCatalogue(TranslationError):
+    """Translations that could become code in a generated notebook, or hide what they say; one problem per entry."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def unsafe_entries(po: polib.POFile, path: Path) -> list[str]:
+    """A problem for each translation (fuzzy ones too) holding a character or markup that could turn it into code."""
+    problems, lines = [], None
+    for entry in po:
+        found = [word for text in [entry.msgstr, *entry.msgstr_plural.values()] for word in unsafe_text(entry.msgid, text)]
+        if not found:
+            continue
+        if lines is None:
+            with open(path, encoding=po.encoding or "utf-8") as handle:  # numbered as polib numbers them
+                lines = handle.readlines()
+        line = next((n for n in range(entry.linenum, len(lines) + 1) if lines[n - 1].startswith("msgstr")), entry.linenum)
+        english = entry.msgid.strip().splitlines()[0][:60] if entry.msgid.strip() else entry.msgid
+        problems.append(
+            f"{_shown(path)}, line {line}: the translation of {english!r} contains {'; and '.join(found)}. A translation must be "
+            "plain text, with no control characters and no markup its English lacks: these could turn it into code in the "
+            "generated notebooks or the page, or make it show other words than it holds. Delete them (a translation may break "
+            "lines only where its English does)."
+        )
+    return problems
+
+
 def read_catalogue(path: Path, locale: str) -> Catalog:
-    """Read with polib (Babel's reader drops the old English of a fuzzy entry that spans lines); merge with Babel."""
+    """Read with polib (Babel's reader drops the old English of a fuzzy entry that spans lines); merge with Babel.
+    Raises UnsafeCatalogue when a translation holds a character that could turn it into code."""
     po = polib.pofile(str(path), wrapwidth=78)
+    if problems := unsafe_entries(po, path):
+        raise UnsafeCatalogue(problems)
     catalog = Catalog(locale=locale, domain=DOMAIN, fuzzy=False)
     catalog.mime_headers = list(po.metadata.items())
     for entry in po:
@@ -157,12 +206,19 @@ def header(locale: str) -> str:
 
 
 def render(english: str, catalog: Catalog, locale: str) -> tuple[str, list[Piece]]:
-    """The generated notebook's text, and the pieces it had to leave in English."""
+    """The generated notebook's text, and the pieces it had to leave in English. Raises TranslationError unless the
+    text is the English program with other words (strings and comments)."""
     body, missing = translate(english, translations_of(catalog))
     first_code = re.search(r"^(import|from) ", body, re.MULTILINE)
     cut = first_code.start() if first_code else 0
     text = body[:cut] + header(locale) + "\n" + body[cut:]
-    return HASH_LINE.sub(f"# content-sha256: {content_hash(text)}\n", text, count=1), missing
+    text = HASH_LINE.sub(f"# content-sha256: {content_hash(text)}\n", text, count=1)
+    if difference := program_difference(english, text):
+        raise TranslationError(
+            f"the notebook it would build is not the same program as {SOURCE.name}, only with other words: {difference}. "
+            "A translation there breaks out of its string or comment; nothing was written."
+        )
+    return text, missing
 
 
 def edited_since_built(path: Path) -> bool:
@@ -216,9 +272,13 @@ def build(locale: str, *, check: bool, force: bool, root: Path = ROOT) -> Report
     pieces = find_pieces(english)
     template = template_from(pieces)
     po_path, target = catalogue_path(locale, root), target_path(locale, root)
-    catalog = read_catalogue(po_path, locale)
-    before = _entries(catalog)
     report = Report(locale)
+    try:
+        catalog = read_catalogue(po_path, locale)
+    except UnsafeCatalogue as error:
+        report.problems += error.problems
+        return report
+    before = _entries(catalog)
     if check:
         report.problems += catalogue_problems(catalog, template, pieces)
     catalog = merged(catalog, template)

@@ -17,14 +17,21 @@ strings, ``tokenize`` for comments), never by marking the English notebook:
 A multi-line prose string is given to translators dedented, and its translation is indented back
 to where the English sits. Everything outside the replaced literals and comments stays byte for byte
 the English notebook, so the translated notebook runs the same code.
+
+A translation is text, never code. ``unsafe_text`` names what a translation may not contain
+(control characters, text-direction overrides, line breaks, HTML tags or script links the English lacks), and
+``program_difference`` proves that a generated file is the English program with other words: its
+syntax tree, string constants aside, and its tokens, strings and comments aside, are the English ones.
 """
 
 from __future__ import annotations
 
 import ast
 import io
+import itertools
 import re
 import tokenize
+import unicodedata
 from dataclasses import dataclass
 
 LABEL_KEYED_CALLS = frozenset({"accordion", "tabs"})
@@ -36,6 +43,71 @@ STRING_PREFIX = re.compile(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")")
 
 class TranslationError(ValueError):
     """A translation that cannot be put into the notebook (it would change the code)."""
+
+
+# Characters that let a translation leave its string or comment, or show other text than it holds.
+LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines and Python's reader split at, besides \n
+DIRECTION_OVERRIDES = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # "Trojan Source" reordering
+CHARACTER_NAMES = {
+    "\r": "a carriage return (U+000D), which Python reads as a line break",
+    "\x00": "a NUL character (U+0000), which stops Python from reading the file",
+    "\t": "a tab (U+0009)",
+    "\x0b": "a vertical tab (U+000B)",
+    "\x0c": "a form feed (U+000C)",
+    "\x1b": "an escape character (U+001B)",
+    "\x85": "a next-line character (U+0085), which many editors show as a line break",
+    "\u2028": "a line separator (U+2028), which many editors show as a line break",
+    "\u2029": "a paragraph separator (U+2029), which many editors show as a line break",
+}
+
+
+def _describe(ch: str) -> str:
+    if ch in CHARACTER_NAMES:
+        return CHARACTER_NAMES[ch]
+    name = unicodedata.name(ch, "")
+    if ch in DIRECTION_OVERRIDES:
+        return f"the text-direction control U+{ord(ch):04X} {name}, which makes text show in another order than it is stored"
+    if ch in LINE_BREAKS:
+        return f"the line break U+{ord(ch):04X}"
+    return f"the invisible control character U+{ord(ch):04X}" + (f" {name}" if name else "")
+
+
+def unsafe_characters(english: str, translation: str) -> list[str]:
+    """What in ``translation`` could turn it into code or hide what it says, in plain words; [] when nothing.
+
+    Always refused: carriage returns, NUL, line and paragraph separators and the other line breaks of
+    ``str.splitlines``, text-direction overrides and isolates, surrogates. A line break (\\n) only where
+    the English has one, and any other control character (a tab, say) only if the English has the same."""
+    found = []
+    for ch in dict.fromkeys(translation):
+        category = unicodedata.category(ch)
+        if ch == "\n":
+            if "\n" not in english:
+                found.append("a line break, where the English is one line")
+        elif ch in "\r\x00" or ch in LINE_BREAKS or ch in DIRECTION_OVERRIDES or category in ("Zl", "Zp", "Cs"):
+            found.append(_describe(ch))
+        elif category == "Cc" and ch not in english:
+            found.append(_describe(ch))
+    return found
+
+
+HTML_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)|<!")  # a tag, or a comment or declaration (<!-- hides text)
+SCRIPT_LINK = re.compile(r"\b(?:java|vb)script\s*:|\bdata\s*:\s*text/html", re.IGNORECASE)
+
+
+def unsafe_markup(english: str, translation: str) -> list[str]:
+    """HTML tags and script links in ``translation`` that its English does not have (they could run in the page)."""
+    tags = {name.lower() or "!" for name in HTML_TAG.findall(english)}
+    found = [f"the HTML tag <{name}>" if name != "!" else "an HTML comment (<!-- -->), which hides what it holds"
+             for name in dict.fromkeys(n.lower() or "!" for n in HTML_TAG.findall(translation)) if name not in tags]
+    links = {link.lower() for link in SCRIPT_LINK.findall(english)}
+    found += [f"the script link {link!r}" for link in dict.fromkeys(SCRIPT_LINK.findall(translation)) if link.lower() not in links]
+    return found
+
+
+def unsafe_text(english: str, translation: str) -> list[str]:
+    """Everything in ``translation`` that could turn it into code or hide what it says; [] when it is plain text."""
+    return unsafe_characters(english, translation) + unsafe_markup(english, translation)
 
 
 @dataclass(frozen=True)
@@ -223,9 +295,11 @@ def _encode_string(piece: Piece, text: str) -> str:
 
 def encode(piece: Piece, translation: str) -> str:
     """The source text that puts ``translation`` where ``piece`` was."""
+    if piece.kind == "comment" and "\n" in translation:
+        raise TranslationError(f"line {piece.line}: a comment's translation must be one line: {translation!r}")
+    if unsafe := unsafe_text(piece.msgid, translation):
+        raise TranslationError(f"line {piece.line}: the translation of {piece.msgid[:50]!r} contains {'; '.join(unsafe)}")
     if piece.kind == "comment":
-        if "\n" in translation:
-            raise TranslationError(f"line {piece.line}: a comment's translation must be one line: {translation!r}")
         return piece.literal[: len(piece.literal) - len(piece.literal.lstrip("#"))] + " " + translation
     if piece.kind == "fstring":
         first = _string_tokens(piece.literal)[0]
@@ -262,3 +336,114 @@ def translate(source: str, translations: dict[str, str]) -> tuple[str, list[Piec
         position = piece.end
     out.append(source[position:])
     return "".join(out), missing
+
+
+# --------------------------------------------------------------------------------------------------
+# The structural guard: a generated file is the English program with other words
+# --------------------------------------------------------------------------------------------------
+
+SKIPPED_TOKENS = {tokenize.COMMENT, tokenize.NL, tokenize.STRING, tokenize.ENCODING}
+FSTRING_START, FSTRING_END = getattr(tokenize, "FSTRING_START", None), getattr(tokenize, "FSTRING_END", None)  # Python 3.12+
+
+
+def _readings(text: str) -> dict[str, str]:
+    """The ways a tool may read a file's lines, each keeping every character where it was (same length):
+    as written; as Python and editors read it (a lone carriage return breaks the line); as str.splitlines splits it."""
+    python = text.replace("\r\n", " \n").replace("\r", "\n")
+    splitlines = re.sub(f"[{LINE_BREAKS}]", "\n", python)
+    return {"as written": text, "as Python reads it": python, "as an editor splits its lines": splitlines}
+
+
+class _Words(ast.NodeTransformer):
+    """Blank every string constant; an f-string keeps only its placeholders, in any order."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.copy_location(ast.Constant(""), node) if isinstance(node.value, str) else node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        fields = sorted(ast.dump(v) for v in node.values if isinstance(v, ast.FormattedValue))
+        return ast.copy_location(ast.Constant(("f-string", *fields)), node)
+
+
+def _first_node_difference(a: ast.AST, b: ast.AST, line: int) -> int | None:
+    """The line of the first place where the trees differ (b's numbering), or None when they are equal."""
+    line = getattr(b, "lineno", line)
+    if type(a) is not type(b):
+        return line
+    for name in a._fields:
+        x, y = getattr(a, name, None), getattr(b, name, None)
+        if isinstance(x, list) and isinstance(y, list):
+            for p, q in zip(x, y, strict=False):
+                found = _first_node_difference(p, q, line) if isinstance(p, ast.AST) else (line if p != q else None)
+                if found is not None:
+                    return found
+            if len(x) != len(y):
+                return getattr(y[len(x)], "lineno", line) if len(y) > len(x) else line
+        elif isinstance(x, ast.AST):
+            found = _first_node_difference(x, y, line)
+            if found is not None:
+                return found
+        elif x != y:
+            return line
+    return None
+
+
+def _code_tokens(text: str) -> list[tokenize.TokenInfo]:
+    """The tokens that make the program: no strings (f-strings whole), comments or blank-line breaks."""
+    tokens, depth = [], 0
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == FSTRING_START:
+            depth += 1
+        elif token.type == FSTRING_END:
+            depth -= 1
+        elif depth == 0 and token.type not in SKIPPED_TOKENS:
+            tokens.append(token)
+    return tokens
+
+
+def _same_tokens(a: tokenize.TokenInfo, b: tokenize.TokenInfo) -> bool:
+    return a.type == b.type and (a.string == b.string or a.type in (tokenize.NEWLINE, tokenize.ENDMARKER))
+
+
+def _around(lines: list[str], line: int) -> str:
+    """Line ``line`` (from 1) and the one before it, where a translation that broke out usually sits."""
+    shown = [lines[n - 1].strip()[:100] for n in (line - 1, line) if 0 < n <= len(lines)]
+    return " / ".join(repr(text) for text in shown)
+
+
+def program_difference(reference: str, candidate: str) -> str | None:
+    """None when ``candidate`` is the program ``reference`` is, string constants and comments aside (an f-string's
+    placeholders may move); otherwise where it first differs. Checked on the syntax trees and on the token streams
+    (so a comment that breaks out into code is caught even where it makes a well-formed statement), each in every
+    way a tool may read the file's lines."""
+    candidates, seen = _readings(candidate), set()
+    for reading, english in _readings(reference).items():
+        text = candidates[reading]
+        if (english, text) in seen:  # most files read the same every way: check once
+            continue
+        seen.add((english, text))
+        try:
+            english_tree = ast.parse(english)
+        except (SyntaxError, ValueError):  # a reading the English itself does not survive proves nothing
+            continue
+        if "\x00" in text:
+            line = text[: text.index("\x00")].count("\n") + 1
+            return f"line {line} holds a NUL character, so Python cannot read the file"
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as error:
+            return f"line {error.lineno} does not parse {reading} ({error.msg})"
+        line = _first_node_difference(_Words().visit(english_tree), _Words().visit(tree), 1)
+        if line is not None:
+            shown = _around(re.split(r"\r\n|\r|\n", text), line)  # numbered as ast numbers lines
+            return f"line {line} is other code than the English, {reading}: {shown}"
+        try:
+            ours, theirs = _code_tokens(english), _code_tokens(text)
+        except (tokenize.TokenError, SyntaxError) as error:
+            return f"it cannot be split into Python tokens {reading} ({error})"
+        for a, b in itertools.zip_longest(ours, theirs):
+            if a is None or b is None or not _same_tokens(a, b):
+                line = (b or theirs[-1]).start[0]
+                shown = _around(text.split("\n"), line)  # numbered as tokenize numbers lines
+                return f"line {line} has other code than the English, {reading}: {shown}"
+    return None
