@@ -572,7 +572,7 @@ def exercise_3_1_text(mo):
 @app.cell(hide_code=True)
 def exercise_3_1_candidates(exercises, mo, printout):
     _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
-    mo.hstack([mo.md("\n\n".join(_blocks[:2])), mo.md("\n\n".join(_blocks[2:]))], gap=1)
+    mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
     return
 
 

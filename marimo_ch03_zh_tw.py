@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 512531ffe777d7aa0215cec06a34ac0abca90920fd2653a43e7cc2d38659613f
+# content-sha256: cd440822a05ae2c8bff600a956ba851a6a1117f377cb5150f9627bca72e431d2
 
 import marimo
 
@@ -537,7 +537,7 @@ def exercise_3_1_text(mo):
 @app.cell(hide_code=True)
 def exercise_3_1_candidates(exercises, mo, printout):
     _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
-    mo.hstack([mo.md("\n\n".join(_blocks[:2])), mo.md("\n\n".join(_blocks[2:]))], gap=1)
+    mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
     return
 
 
@@ -576,9 +576,9 @@ def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
     _verdict = {
         "todo": mo.callout(mo.md("還沒有可以檢查的答案：請先從四種複製方式中選一種。"), kind="neutral"),
         "invalid": mo.callout(mo.md("這不是四種複製方式之一：請選 A、B、C 或 D。"), kind="danger"),
-        "error": mo.callout(mo.md(f"PyTorch 拒絕執行{_which}：`{_check.detail.get('error', '')}`。"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不正確：用了{_which}之後，`sa_v1` 和 `sa_v2` 的輸出最大仍差 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
-        "correct": mo.callout(mo.md(f"正確：用了{_which}之後，`sa_v1` 算出的結果和 `sa_v2` 完全相同。"), kind="success"),
+        "error": mo.callout(mo.md(f"PyTorch 拒絕執行 {_which}：`{_check.detail.get('error', '')}`。"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"還不正確：用了 {_which} 之後，`sa_v1` 和 `sa_v2` 的輸出最大仍差 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
+        "correct": mo.callout(mo.md(f"正確：用了 {_which} 之後，`sa_v1` 算出的結果和 `sa_v2` 完全相同。"), kind="success"),
     }[_check.status]
     _verdict
     return
@@ -1080,7 +1080,7 @@ def explorer_intro(mo):
 
     在我們的句子上執行 `MultiHeadAttention(3, 12, 16, p, num_heads=h)`（模型寬度為 12，所以頭數必須能整除 12）。每個面板是一個頭的權重矩陣：列是查詢，行是鍵，加框的那一列是你選的查詢詞元。
 
-    這些權重是剛初始化的：這個模組還沒有人訓練過。它的輸入只有三個維度，而 `nn.Linear` 一開始的權重是很小的亂數，所以分數都很小，每一次 softmax 都接近把權重平均分給查詢看得到的詞元。這就是這裡的各個頭看起來差不多的原因（圖下方的文字會量出差多少）。要等訓練讓各個頭分工，它們才會分道揚鑣：下面的〈看注意力學習〉就是訓練這同一個類別。可以試試：
+    這些權重是剛初始化的：這個模組還沒有人訓練過。它的輸入只有三個維度，而 `nn.Linear` 一開始的權重是很小的亂數，所以分數都很小，每一次 softmax 都接近把權重平均分給查詢看得到的詞元。這就是這裡的各個頭看起來差不多的原因（圖下方的文字會量出差多少）。要等訓練讓各個頭分工，它們才會分道揚鑣：下面的〈看注意力如何學習〉訓練的就是這同一個類別。可以試試：
 
     * 增加頭數：每個頭處理的維度變少，$d_k = 12 / h$；
     * dropout：每個頭被丟掉的權重都不一樣，留下的權重乘上 $1 / (1 - p)$，各列的總和 $\Sigma$ 也不再是 1；
@@ -1447,7 +1447,7 @@ def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_butt
     for _size, _medians in _sizes.items():
         _s = timing.standing(_medians)  # 從這些中位數算出最快、最慢的實作與時間比
         _lines.append(
-            f"* **{_size}：** 最快的是{_names[_s.fastest]}（{_medians[_s.fastest]:.2f} ms），最慢的是{_names[_s.slowest]}（{_medians[_s.slowest]:.2f} ms）。權重切分花的時間是包裝器的 {_s.ratios['split/wrapper']:.2f} 倍，SDPA 則是權重切分的 {_s.ratios['sdpa/split']:.2f} 倍。"
+            f"* **{_size}：** 最快的是 {_names[_s.fastest]}（{_medians[_s.fastest]:.2f} ms），最慢的是 {_names[_s.slowest]}（{_medians[_s.slowest]:.2f} ms）。權重切分花的時間是包裝器的 {_s.ratios['split/wrapper']:.2f} 倍，SDPA 則是權重切分的 {_s.ratios['sdpa/split']:.2f} 倍。"
         )
     timing_figure = charts.timing_chart(_sizes, names=_names, title=_title, xlabel="毫秒")
     mo.vstack(
