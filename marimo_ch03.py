@@ -561,9 +561,35 @@ def exercise_3_1_text(mo):
     mo.md(r"""
     #### Exercise 3.1 · Comparing `SelfAttention_v1` and `SelfAttention_v2`
 
-    Write `transfer_weights(sa_v1, sa_v2)` so that, after it runs, `sa_v1` produces exactly the
-    output of `sa_v2`. Hint: `nn.Linear` stores its weight matrix as $(d_\text{out}, d_\text{in})$.
-    Edit the next cell (in `marimo edit`); the check below it reacts as soon as you do.
+    Give `sa_v1` the weights of `sa_v2` so that it produces exactly the output of `sa_v2`.
+    Hint: `nn.Linear` stores its weight matrix as $(d_\text{out}, d_\text{in})$. Which of
+    these four copies does it? Choose one, then press **Check**: the check runs the copy you
+    chose on the two modules above.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_candidates(exercises, mo, printout):
+    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
+    mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
+    return
+
+
+@app.cell
+def exercise_3_1_input(exercises, mo):
+    choice_3_1 = mo.ui.radio(options=list(exercises.CANDIDATES), value=None, inline=True, label="The copy that works")
+    check_3_1 = mo.ui.run_button(label="Check")
+    mo.hstack([choice_3_1, check_3_1], justify="start", align="center")
+    return check_3_1, choice_3_1
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_own(mo):
+    mo.md(r"""
+    *In `marimo edit` or Jupyter you can also write the copy yourself:* fill in `transfer_weights`
+    in the next cell and set `answer_3_1 = transfer_weights`; **Check** then tests your function
+    instead of the copy chosen above.
     """)
     return
 
@@ -579,21 +605,31 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, mo, printout):
-    _check = exercises.check_weight_transfer(answer_3_1)
+def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
+    mo.stop(not check_3_1.value, mo.md("*Choose a copy (or write your own), then press **Check**.*"))
+    _choice = choice_3_1.value
+    _check = exercises.check_candidate(_choice) if answer_3_1 is None else exercises.check_weight_transfer(answer_3_1)
+    _which = "your `transfer_weights`" if answer_3_1 is not None else f"copy {_choice}"
     _verdict = {
-        "todo": mo.callout(mo.md("Not answered yet: fill in `transfer_weights` and set `answer_3_1 = transfer_weights`."), kind="neutral"),
-        "error": mo.callout(mo.md(f"Your function raised an error: `{_check.detail.get('error', '')}`"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"Not yet: the outputs still differ by up to {_check.detail.get('max_difference', 0):.4f}."), kind="warn"),
-        "correct": mo.callout(mo.md("Correct: `sa_v1` now computes exactly what `sa_v2` computes."), kind="success"),
+        "todo": mo.callout(mo.md("Nothing to check yet: choose one of the four copies first."), kind="neutral"),
+        "invalid": mo.callout(mo.md("That is not one of the four copies: choose A, B, C or D."), kind="danger"),
+        "error": mo.callout(mo.md(f"PyTorch refuses {_which}: `{_check.detail.get('error', '')}`."), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not yet: with {_which}, the outputs of `sa_v1` and `sa_v2` still differ by up to {_check.detail.get('max_difference', 0):.4f}."), kind="warn"),
+        "correct": mo.callout(mo.md(f"Correct: with {_which}, `sa_v1` computes exactly what `sa_v2` computes."), kind="success"),
     }[_check.status]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
             mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
             mo.md(f"Checked here: **{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**."),
         ]
     )
-    mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
+    mo.accordion({"Show a worked solution": _solution})
     return
 
 
@@ -910,38 +946,44 @@ def exercise_3_2_text(mo):
     mo.md(r"""
     #### Exercise 3.2 · Returning 2-dimensional embedding vectors
 
-    Keep `num_heads=2`. Which `d_out` makes the wrapper return context vectors of width 2?
+    Keep `num_heads=2`. Which `d_out` makes the wrapper return context vectors of width 2? Type a
+    whole number from 1 to 16, then press **Check**: the check builds that wrapper and runs it on
+    the batch.
     """)
     return
 
 
 @app.cell
 def exercise_3_2_input(mo):
-    answer_3_2 = mo.ui.number(start=1, stop=16, step=1, value=2, label="d_out per head")
-    answer_3_2
-    return (answer_3_2,)
+    answer_3_2 = mo.ui.number(step=1, label="d_out per head")
+    check_3_2 = mo.ui.run_button(label="Check")
+    mo.hstack([answer_3_2, check_3_2], justify="start", align="end")
+    return answer_3_2, check_3_2
 
 
 @app.cell(hide_code=True)
-def exercise_3_2_check(answer_3_2, exercises, mo):
+def exercise_3_2_check(answer_3_2, check_3_2, exercises, mo):
+    mo.stop(not check_3_2.value, mo.md("*Type your `d_out`, then press **Check**.*"))
     _check = exercises.check_wrapper_width(answer_3_2.value)
+    _detail = _check.detail
     _verdict = {
-        "todo": mo.callout(mo.md("Enter a value above."), kind="neutral"),
-        "error": mo.callout(mo.md(f"That value is not accepted: {_check.detail.get('error', '')}"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"Not yet: with this `d_out` the wrapper returns vectors of width {_check.detail.get('width')}."), kind="warn"),
+        "todo": mo.callout(mo.md("Nothing to check yet: type a number first."), kind="neutral"),
+        "invalid": mo.callout(mo.md(f"`{_detail.get('argument')}` must be a whole number from {_detail.get('low')} to {_detail.get('high')}; got {_detail.get('value')}. Nothing was built."), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not yet: with `d_out = {_detail.get('d_out')}` the wrapper returns vectors of width {_detail.get('width')}."), kind="warn"),
         "correct": mo.callout(mo.md("Correct: two heads of width 1, concatenated, give 2-dimensional vectors."), kind="success"),
     }[_check.status]
-    mo.vstack(
-        [
-            _verdict,
-            mo.accordion(
-                {
-                    "Show a worked solution": mo.md(
-                        f"Output width = `num_heads * d_out`, so with two heads `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`: `MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`."
-                    )
-                }
-            ),
-        ]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_2_solution(exercises, mo):
+    mo.accordion(
+        {
+            "Show a worked solution": mo.md(
+                f"Output width = `num_heads * d_out`, so with two heads `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`: `MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`."
+            )
+        }
     )
     return
 
@@ -1076,18 +1118,87 @@ def contiguous_note(mo):
 
 
 @app.cell(hide_code=True)
+def same_weights_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Same weights, different code
+
+            The wrapper of 3.6.1 and the weight split of 3.6.2 compute the same thing, and so do
+            PyTorch's two versions. To see it, take one `MultiHeadAttention` with 4 heads and
+            $d_\text{out} = 12$ and copy its weights into the three others:
+
+            * the wrapper, with 4 heads of width $12 / 4 = 3$: head $k$ gets rows $3k$ to $3k + 2$ of
+              each projection's weight, because `nn.Linear` stores it as $(d_\text{out}, d_\text{in})$,
+              one row per output column (the function below);
+            * `SDPAMultiHeadAttention`: the same parameter names, so `load_state_dict` copies everything;
+            * `torch.nn.MultiheadAttention`, which stacks $W_q$, $W_k$ and $W_v$ in one `in_proj_weight`.
+
+            The wrapper has no `out_proj`, so the split's `out_proj` is applied to its output. And
+            `torch.nn.MultiheadAttention` needs inputs as wide as its output, so here the six tokens
+            have random embeddings of width $d_\text{in} = 12$.
+
+            """),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+        ]
+    )
+    return
+
+
+@app.cell
+def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
+    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # seeded: the same numbers on every machine
+    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
+    mo.md("\n".join(["| implementation | largest difference from the weight split |", "| :-- | --: |", *_rows]))
+    return (agreement,)
+
+
+@app.cell
+def column_map(agreement, headfigures):
+    headfigures.column_map_figure(
+        agreement.head_columns,  # found by comparing tensors, not by assuming
+        {
+            "columns": "The columns of the heads side by side (what out_proj receives), coloured by the head of the wrapper that gives the same numbers",
+            "wrapper_head": "wrapper.heads",
+        },
+        alt="Which columns of the weight split are which head of the wrapper",
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def same_weights_caption(mo):
+    mo.md(r"""
+    The differences are float32 rounding, about $10^{-7}$: the four add the same products in
+    different orders. Every column of the split's heads, side by side, equals one column of a
+    wrapper head's output, and the figure colours each column by that head: head $k$ owns columns
+    $3k$ to $3k + 2$. The split keeps every head's numbers together and in order, so
+    `contiguous().view` lays out the heads exactly as the wrapper's `torch.cat` does.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
 def explorer_intro(mo):
     mo.md(r"""
     #### Explore multi-head attention
 
     A `MultiHeadAttention(3, 12, 16, p, num_heads=h)` on our sentence (model width 12, so the
     head count must divide 12). Each panel is one head's weight matrix: rows are queries, columns
-    are keys, and the outlined row is the query token you pick. Things to try:
+    are keys, and the outlined row is the query token you pick.
 
-    * more heads: each head gets fewer dimensions ($12 / h$) and its own pattern;
-    * dropout: a different random thinning per head, and the row sums $\Sigma$ leave 1;
+    These weights are fresh: nobody has trained this module. Its inputs have three dimensions and
+    `nn.Linear` starts from small random weights, so the scores are small and every softmax stays
+    close to an even split over the tokens a query may see. That is why the heads look alike here
+    (the lines under the plot measure how much). Heads draw apart only when training gives them
+    different jobs: *Watch attention learn*, below, trains this same class. Things to try:
+
+    * more heads: each head works in fewer dimensions, $d_k = 12 / h$;
+    * dropout: each head loses different weights, the others are scaled by $1 / (1 - p)$, and the
+      row sums $\Sigma$ leave 1;
     * the mask off: every token may attend to the future;
-    * scaling off: the patterns sharpen.
+    * the scaling switch: it divides each head's scores by $\sqrt{d_k}$, which is
+      $\sqrt{12} \approx 3.46$ with one head and $\sqrt{1} = 1$ with twelve, where it changes nothing.
     """)
     return
 
@@ -1175,101 +1286,77 @@ def multihead_explorer(
 
 
 @app.cell(hide_code=True)
+def explorer_caption(causal_mask, explorer, mo, num_heads, scale_by_sqrt_dk, sequence_length):
+    # Measured on the weights above (without dropout), so each sentence says what this plot shows.
+    _facts = explorer.head_facts(sequence_length.value, num_heads.value, causal=causal_mask.value, scaled=scale_by_sqrt_dk.value)
+    _heads = (
+        "One head: nothing to compare it with."
+        if _facts.largest_head_difference is None
+        else f"The {_facts.num_heads} heads look alike: no weight differs by more than {_facts.largest_head_difference:.2f} between two heads."
+        if _facts.alike
+        else f"The {_facts.num_heads} heads differ: one weight differs by {_facts.largest_head_difference:.2f} between two heads."
+    )
+    _scaling = (
+        f"Each head has $d_k = 12 / {_facts.num_heads} = 1$ dimension and $\\sqrt{{1}} = 1$: the scaling switch changes nothing here."
+        if _facts.head_dim == 1
+        else f"Each head has $d_k = 12 / {_facts.num_heads} = {_facts.head_dim}$ dimensions, so the switch divides the scores by $\\sqrt{{{_facts.head_dim}}} \\approx {_facts.divisor:.2f}$; flipping it changes no weight by more than {_facts.scaling_change:.2f}."
+    )
+    mo.md(
+        f"{_heads} Every row stays close to an even split over the keys its query may see: its largest weight is at most {_facts.largest_excess:.2f} above that even share. {_scaling}"
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def exercise_3_3_text(mo):
     mo.md(r"""
     #### Exercise 3.3 · Initialising a GPT-2-sized attention module
 
     The smallest GPT-2 model has 12 attention heads, 768-dimensional embeddings in and out, and
-    a context of 1,024 tokens. Fill in the constructor's arguments; the check counts the
-    parameters of the module you describe.
+    a context of 1,024 tokens. Fill in the constructor's four arguments (sizes from 1 to 4,096,
+    heads from 1 to 64) and press **Check**: the check builds the module you describe and counts
+    its parameters.
     """)
     return
 
 
 @app.cell
 def exercise_3_3_inputs(mo):
-    gpt2_d_in = mo.ui.number(start=1, stop=4096, step=1, value=3, label="d_in")
-    gpt2_d_out = mo.ui.number(start=1, stop=4096, step=1, value=2, label="d_out")
-    gpt2_context = mo.ui.number(start=1, stop=4096, step=1, value=6, label="context_length")
-    gpt2_heads = mo.ui.number(start=1, stop=64, step=1, value=2, label="num_heads")
-    mo.hstack([gpt2_d_in, gpt2_d_out, gpt2_context, gpt2_heads], justify="start")
-    return gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads
+    gpt2_d_in = mo.ui.number(step=1, label="d_in")
+    gpt2_d_out = mo.ui.number(step=1, label="d_out")
+    gpt2_context = mo.ui.number(step=1, label="context_length")
+    gpt2_heads = mo.ui.number(step=1, label="num_heads")
+    check_3_3 = mo.ui.run_button(label="Check")
+    mo.hstack([gpt2_d_in, gpt2_d_out, gpt2_context, gpt2_heads, check_3_3], justify="start", align="end")
+    return check_3_3, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads
 
 
 @app.cell(hide_code=True)
-def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads, mo):
+def exercise_3_3_check(check_3_3, exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads, mo):
+    mo.stop(not check_3_3.value, mo.md("*Fill in the four values, then press **Check**.*"))
     _check = exercises.check_gpt2_module(gpt2_d_in.value, gpt2_d_out.value, gpt2_context.value, gpt2_heads.value)
+    _detail = _check.detail
+    _refused = (
+        f"`num_heads = {_detail.get('value')}` does not divide `d_out = {_detail.get('d_out')}`: each head gets `d_out / num_heads` dimensions, so that must be a whole number. Nothing was built."
+        if "d_out" in _detail
+        else f"`{_detail.get('argument')}` must be a whole number from {_detail.get('low')} to {_detail.get('high')}; got {_detail.get('value')}. Nothing was built."
+    )
     _verdict = {
-        "todo": mo.callout(mo.md("Enter the four values above."), kind="neutral"),
-        "error": mo.callout(mo.md(f"That module cannot be built: {_check.detail.get('error', '')}"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"Not GPT-2's size yet: this module has {_check.detail.get('parameters', 0):,} parameters."), kind="warn"),
-        "correct": mo.callout(mo.md(f"Correct: {_check.detail.get('parameters', 0):,} parameters, {_check.detail.get('head_dim')} dimensions per head."), kind="success"),
+        "todo": mo.callout(mo.md("Nothing to check yet: fill in the four values first."), kind="neutral"),
+        "invalid": mo.callout(mo.md(_refused), kind="danger"),
+        "wrong": mo.callout(mo.md(f"Not GPT-2's size yet: this module has {_detail.get('parameters', 0):,} parameters."), kind="warn"),
+        "correct": mo.callout(mo.md(f"Correct: {_detail.get('parameters', 0):,} parameters, {_detail.get('head_dim')} dimensions per head."), kind="success"),
     }[_check.status]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_3_solution(mo):
     _solution = mo.md(
         "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`: three $768 \\times 768$ projections without bias, plus `out_proj` with its bias: $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ parameters. (The GPT-2 checkpoints use `qkv_bias=True`, which adds $3 \\cdot 768$ more.)"
     )
-    mo.vstack([_verdict, mo.accordion({"Show a worked solution": _solution})])
-    return
-
-
-@app.cell(hide_code=True)
-def same_weights_intro(equivalence, mo, printout):
-    mo.vstack(
-        [
-            mo.md(r"""
-            #### Same weights, different code
-
-            The wrapper of 3.6.1 and the weight split of 3.6.2 compute the same thing, and so do
-            PyTorch's two versions. To see it, take one `MultiHeadAttention` with 4 heads and
-            $d_\text{out} = 12$ and copy its weights into the three others:
-
-            * the wrapper, with 4 heads of width $12 / 4 = 3$: head $k$ gets rows $3k$ to $3k + 2$ of
-              each projection's weight, because `nn.Linear` stores it as $(d_\text{out}, d_\text{in})$,
-              one row per output column (the function below);
-            * `SDPAMultiHeadAttention`: the same parameter names, so `load_state_dict` copies everything;
-            * `torch.nn.MultiheadAttention`, which stacks $W_q$, $W_k$ and $W_v$ in one `in_proj_weight`.
-
-            The wrapper has no `out_proj`, so the split's `out_proj` is applied to its output. And
-            `torch.nn.MultiheadAttention` needs inputs as wide as its output, so here the six tokens
-            have random embeddings of width $d_\text{in} = 12$.
-
-            """),
-            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
-        ]
-    )
-    return
-
-
-@app.cell
-def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
-    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # seeded: the same numbers on every machine
-    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
-    mo.md("\n".join(["| implementation | largest difference from the weight split |", "| :-- | --: |", *_rows]))
-    return (agreement,)
-
-
-@app.cell
-def column_map(agreement, headfigures):
-    headfigures.column_map_figure(
-        agreement.head_columns,  # found by comparing tensors, not by assuming
-        {
-            "columns": "The columns of the heads side by side (what out_proj receives), coloured by the head of the wrapper that gives the same numbers",
-            "wrapper_head": "wrapper.heads",
-        },
-        alt="Which columns of the weight split are which head of the wrapper",
-    )
-    return
-
-
-@app.cell(hide_code=True)
-def same_weights_caption(mo):
-    mo.md(r"""
-    The differences are float32 rounding, about $10^{-7}$: the four add the same products in
-    different orders. Every column of the split's heads, side by side, equals one column of a
-    wrapper head's output, and the figure colours each column by that head: head $k$ owns columns
-    $3k$ to $3k + 2$. The split keeps every head's numbers together and in order, so
-    `contiguous().view` lays out the heads exactly as the wrapper's `torch.cat` does.
-    """)
+    mo.accordion({"Show a worked solution": _solution})
     return
 
 
@@ -1484,11 +1571,15 @@ def bonus_text(mo):
 
     Four ways to compute the same causal multi-head attention: the wrapper (3.6.1), the weight
     split (3.6.2), the weight split on PyTorch's fused `scaled_dot_product_attention` kernel
-    (`SDPAMultiHeadAttention`), and `torch.nn.MultiheadAttention`. Timing takes a few seconds,
-    so it runs only when you press the button. Times are medians, measured on this machine's GPU when
-    PyTorch finds one (NVIDIA's CUDA or Apple's MPS) and on one CPU thread otherwise; the plot's title
-    names the device. The repository's `python -m benchmarks.attention_speed` measures more sizes,
-    and both the time of a single call and the rate of a queue of calls on a GPU.
+    (`SDPAMultiHeadAttention`), and `torch.nn.MultiheadAttention`. The wrapper has no `out_proj`,
+    so that all four do the same work it is timed followed by the weight split's `out_proj`.
+
+    Which one is fastest depends on the machine, the size and the PyTorch version, so we do not tell
+    you: press the button and the sentences under the chart report what *your* machine measured.
+    Timing takes a few seconds. Times are medians, measured on this machine's GPU when PyTorch finds
+    one (NVIDIA's CUDA or Apple's MPS) and on one CPU thread otherwise; the plot's title names the
+    device. The repository's `python -m benchmarks.attention_speed` measures more sizes, and both
+    the time of a single call and the rate of a queue of calls on a GPU.
     """)
     return
 
@@ -1508,9 +1599,23 @@ def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_butt
         "1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2, device=_device),
         "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
+    _names = {**IMPLEMENTATION_NAMES, "wrapper": IMPLEMENTATION_NAMES["wrapper"] + " + out_proj"}
     _title = f"Forward pass, median time on {devices.describe(_device)}"
-    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="milliseconds")
-    return
+    _lines = []
+    for _size, _medians in _sizes.items():
+        _s = timing.standing(_medians)  # fastest, slowest and the ratios, from these medians
+        _lines.append(
+            f"* **{_size}:** fastest {_names[_s.fastest]} ({_medians[_s.fastest]:.2f} ms), slowest {_names[_s.slowest]} ({_medians[_s.slowest]:.2f} ms). The weight split took {_s.ratios['split/wrapper']:.2f} times the wrapper's time, and SDPA {_s.ratios['sdpa/split']:.2f} times the weight split's."
+        )
+    timing_figure = charts.timing_chart(_sizes, names=_names, title=_title, xlabel="milliseconds")
+    mo.vstack(
+        [
+            timing_figure,
+            mo.md("\n".join(_lines)),
+            mo.md("*Medians of a few rounds on a machine that may be busy: press again to see how much they move.*"),
+        ]
+    )
+    return (timing_figure,)
 
 
 @app.cell(hide_code=True)
@@ -1526,8 +1631,10 @@ def summary(mo):
     * A **causal mask** stops a token from attending to later tokens, as a language model that
       writes left to right must; **dropout** on the weights regularises training.
     * **Multi-head attention** runs several heads in parallel. Splitting one projection into heads
-      is equivalent to stacking separate heads, and faster; fused kernels such as
-      `scaled_dot_product_attention` are faster still.
+      computes the same numbers as stacking separate heads, with one matrix product per projection
+      instead of one per head; PyTorch's fused `scaled_dot_product_attention` does the same in one
+      kernel. Which is fastest depends on the machine and the size: the bonus timing above measures
+      them on yours.
     * Next, chapter 4 puts `MultiHeadAttention` into a transformer block and builds GPT.
     """)
     return

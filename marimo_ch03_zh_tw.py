@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
+# content-sha256: cd440822a05ae2c8bff600a956ba851a6a1117f377cb5150f9627bca72e431d2
 
 import marimo
 
@@ -529,7 +529,30 @@ def exercise_3_1_text(mo):
     mo.md(r"""
     #### 練習 3.1 · 比較 `SelfAttention_v1` 與 `SelfAttention_v2`
 
-    請寫出 `transfer_weights(sa_v1, sa_v2)`，讓它執行之後，`sa_v1` 的輸出和 `sa_v2` 完全相同。提示：`nn.Linear` 以 $(d_\text{out}, d_\text{in})$ 的形狀儲存權重矩陣。請修改下一個儲存格（在 `marimo edit` 中）；一改完，下方的檢查就會立刻反應。
+    請把 `sa_v2` 的權重交給 `sa_v1`，讓 `sa_v1` 的輸出和 `sa_v2` 完全相同。提示：`nn.Linear` 以 $(d_\text{out}, d_\text{in})$ 的形狀儲存權重矩陣。下面四種複製方式，哪一種做得到？選好之後按下**檢查**：檢查程式會在上面那兩個模組上執行你選的複製方式。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_candidates(exercises, mo, printout):
+    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
+    mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
+    return
+
+
+@app.cell
+def exercise_3_1_input(exercises, mo):
+    choice_3_1 = mo.ui.radio(options=list(exercises.CANDIDATES), value=None, inline=True, label="可行的複製方式")
+    check_3_1 = mo.ui.run_button(label="檢查")
+    mo.hstack([choice_3_1, check_3_1], justify="start", align="center")
+    return check_3_1, choice_3_1
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_own(mo):
+    mo.md(r"""
+    *在 `marimo edit` 或 Jupyter 裡，你也可以自己寫出複製的程式：* 在下一個儲存格填好 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`；之後按下**檢查**，檢查的就是你的函式，而不是上面選的複製方式。
     """)
     return
 
@@ -545,21 +568,31 @@ def exercise_3_1_answer():
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_check(STATUS_WORDS, answer_3_1, exercises, mo, printout):
-    _check = exercises.check_weight_transfer(answer_3_1)
+def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
+    mo.stop(not check_3_1.value, mo.md("*請選一種複製方式（或自己寫一個），再按下**檢查**。*"))
+    _choice = choice_3_1.value
+    _check = exercises.check_candidate(_choice) if answer_3_1 is None else exercises.check_weight_transfer(answer_3_1)
+    _which = "你的 `transfer_weights`" if answer_3_1 is not None else f"複製方式 {_choice}"
     _verdict = {
-        "todo": mo.callout(mo.md("尚未作答：請完成 `transfer_weights`，並設定 `answer_3_1 = transfer_weights`。"), kind="neutral"),
-        "error": mo.callout(mo.md(f"你的函式引發了錯誤：`{_check.detail.get('error', '')}`"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不正確：兩者輸出的最大差距仍是 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
-        "correct": mo.callout(mo.md("正確：`sa_v1` 現在算出的結果和 `sa_v2` 完全相同。"), kind="success"),
+        "todo": mo.callout(mo.md("還沒有可以檢查的答案：請先從四種複製方式中選一種。"), kind="neutral"),
+        "invalid": mo.callout(mo.md("這不是四種複製方式之一：請選 A、B、C 或 D。"), kind="danger"),
+        "error": mo.callout(mo.md(f"PyTorch 拒絕執行 {_which}：`{_check.detail.get('error', '')}`。"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"還不正確：用了 {_which} 之後，`sa_v1` 和 `sa_v2` 的輸出最大仍差 {_check.detail.get('max_difference', 0):.4f}。"), kind="warn"),
+        "correct": mo.callout(mo.md(f"正確：用了 {_which} 之後，`sa_v1` 算出的結果和 `sa_v2` 完全相同。"), kind="success"),
     }[_check.status]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
             mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
             mo.md(f"在這裡檢查的結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
         ]
     )
-    mo.vstack([_verdict, mo.accordion({"顯示參考解答": _solution})])
+    mo.accordion({"顯示參考解答": _solution})
     return
 
 
@@ -849,38 +882,42 @@ def exercise_3_2_text(mo):
     mo.md(r"""
     #### 練習 3.2 · 回傳二維的嵌入向量
 
-    維持 `num_heads=2`。`d_out` 要設成多少，包裝器（wrapper）回傳的上下文向量寬度才會是 2？
+    維持 `num_heads=2`。`d_out` 要設成多少，包裝器（wrapper）回傳的上下文向量寬度才會是 2？請輸入 1 到 16 之間的整數，再按下**檢查**：檢查程式會建立這個包裝器，並在批次資料上執行它。
     """)
     return
 
 
 @app.cell
 def exercise_3_2_input(mo):
-    answer_3_2 = mo.ui.number(start=1, stop=16, step=1, value=2, label="每個頭的 d_out")
-    answer_3_2
-    return (answer_3_2,)
+    answer_3_2 = mo.ui.number(step=1, label="每個頭的 d_out")
+    check_3_2 = mo.ui.run_button(label="檢查")
+    mo.hstack([answer_3_2, check_3_2], justify="start", align="end")
+    return answer_3_2, check_3_2
 
 
 @app.cell(hide_code=True)
-def exercise_3_2_check(answer_3_2, exercises, mo):
+def exercise_3_2_check(answer_3_2, check_3_2, exercises, mo):
+    mo.stop(not check_3_2.value, mo.md("*請輸入你的 `d_out`，再按下**檢查**。*"))
     _check = exercises.check_wrapper_width(answer_3_2.value)
+    _detail = _check.detail
     _verdict = {
-        "todo": mo.callout(mo.md("請在上方輸入一個值。"), kind="neutral"),
-        "error": mo.callout(mo.md(f"這個值無法接受：{_check.detail.get('error', '')}"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不正確：用這個 `d_out`，包裝器回傳的向量寬度是 {_check.detail.get('width')}。"), kind="warn"),
+        "todo": mo.callout(mo.md("還沒有可以檢查的答案：請先輸入一個數字。"), kind="neutral"),
+        "invalid": mo.callout(mo.md(f"`{_detail.get('argument')}` 必須是 {_detail.get('low')} 到 {_detail.get('high')} 之間的整數；收到的是 {_detail.get('value')}。什麼都沒有建立。"), kind="danger"),
+        "wrong": mo.callout(mo.md(f"還不正確：`d_out = {_detail.get('d_out')}` 時，包裝器回傳的向量寬度是 {_detail.get('width')}。"), kind="warn"),
         "correct": mo.callout(mo.md("正確：兩個寬度為 1 的頭串接起來，就得到二維向量。"), kind="success"),
     }[_check.status]
-    mo.vstack(
-        [
-            _verdict,
-            mo.accordion(
-                {
-                    "顯示參考解答": mo.md(
-                        f"輸出寬度 = `num_heads * d_out`，所以兩個頭時 `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`：`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`。"
-                    )
-                }
-            ),
-        ]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_2_solution(exercises, mo):
+    mo.accordion(
+        {
+            "顯示參考解答": mo.md(
+                f"輸出寬度 = `num_heads * d_out`，所以兩個頭時 `d_out = {exercises.SOLUTION_WRAPPER_D_OUT}`：`MultiHeadAttentionWrapper(3, 1, 6, 0.0, num_heads=2)`。"
+            )
+        }
     )
     return
 
@@ -986,16 +1023,69 @@ def contiguous_note(mo):
 
 
 @app.cell(hide_code=True)
+def same_weights_intro(equivalence, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### 同樣的權重，不同的程式碼
+
+            3.6.1 的包裝器和 3.6.2 的權重切分算的是同一件事，PyTorch 的兩個版本也一樣。為了親眼看到，我們取一個有 4 個頭、$d_\text{out} = 12$ 的 `MultiHeadAttention`，把它的權重複製到另外三個實作：
+
+            * 包裝器，4 個頭，寬度各為 $12 / 4 = 3$：頭 $k$ 拿到每個投影權重的第 $3k$ 到第 $3k + 2$ 列，因為 `nn.Linear` 把權重存成 $(d_\text{out}, d_\text{in})$，權重的一列對應輸出的一行（見下面的函式）；
+            * `SDPAMultiHeadAttention`：參數名稱相同，所以一次 `load_state_dict` 就全部複製過去；
+            * `torch.nn.MultiheadAttention`：它把 $W_q$、$W_k$、$W_v$ 疊成一個 `in_proj_weight`。
+
+            包裝器沒有 `out_proj`，所以它的輸出要再經過權重切分的 `out_proj`。另外，`torch.nn.MultiheadAttention` 要求輸入和輸出一樣寬，所以這裡的六個詞元改用寬度 $d_\text{in} = 12$ 的隨機嵌入向量。
+
+            """),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+        ]
+    )
+    return
+
+
+@app.cell
+def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
+    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # 固定種子：每臺機器上都是同樣的數字
+    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
+    mo.md("\n".join(["| 實作 | 與權重切分的最大差異 |", "| :-- | --: |", *_rows]))
+    return (agreement,)
+
+
+@app.cell
+def column_map(agreement, headfigures):
+    headfigures.column_map_figure(
+        agreement.head_columns,  # 比對張量找出來的，不是假設的
+        {
+            "columns": "並排的各個頭的行（也就是 out_proj 收到的輸入），依照給出相同數字的包裝器頭上色",
+            "wrapper_head": "wrapper.heads",
+        },
+        alt="權重切分的哪幾行對應包裝器的哪個頭",
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def same_weights_caption(mo):
+    mo.md(r"""
+    這些差異是 float32 的捨入誤差，大約 $10^{-7}$：四種實作把同樣的乘積以不同的順序相加。權重切分並排的各個頭裡，任何一行都等於包裝器某個頭輸出中的一行，圖中就依那個頭替這些行上色：頭 $k$ 擁有第 $3k$ 到第 $3k + 2$ 行。權重切分讓每個頭的數字聚在一起、依序排列，所以 `contiguous().view` 排出的各個頭，和包裝器的 `torch.cat` 完全一樣。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
 def explorer_intro(mo):
     mo.md(r"""
     #### 探索多頭注意力
 
-    在我們的句子上執行 `MultiHeadAttention(3, 12, 16, p, num_heads=h)`（模型寬度為 12，所以頭數必須能整除 12）。每個面板是一個頭的權重矩陣：列是查詢，行是鍵，加框的那一列是你選的查詢詞元。可以試試：
+    在我們的句子上執行 `MultiHeadAttention(3, 12, 16, p, num_heads=h)`（模型寬度為 12，所以頭數必須能整除 12）。每個面板是一個頭的權重矩陣：列是查詢，行是鍵，加框的那一列是你選的查詢詞元。
 
-    * 增加頭數：每個頭分到的維度變少（$12 / h$），也各自形成不同的模式；
-    * dropout：每個頭被隨機丟掉的權重都不一樣，各列的總和 $\Sigma$ 也不再是 1；
+    這些權重是剛初始化的：這個模組還沒有人訓練過。它的輸入只有三個維度，而 `nn.Linear` 一開始的權重是很小的亂數，所以分數都很小，每一次 softmax 都接近把權重平均分給查詢看得到的詞元。這就是這裡的各個頭看起來差不多的原因（圖下方的文字會量出差多少）。要等訓練讓各個頭分工，它們才會分道揚鑣：下面的〈看注意力如何學習〉訓練的就是這同一個類別。可以試試：
+
+    * 增加頭數：每個頭處理的維度變少，$d_k = 12 / h$；
+    * dropout：每個頭被丟掉的權重都不一樣，留下的權重乘上 $1 / (1 - p)$，各列的總和 $\Sigma$ 也不再是 1；
     * 關掉遮罩：每個詞元都能關注未來的詞元；
-    * 關掉縮放：模式變得更尖銳。
+    * 縮放開關：它把每個頭的分數除以 $\sqrt{d_k}$；只有一個頭時是 $\sqrt{12} \approx 3.46$，十二個頭時是 $\sqrt{1} = 1$，這時開關完全沒有作用。
     """)
     return
 
@@ -1083,89 +1173,74 @@ def multihead_explorer(
 
 
 @app.cell(hide_code=True)
+def explorer_caption(causal_mask, explorer, mo, num_heads, scale_by_sqrt_dk, sequence_length):
+    # 在上面的權重上量測（不含 dropout），所以每一句話說的都是這張圖顯示的內容。
+    _facts = explorer.head_facts(sequence_length.value, num_heads.value, causal=causal_mask.value, scaled=scale_by_sqrt_dk.value)
+    _heads = (
+        "只有一個頭：沒有其他頭可以比較。"
+        if _facts.largest_head_difference is None
+        else f"這 {_facts.num_heads} 個頭看起來差不多：任兩個頭之間，沒有任何權重相差超過 {_facts.largest_head_difference:.2f}。"
+        if _facts.alike
+        else f"這 {_facts.num_heads} 個頭並不相同：有一個權重在兩個頭之間相差 {_facts.largest_head_difference:.2f}。"
+    )
+    _scaling = (
+        f"每個頭有 $d_k = 12 / {_facts.num_heads} = 1$ 個維度，而 $\\sqrt{{1}} = 1$：這裡縮放開關完全沒有作用。"
+        if _facts.head_dim == 1
+        else f"每個頭有 $d_k = 12 / {_facts.num_heads} = {_facts.head_dim}$ 個維度，所以開關會把分數除以 $\\sqrt{{{_facts.head_dim}}} \\approx {_facts.divisor:.2f}$；切換它，任何權重的變化都不超過 {_facts.scaling_change:.2f}。"
+    )
+    mo.md(
+        f"{_heads}每一列都接近把權重平均分給查詢看得到的鍵：一列中最大的權重，最多僅比平均分配的份額高 {_facts.largest_excess:.2f}。{_scaling}"
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def exercise_3_3_text(mo):
     mo.md(r"""
     #### 練習 3.3 · 初始化 GPT-2 大小的注意力模組
 
-    最小的 GPT-2 模型有 12 個注意力頭，輸入和輸出都是 768 維的嵌入向量，上下文長度（context length）是 1,024 個詞元。請填入建構子（constructor）的引數（argument）；檢查程式會計算你描述的模組有多少個參數（parameter）。
+    最小的 GPT-2 模型有 12 個注意力頭，輸入和輸出都是 768 維的嵌入向量，上下文長度（context length）是 1,024 個詞元。請填入建構子（constructor）的四個引數（argument）（大小介於 1 到 4,096，頭數介於 1 到 64），再按下**檢查**：檢查程式會建立你描述的模組，並計算它有多少個參數（parameter）。
     """)
     return
 
 
 @app.cell
 def exercise_3_3_inputs(mo):
-    gpt2_d_in = mo.ui.number(start=1, stop=4096, step=1, value=3, label="d_in")
-    gpt2_d_out = mo.ui.number(start=1, stop=4096, step=1, value=2, label="d_out")
-    gpt2_context = mo.ui.number(start=1, stop=4096, step=1, value=6, label="context_length")
-    gpt2_heads = mo.ui.number(start=1, stop=64, step=1, value=2, label="num_heads")
-    mo.hstack([gpt2_d_in, gpt2_d_out, gpt2_context, gpt2_heads], justify="start")
-    return gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads
+    gpt2_d_in = mo.ui.number(step=1, label="d_in")
+    gpt2_d_out = mo.ui.number(step=1, label="d_out")
+    gpt2_context = mo.ui.number(step=1, label="context_length")
+    gpt2_heads = mo.ui.number(step=1, label="num_heads")
+    check_3_3 = mo.ui.run_button(label="檢查")
+    mo.hstack([gpt2_d_in, gpt2_d_out, gpt2_context, gpt2_heads, check_3_3], justify="start", align="end")
+    return check_3_3, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads
 
 
 @app.cell(hide_code=True)
-def exercise_3_3_check(exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads, mo):
+def exercise_3_3_check(check_3_3, exercises, gpt2_context, gpt2_d_in, gpt2_d_out, gpt2_heads, mo):
+    mo.stop(not check_3_3.value, mo.md("*請填好四個數值，再按下**檢查**。*"))
     _check = exercises.check_gpt2_module(gpt2_d_in.value, gpt2_d_out.value, gpt2_context.value, gpt2_heads.value)
+    _detail = _check.detail
+    _refused = (
+        f"`num_heads = {_detail.get('value')}` 無法整除 `d_out = {_detail.get('d_out')}`：每個頭分到 `d_out / num_heads` 個維度，所以這必須是整數。什麼都沒有建立。"
+        if "d_out" in _detail
+        else f"`{_detail.get('argument')}` 必須是 {_detail.get('low')} 到 {_detail.get('high')} 之間的整數；收到的是 {_detail.get('value')}。什麼都沒有建立。"
+    )
     _verdict = {
-        "todo": mo.callout(mo.md("請在上方輸入四個值。"), kind="neutral"),
-        "error": mo.callout(mo.md(f"無法建立這個模組：{_check.detail.get('error', '')}"), kind="danger"),
-        "wrong": mo.callout(mo.md(f"還不是 GPT-2 的大小：這個模組有 {_check.detail.get('parameters', 0):,} 個參數。"), kind="warn"),
-        "correct": mo.callout(mo.md(f"正確：共 {_check.detail.get('parameters', 0):,} 個參數，每個頭 {_check.detail.get('head_dim')} 個維度。"), kind="success"),
+        "todo": mo.callout(mo.md("還沒有可以檢查的答案：請先填好四個數值。"), kind="neutral"),
+        "invalid": mo.callout(mo.md(_refused), kind="danger"),
+        "wrong": mo.callout(mo.md(f"還不是 GPT-2 的大小：這個模組有 {_detail.get('parameters', 0):,} 個參數。"), kind="warn"),
+        "correct": mo.callout(mo.md(f"正確：共 {_detail.get('parameters', 0):,} 個參數，每個頭 {_detail.get('head_dim')} 個維度。"), kind="success"),
     }[_check.status]
+    _verdict
+    return
+
+
+@app.cell(hide_code=True)
+def exercise_3_3_solution(mo):
     _solution = mo.md(
         "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`：三個不含偏差項的 $768 \\times 768$ 投影，再加上含偏差項的 `out_proj`，共 $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ 個參數。（GPT-2 的檢查點使用 `qkv_bias=True`，會再多出 $3 \\cdot 768$ 個。）"
     )
-    mo.vstack([_verdict, mo.accordion({"顯示參考解答": _solution})])
-    return
-
-
-@app.cell(hide_code=True)
-def same_weights_intro(equivalence, mo, printout):
-    mo.vstack(
-        [
-            mo.md(r"""
-            #### 同樣的權重，不同的程式碼
-
-            3.6.1 的包裝器和 3.6.2 的權重切分算的是同一件事，PyTorch 的兩個版本也一樣。為了親眼看到，我們取一個有 4 個頭、$d_\text{out} = 12$ 的 `MultiHeadAttention`，把它的權重複製到另外三個實作：
-
-            * 包裝器，4 個頭，寬度各為 $12 / 4 = 3$：頭 $k$ 拿到每個投影權重的第 $3k$ 到第 $3k + 2$ 列，因為 `nn.Linear` 把權重存成 $(d_\text{out}, d_\text{in})$，權重的一列對應輸出的一行（見下面的函式）；
-            * `SDPAMultiHeadAttention`：參數名稱相同，所以一次 `load_state_dict` 就全部複製過去；
-            * `torch.nn.MultiheadAttention`：它把 $W_q$、$W_k$、$W_v$ 疊成一個 `in_proj_weight`。
-
-            包裝器沒有 `out_proj`，所以它的輸出要再經過權重切分的 `out_proj`。另外，`torch.nn.MultiheadAttention` 要求輸入和輸出一樣寬，所以這裡的六個詞元改用寬度 $d_\text{in} = 12$ 的隨機嵌入向量。
-
-            """),
-            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
-        ]
-    )
-    return
-
-
-@app.cell
-def same_weights_check(IMPLEMENTATION_NAMES, equivalence, mo):
-    agreement = equivalence.same_weights(d_out=12, num_heads=4)  # 固定種子：每臺機器上都是同樣的數字
-    _rows = [f"| {IMPLEMENTATION_NAMES[_name]} | {_difference:.2g} |" for _name, _difference in agreement.differences.items()]
-    mo.md("\n".join(["| 實作 | 與權重切分的最大差異 |", "| :-- | --: |", *_rows]))
-    return (agreement,)
-
-
-@app.cell
-def column_map(agreement, headfigures):
-    headfigures.column_map_figure(
-        agreement.head_columns,  # 比對張量找出來的，不是假設的
-        {
-            "columns": "並排的各個頭的行（也就是 out_proj 收到的輸入），依照給出相同數字的包裝器頭上色",
-            "wrapper_head": "wrapper.heads",
-        },
-        alt="權重切分的哪幾行對應包裝器的哪個頭",
-    )
-    return
-
-
-@app.cell(hide_code=True)
-def same_weights_caption(mo):
-    mo.md(r"""
-    這些差異是 float32 的捨入誤差，大約 $10^{-7}$：四種實作把同樣的乘積以不同的順序相加。權重切分並排的各個頭裡，任何一行都等於包裝器某個頭輸出中的一行，圖中就依那個頭替這些行上色：頭 $k$ 擁有第 $3k$ 到第 $3k + 2$ 行。權重切分讓每個頭的數字聚在一起、依序排列，所以 `contiguous().view` 排出的各個頭，和包裝器的 `torch.cat` 完全一樣。
-    """)
+    mo.accordion({"顯示參考解答": _solution})
     return
 
 
@@ -1344,7 +1419,9 @@ def bonus_text(mo):
     mo.md(r"""
     ## 延伸 · 高效率實作並排比較
 
-    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合運算核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。計時要花幾秒鐘，所以只有在你按下按鈕時才會執行。時間是中位數：PyTorch 找得到 GPU（NVIDIA 的 CUDA 或 Apple 的 MPS）時在本機的 GPU 上量測，否則在單一 CPU 執行緒上量測；圖表標題會寫出所用的裝置。專案儲存庫中的 `python -m benchmarks.attention_speed` 會測量更多種大小，在 GPU 上還會分別量出單次呼叫的時間與連續排隊呼叫的速率。
+    同一個因果多頭注意力，有四種計算方式：包裝器（3.6.1）、權重切分（3.6.2）、改用 PyTorch 融合運算核心（fused kernel）`scaled_dot_product_attention` 的權重切分（`SDPAMultiHeadAttention`），以及 `torch.nn.MultiheadAttention`。包裝器沒有 `out_proj`，為了讓四者做同樣的工作，計時時會在它後面接上權重切分的 `out_proj`。
+
+    哪一種最快，取決於機器、大小和 PyTorch 的版本，所以我們不替你下結論：按下按鈕後，圖表下方的句子會報告*你的*機器量到的結果。計時要花幾秒鐘。時間是中位數：PyTorch 找得到 GPU（NVIDIA 的 CUDA 或 Apple 的 MPS）時在本機的 GPU 上量測，否則在單一 CPU 執行緒上量測；圖表標題會寫出所用的裝置。專案儲存庫中的 `python -m benchmarks.attention_speed` 會測量更多種大小，在 GPU 上還會分別量出單次呼叫的時間與連續排隊呼叫的速率。
     """)
     return
 
@@ -1364,9 +1441,23 @@ def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_butt
         "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2, device=_device),
         "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
+    _names = {**IMPLEMENTATION_NAMES, "wrapper": IMPLEMENTATION_NAMES["wrapper"] + " + out_proj"}
     _title = f"前向傳遞的時間中位數（{devices.describe(_device)}）"
-    charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="毫秒")
-    return
+    _lines = []
+    for _size, _medians in _sizes.items():
+        _s = timing.standing(_medians)  # 從這些中位數算出最快、最慢的實作與時間比
+        _lines.append(
+            f"* **{_size}：** 最快的是 {_names[_s.fastest]}（{_medians[_s.fastest]:.2f} ms），最慢的是 {_names[_s.slowest]}（{_medians[_s.slowest]:.2f} ms）。權重切分花的時間是包裝器的 {_s.ratios['split/wrapper']:.2f} 倍，SDPA 則是權重切分的 {_s.ratios['sdpa/split']:.2f} 倍。"
+        )
+    timing_figure = charts.timing_chart(_sizes, names=_names, title=_title, xlabel="毫秒")
+    mo.vstack(
+        [
+            timing_figure,
+            mo.md("\n".join(_lines)),
+            mo.md("*這是在可能正忙著的機器上跑幾輪得到的中位數：再按一次，就能看出它們會變動多少。*"),
+        ]
+    )
+    return (timing_figure,)
 
 
 @app.cell(hide_code=True)
@@ -1377,7 +1468,7 @@ def summary(mo):
     * 注意力把每個輸入詞元轉成一個**上下文向量**：對整個序列的加權總和，權重來自對相似度分數做 softmax。
     * 簡單的自注意力直接拿原始嵌入向量兩兩計算相似度分數；可訓練的自注意力則拿**查詢**和**鍵**比對，再混合**值**，而且分數要乘上 $1/\sqrt{d_k}$，讓 softmax 保持柔和。
     * **因果遮罩**讓詞元無法關注後面的詞元；由左往右書寫的語言模型必須如此。對權重套用 **dropout**，則能在訓練時發揮正則化（regularization）效果。
-    * **多頭注意力**平行執行好幾個頭。把一個投影切分成多個頭，等同於堆疊各自獨立的頭，而且更快；`scaled_dot_product_attention` 這類融合運算核心又更快。
+    * **多頭注意力**平行執行好幾個頭。把一個投影切分成多個頭，算出的數字和堆疊各自獨立的頭相同，只是每個投影做一次矩陣乘法，而不是每個頭各做一次；PyTorch 的融合運算核心 `scaled_dot_product_attention` 則用一個運算核心完成同樣的計算。哪一種最快，取決於機器和大小：上面的延伸計時會在你的機器上量給你看。
     * 下一步，第 4 章會把 `MultiHeadAttention` 放進 Transformer 區塊，並打造出 GPT。
     """)
     return

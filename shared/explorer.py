@@ -102,6 +102,41 @@ def explore_multihead(
     return Exploration(weights[0], context[0], masked)  # (h, T, T), (T, 12)
 
 
+HEADS_ALIKE = 0.25  # heads whose weights differ by less than this anywhere are said to look alike
+
+
+@dataclass(frozen=True)
+class HeadFacts:
+    """What the multi-head explorer's caption says, measured on its weights (without dropout)."""
+
+    num_heads: int
+    head_dim: int  # d_k of each head: EXPLORER_D_OUT / num_heads
+    largest_head_difference: float | None  # largest |w_i - w_j| between two heads; None with one head
+    largest_excess: float  # how far the largest weight of a row rises above the even share 1 / visible keys
+    scaling_change: float  # largest change of a weight when the scaling switch is flipped
+
+    @property
+    def divisor(self) -> float:
+        return self.head_dim**0.5
+
+    @property
+    def alike(self) -> bool:
+        return self.largest_head_difference is not None and self.largest_head_difference < HEADS_ALIKE
+
+
+def head_facts(num_tokens: int, num_heads: int, *, causal: bool = True, scaled: bool = True, seed: int = BOOK_SEED) -> HeadFacts:
+    """Measure the explorer's heads at one setting: how alike they are, how even their rows, and what
+    the scaling switch would change. Uses the remembered explorations, so it costs little."""
+    view = explore_multihead(num_tokens, num_heads, 0.0, causal=causal, scaled=scaled, seed=seed)
+    flipped = explore_multihead(num_tokens, num_heads, 0.0, causal=causal, scaled=not scaled, seed=seed)
+    weights = view.weights  # (h, T, T)
+    visible = (~view.masked).sum(-1) if view.masked is not None else torch.full((num_tokens,), num_tokens)  # (T,)
+    excess = float((weights.amax(-1) - 1.0 / visible).max())
+    gaps = (weights.unsqueeze(0) - weights.unsqueeze(1)).abs()  # (h, h, T, T)
+    difference = float(gaps.max()) if num_heads > 1 else None
+    return HeadFacts(num_heads, EXPLORER_D_OUT // num_heads, difference, excess, float((flipped.weights - weights).abs().max()))
+
+
 @_remembered
 def explore_simple(num_tokens: int) -> Exploration:
     """Simple self-attention (3.3) on the first ``num_tokens`` tokens: scores and weights."""

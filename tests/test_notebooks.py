@@ -231,7 +231,8 @@ def test_bonus_timing_runs_only_when_pressed(notebook):
 
     waiting, _ = notebook.timing_result.run(timing_button=ui(False))
     assert not isinstance(waiting, Figure)
-    chart, _ = notebook.timing_result.run(timing_button=ui(True))
+    _, defs = notebook.timing_result.run(timing_button=ui(True))
+    chart = defs["timing_figure"]
     assert isinstance(chart, Figure)
     bars = [patch for ax in chart.axes for patch in ax.patches]
     assert len(bars) == 8 and all(bar.get_width() > 0 for bar in bars)  # 4 implementations x 2 sizes
