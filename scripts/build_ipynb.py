@@ -104,11 +104,15 @@ def control_line(name: str, kind: str, label: str, element, words: dict) -> str:
         choices = [repr(value) if str(value) == key else f'{value!r} = "{key}"' for key, value in element.options.items()]
     elif getattr(element, "steps", None):
         choices = [repr(step) for step in element.steps]
+    elif element.start is None and element.stop is None:  # an open box: the notebook checks the value itself
+        choices = []
     else:
         step = words["step"].format(step=element.step) if element.step not in (None, 1) else ""
         choices = [words["range"].format(start=element.start, stop=element.stop) + step]
     if ast.literal_eval(repr(element.value)) != element.value:
         raise BuildError(f"control {name!r}: its default {element.value!r} is not a plain Python value")
+    if not choices:
+        return f"{name} = {element.value!r}  # {label}"
     listed = words["sep"].join(choices[:-1]) + words["or"] + choices[-1] if len(choices) > 1 else choices[0]
     return f"{name} = {element.value!r}  # {words['label'].format(label=label)}{listed}"
 
