@@ -16,6 +16,8 @@ position to *hide*; in ``scaled_dot_product_attention``'s ``attn_mask`` ``True``
 
 from __future__ import annotations
 
+import functools
+import html
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,16 @@ from shared.seeding import seeded
 
 TOLERANCE = 1e-6  # an output that moved less than this did not move
 LAB_NAMES = ("causal", "wrapper", "split", "sdpa_class", "sdpa_is_causal", "sdpa_mask_wrong", "sdpa_mask_right", "torch")
+
+
+@dataclass(frozen=True)
+class Html:
+    """A piece of HTML that marimo and Jupyter both show (through ``_repr_html_``)."""
+
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -171,15 +183,26 @@ def implementations(
 def lab(
     *, num_tokens: int = 6, changed: int = 3, seed: int = 0, device: torch.device | str = "cpu"
 ) -> dict[str, CausalityReport]:
-    """:func:`check` on every implementation of :func:`implementations` (the chapter's sizes)."""
+    """:func:`check` on every implementation of :func:`implementations` (the chapter's sizes), remembered."""
+    _check_int("num_tokens", num_tokens, 1)
+    _check_int("changed", changed, 0)
+    _check_int("seed", seed, 0)
+    if changed >= num_tokens or num_tokens > 64:
+        raise ValueError(f"changed must be a position in 0 .. {num_tokens - 1} and num_tokens at most 64, "
+                         f"got changed={changed}, num_tokens={num_tokens}")
+    return dict(_remembered_lab(int(num_tokens), int(changed), int(seed), str(torch.device(device))))
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_lab(num_tokens: int, changed: int, seed: int, device: str) -> tuple[tuple[str, CausalityReport], ...]:
     built = implementations(context_length=max(num_tokens, 6), device=device)
-    return {name: check(fn, d_in=3, num_tokens=num_tokens, changed=changed, seed=seed, device=device)
-            for name, fn in built.items()}
+    return tuple((name, check(fn, d_in=3, num_tokens=num_tokens, changed=changed, seed=seed, device=device))
+                 for name, fn in built.items())
 
 
 def movement_table(
     reports: Mapping[str, CausalityReport], names: Mapping[str, str], words: Mapping[str, str]
-) -> str:
+) -> Html:
     """An HTML table: one row per implementation, one column per position, the movement in each cell.
 
     Cells before the changed token that moved are red (a leak), the changed token's column is marked.
@@ -205,7 +228,7 @@ def movement_table(
                    else f'<b style="color:#c0392b">✗ {_escape(words["leaks"])}</b>')
         rows.append(f'<tr><td style="{cell};text-align:left"><code>{_escape(names.get(key, key))}</code></td>'
                     + "".join(cells) + f'<td style="{cell};text-align:left">{verdict}</td></tr>')
-    return (
+    return Html(
         '<table class="attn-causality" style="border-collapse:collapse;font-size:13px">'
         f'<tr><th style="{cell};text-align:left">{_escape(words["implementation"])}</th>'
         f'{head}<th style="{cell};text-align:left">{_escape(words["verdict"])}</th></tr>'
@@ -215,8 +238,6 @@ def movement_table(
 
 
 def _escape(text: str) -> str:
-    import html
-
     return html.escape(str(text))
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from shared.attention import GroupedQueryAttention
+from shared.causality import Html
 from shared.example import BOOK_TOKENS, EMBEDDING_DIM
 from shared.headfigures import head_colour
 from shared.headsplit import BOOK_SEED, HEAD_COUNTS, WIDTHS, chapter_batch
@@ -36,6 +37,7 @@ class GroupedTrace:
     steps: tuple[tuple[str, tuple[int, ...]], ...]  # (line of code, shape of the tensor it gave)
     groups: tuple[tuple[int, ...], ...]  # groups[k]: the query heads that read key/value head k
     max_difference: float  # |replay - GroupedQueryAttention(x)|, largest
+    output: torch.Tensor  # (b, T, d_out), the replay's
 
     @property
     def head_dim(self) -> int:
@@ -83,7 +85,7 @@ def _remembered_trace(num_heads: int, num_kv_groups: int, d_out: int) -> Grouped
         steps.append(("out_proj(context)", tuple(output.shape)))
         difference = float((output - module(x)).abs().max())
     groups = tuple(tuple(range(k * (h // g), (k + 1) * (h // g))) for k in range(g))
-    return GroupedTrace(h, g, d_out, tuple(steps), groups, difference)
+    return GroupedTrace(h, g, d_out, tuple(steps), groups, difference, output)
 
 
 def group_choices(num_heads: int) -> list[int]:
@@ -91,7 +93,12 @@ def group_choices(num_heads: int) -> list[int]:
     return [k for k in range(1, num_heads + 1) if num_heads % k == 0]
 
 
-def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str]) -> str:
+def default_groups(num_heads: int) -> int:
+    """Two groups where the head count is even, else one (multi-query)."""
+    return 2 if num_heads % 2 == 0 else 1
+
+
+def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str]) -> Html:
     """SVG: the query heads on top, coloured by the key/value head they read, drawn below them.
 
     words: "query_heads", "kv_heads", "q" and "kv" (the short labels in the boxes)."""
@@ -121,7 +128,7 @@ def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str]) -> str:
                      f'stroke="#333" stroke-width="1"/>')
         parts.append(f'<text x="{centre}" y="118" font-size="12" fill="#fff" text-anchor="middle">'
                      f'{html.escape(words["kv"])}{k}</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="attn-gqa" width="{width}" height="134" '
+    return Html(f'<svg xmlns="http://www.w3.org/2000/svg" class="attn-gqa" width="{width}" height="134" '
             f'viewBox="0 0 {width} 134" style="max-width:100%;height:auto" font-family="sans-serif" role="img">'
             + "".join(parts) + "</svg>")
 

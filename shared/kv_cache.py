@@ -16,6 +16,7 @@ cache, and :func:`tokens_per_second` times generation both ways (the bonus butto
 from __future__ import annotations
 
 import functools
+import html
 import numbers
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from shared.attention import KVCacheMultiHeadAttention, MultiHeadAttention
+from shared.causality import Html
 from shared.devices import synchronize
 from shared.example import EMBEDDING_DIM, MAX_TOKENS, example_inputs
 from shared.seeding import seeded
@@ -175,3 +177,39 @@ def _check_int(name: str, value: object, lowest: int, highest: int) -> None:
         raise TypeError(f"{name} must be an int in {lowest} .. {highest}, got {type(value).__name__} ({value!r})")
     if not lowest <= value <= highest:
         raise ValueError(f"{name} must be an int in {lowest} .. {highest}, got {value}")
+
+
+def cache_figure(replay: CacheReplay, upto: int, tokens, words) -> Html:
+    """The cached keys after each call up to ``upto`` (0: the prefill), side by side; new rows highlighted.
+
+    tokens: a label per position; words: "prefill", "step", "head" (the caller's language)."""
+    missing = [k for k in ("prefill", "step", "head") if k not in words]
+    if missing:
+        raise ValueError(f"words is missing {missing}")
+    _check_int("upto", upto, 0, len(replay.steps) - 1)
+    cell = "padding:1px 5px;text-align:right;font-variant-numeric:tabular-nums;font-size:12px"
+    head_word = html.escape(words["head"])
+    panels = []
+    for index, step in enumerate(replay.steps[: upto + 1]):
+        heads, rows, dims = step.keys.shape
+        title = html.escape(words["prefill"] if index == 0 else f'{words["step"]} {index}')
+        header = "".join(f'<th colspan="{dims}" style="{cell};text-align:center;color:#555">{head_word} {k + 1}</th>'
+                         for k in range(heads))
+        body = []
+        for t in range(rows):
+            shade = "#fff3c4" if t >= step.first else "#fff"  # the rows this call added
+            numbers_ = "".join(
+                f'<td style="{cell};{"border-left:1px solid #ccc" if d == 0 else ""}">{float(step.keys[k, t, d]):.3f}</td>'
+                for k in range(heads) for d in range(dims)
+            )
+            label = html.escape(str(tokens[t]))
+            body.append(f'<tr style="background:{shade}"><td style="{cell};text-align:left;color:#555">{label}</td>'
+                        f"{numbers_}</tr>")
+        shape = tuple(step.keys.shape)
+        panels.append(
+            '<div style="display:inline-block;vertical-align:top;margin:0 10px 8px 0">'
+            f'<div style="font-weight:600;font-size:13px">{title} · <code>cache_k[0]</code> {shape}</div>'
+            '<table style="border-collapse:collapse;border:1px solid #ddd">'
+            f'<tr><th></th>{header}</tr>{"".join(body)}</table></div>'
+        )
+    return Html('<div class="attn-kvcache">' + "".join(panels) + "</div>")

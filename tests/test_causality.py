@@ -45,6 +45,7 @@ def test_the_lab_runs_at_the_chapter_size():
     assert {name for name, r in reports.items() if not r.causal} == {"sdpa_mask_wrong"}
     html = causality.movement_table(reports, {}, {"implementation": "i", "position": "p", "verdict": "v",
                                                   "causal": "ok", "leaks": "LEAK"})
+    html = html.text
     assert html.count("LEAK") == 1 and html.count("ok") == len(reports) - 1
 
 

@@ -52,7 +52,7 @@ def test_the_tracer_at_two_groups_of_twelve_heads():
     assert traced.max_difference == 0.0
     assert traced.cached_per_token == 4
     svg = gqa.sharing_figure(traced, {"query_heads": "Q", "kv_heads": "KV", "q": "q", "kv": "kv"})
-    assert svg.count("<rect") == 14
+    assert svg.text.count("<rect") == 14
 
 
 @pytest.mark.parametrize("args", [(5, 1, 12), (12, 5, 12), (4, 2, 13), (True, 1, 12)])
