@@ -1619,18 +1619,15 @@ def causality_lab(causality, causality_guess, causality_token, mo):
         _message = "*Pick an answer above to run the lab.*"
     else:
         _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
-        _answer = "causal" if _wrong.causal else "leaks"
+        _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
         _leaked = ", ".join(str(t + 1) for t in _wrong.leaks)
-        _opening = "**Right.**" if _guess == _answer else "**Not so.**"
+        _fixed = max(_right.largest_leak, causality_reports["sdpa_is_causal"].largest_leak)
+        _opening = "**Right.**" if _correct else "**Not so.**"
         if _wrong.causal:
             _message = f"{_opening} With token {_changed} changed, nothing before it moved, whatever the mask."
         else:
             _message = (
-                f"{_opening} PyTorch accepts the mask without a word, and the outputs of tokens {_leaked} moved (by up to {_wrong.largest_leak:.3f}) "
-                f"when token {_changed} changed: they read the future. SDPA keeps the scores where the mask is `True`, and the chapter's mask is "
-                f"`True` above the diagonal, so each token attends to the tokens after it instead of those before. The fix is one character, "
-                f"`attn_mask=~mask`, or no mask at all and `is_causal=True`: in those rows nothing before token {_changed} moved "
-                f"(largest change {max(_right.largest_leak, causality_reports['sdpa_is_causal'].largest_leak):.1g})."
+                f"{_opening} PyTorch accepts the mask without a word, and the outputs of tokens {_leaked} moved (by up to {_wrong.largest_leak:.3f}) when token {_changed} changed: they read the future. SDPA keeps the scores where the mask is `True`, and the chapter's mask is `True` above the diagonal, so each token attends to the tokens after it instead of those before. The fix is one character, `attn_mask=~mask`, or no mask at all and `is_causal=True`: in those rows nothing before token {_changed} moved (largest change {_fixed:.1g})."
             )
     mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else None])
     return LAB_WORDS, causality_reports
@@ -1722,11 +1719,9 @@ def kv_steps(TOKENS, kv_cache, kv_guess, kv_step, mo):
         _message = f"**There is no step {_upto}.** Pick a step from 0 to {len(kv_replay.steps) - 1}."
     else:
         _opening = "**Right.**" if (_guess == "same") == (_moved == 0) else "**Not so.**"
+        _how = "not at all" if _moved == 0 else "they changed"
         _message = (
-            f"{_opening} After the prefill and each of the five steps, the rows cached before that step moved by at most {_moved:.1g}: "
-            f"{'not at all' if _moved == 0 else 'they changed'}. The key of a token depends on that token only, so the new one (highlighted) "
-            f"is appended and nothing else is written. The outputs of all six steps, one after the other, differ from the chapter's module "
-            f"run on all six tokens at once by at most {_difference:.1g}: the cache gives the same answer, up to float rounding."
+            f"{_opening} After the prefill and each of the five steps, the rows cached before that step moved by at most {_moved:.1g}: {_how}. The key of a token depends on that token only, so the new one (highlighted) is appended and nothing else is written. The outputs of all six steps, one after the other, differ from the chapter's module run on all six tokens at once by at most {_difference:.1g}: the cache gives the same answer, up to float rounding."
         )
     _show = _guess is not None and 0 <= _upto < len(kv_replay.steps)
     mo.vstack([
@@ -1773,11 +1768,9 @@ def kv_timing(devices, kv_cache, kv_timing_button, mo):
     _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
     _speeds = kv_cache.tokens_per_second(768, 12, 256, device=_device)  # one layer, width 768, 12 heads, 255 new tokens
     _ratio = _speeds["cached"] / _speeds["recompute"]
+    _how = "as fast" if _ratio >= 1 else "the speed"
     mo.md(
-        f"On {devices.describe(_device)}, one attention layer of width 768 with 12 heads generated 255 tokens after a one-token prompt at "
-        f"**{_speeds['cached']:,.0f} tokens/s with the cache** and **{_speeds['recompute']:,.0f} tokens/s without it**: "
-        f"{_ratio:.1f} times {'as fast' if _ratio >= 1 else 'the speed'}. "
-        "`python -m benchmarks.kv_cache_speed` measures more lengths."
+        f"On {devices.describe(_device)}, one attention layer of width 768 with 12 heads generated 255 tokens after a one-token prompt at **{_speeds['cached']:,.0f} tokens/s with the cache** and **{_speeds['recompute']:,.0f} tokens/s without it**: {_ratio:.1f} times {_how}. `python -m benchmarks.kv_cache_speed` measures more lengths."
     )
     return
 
@@ -1831,11 +1824,7 @@ def gqa_trace(gqa, gqa_groups, gqa_heads, headsplit, mo):
         )
         _steps = "\n".join(["| step (batch b = 2, tokens T = 6) | shape |", "| :-- | :-- |", *(f"| `{_code}` | {_shape} |" for _code, _shape in _traced.steps)])
         _message = (
-                f"With {_heads} heads in {_groups} groups, {_sharing}. Each token leaves {_traced.cached_per_token} numbers per layer in the cache "
-                f"(a key and a value of {_traced.head_dim} for each of {_groups} key/value heads), where multi-head attention leaves {2 * 12}: "
-                f"{2 * 12 / _traced.cached_per_token:g} times fewer. The traced steps give the module's own output (largest difference "
-                f"{_traced.max_difference:.1g}), and with as many groups as heads the module gives the chapter's `MultiHeadAttention` output "
-                f"from the same seed (largest difference {_equal:.1g})."
+                f"With {_heads} heads in {_groups} groups, {_sharing}. Each token leaves {_traced.cached_per_token} numbers per layer in the cache (a key and a value of {_traced.head_dim} for each of {_groups} key/value heads), where multi-head attention leaves {2 * 12}: {2 * 12 / _traced.cached_per_token:g} times fewer. The traced steps give the module's own output (largest difference {_traced.max_difference:.1g}), and with as many groups as heads the module gives the chapter's `MultiHeadAttention` output from the same seed (largest difference {_equal:.1g})."
         )
     _words = {"query_heads": "query heads", "kv_heads": "key/value heads", "q": "q", "kv": "kv"}
     mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else None, mo.md(_message), mo.md(_steps)])
@@ -1859,7 +1848,7 @@ def memory_intro(mo):
 
 
 @app.cell
-def memory_controls(mo):
+def memory_controls(kv_memory, mo):
     memory_guess = mo.ui.radio(
         options={
             "About 4 times smaller": "4",
@@ -1873,7 +1862,7 @@ def memory_controls(mo):
     memory_heads = mo.ui.dropdown(options={str(h): h for h in (8, 16, 32, 64)}, value="32", label="Query heads h")
     memory_groups = mo.ui.dropdown(options={str(g): g for g in (1, 2, 4, 8, 16, 32, 64)}, value="8", label="Key/value groups g")
     memory_context = mo.ui.dropdown(options={str(c): c for c in (1024, 4096, 8192, 32768, 131072)}, value="32768", label="Context (tokens)")
-    memory_dtype = mo.ui.dropdown(options=["float32", "bfloat16", "float16", "float8"], value="bfloat16", label="Numbers in")
+    memory_dtype = mo.ui.dropdown(options={_name: _name for _name in kv_memory.DTYPE_BYTES}, value="bfloat16", label="Numbers in")
     mo.vstack([memory_guess, mo.hstack([memory_layers, memory_width, memory_heads, memory_groups], justify="start"), mo.hstack([memory_context, memory_dtype], justify="start")])
     return memory_context, memory_dtype, memory_groups, memory_guess, memory_heads, memory_layers, memory_width
 
@@ -1898,8 +1887,7 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
         _head_dim = _width // _heads
         _per = kv_memory.DTYPE_BYTES[_dtype]
         _formula = (
-            f"$$2 \\times 1 \\times {_layers} \\times {_context:,} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per}"
-            f" = n_\\text{{kv}} \\times {_table['mqa']:,}\\ \\text{{bytes}}$$"
+            f"$$2 \\times 1 \\times {_layers} \\times {_context:,} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']:,}\\ \\text{{bytes}}$$"
         )
         _rows = "\n".join([
             f"| multi-head ($n_\\text{{kv}} = {_heads}$) | {_table['mha'] / 1e9:,.2f} GB |",
@@ -1907,10 +1895,9 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
             f"| multi-query ($n_\\text{{kv}} = 1$) | {_table['mqa'] / 1e9:,.3f} GB |",
         ])
         _rows = "| attention | KV cache for one sequence |\n| :-- | --: |\n" + _rows
+        _opening = "**Right.**" if _guess == str(round(_shrink)) else "**Not so.**"
         _verdict = "" if _guess is None else (
-            f"{'**Right.**' if _guess == f'{_shrink:g}' else '**Not so.**'} At the book's settings the cache falls from "
-            f"{_book['mha'] / 1e9:.1f} GB to {_book['gqa'] / 1e9:.1f} GB, {_shrink:g} times smaller: the query heads keep their own "
-            "queries, but only the key/value heads are cached, and there are 8 of them instead of 32."
+            f"{_opening} At the book's settings the cache falls from {_book['mha'] / 1e9:.1f} GB to {_book['gqa'] / 1e9:.1f} GB, {_shrink:g} times smaller: the query heads keep their own queries, but only the key/value heads are cached, and there are 8 of them instead of 32."
         )
     mo.vstack([mo.md(_message), mo.md(_formula), mo.md(_rows), mo.md(_verdict)])
     return
