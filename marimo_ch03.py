@@ -1887,7 +1887,7 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
         _head_dim = _width // _heads
         _per = kv_memory.DTYPE_BYTES[_dtype]
         _formula = (
-            f"$$2 \\times 1 \\times {_layers} \\times {_context:,} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']:,}\\ \\text{{bytes}}$$"
+            f"$$2 \\times 1 \\times {_layers} \\times {_context} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']}\\ \\text{{bytes}}$$"
         )
         _rows = "\n".join([
             f"| multi-head ($n_\\text{{kv}} = {_heads}$) | {_table['mha'] / 1e9:,.2f} GB |",

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 750a4a19d78d8eeff1eecfe5d94293467877bc4c83ac4754acb5ed3a5463424e
+# content-sha256: bfb7ea94f8486bb5ca4580a1e006c0d115beb583ca3192b7961832f54a26d7cf
 
 import marimo
 
@@ -1698,7 +1698,7 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
         _head_dim = _width // _heads
         _per = kv_memory.DTYPE_BYTES[_dtype]
         _formula = (
-            f"$$2 \\times 1 \\times {_layers} \\times {_context:,} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']:,}\\ \\text{{位元組}}$$"
+            f"$$2 \\times 1 \\times {_layers} \\times {_context} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']}\\ \\text{{位元組}}$$"
         )
         _rows = "\n".join([
             f"| 多頭（$n_\\text{{kv}} = {_heads}$） | {_table['mha'] / 1e9:,.2f} GB |",
