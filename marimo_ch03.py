@@ -1609,14 +1609,16 @@ def causality_lab(causality, causality_guess, causality_token, mo):
     LAB_WORDS = {"implementation": "implementation", "position": "how far each output moved, per position", "verdict": "verdict", "causal": "causal", "leaks": "leaks the future"}
     _changed = causality_token.value
     _guess = causality_guess.value
-    try:
-        causality_reports = causality.lab(changed=_changed - 1)  # positions count from 0 in code
-    except (TypeError, ValueError):
-        causality_reports = None
-    if causality_reports is None:
-        _message = f"**Token {_changed} is not in the example.** Pick a token from 2 to 6."
-    elif _guess is None:
+    causality_reports = None
+    if _guess is not None:  # the lab runs once a guess is made
+        try:
+            causality_reports = causality.lab(changed=_changed - 1)  # positions count from 0 in code
+        except (TypeError, ValueError):
+            causality_reports = None
+    if _guess is None:
         _message = "*Pick an answer above to run the lab.*"
+    elif causality_reports is None:
+        _message = f"**Token {_changed} is not in the example.** Pick a token from 2 to 6."
     else:
         _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
         _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
@@ -1766,11 +1768,12 @@ def kv_timing_control(mo):
 def kv_timing(devices, kv_cache, kv_timing_button, mo):
     mo.stop(not kv_timing_button.value, mo.md("*Press the button to time it (a few seconds).*"))
     _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
-    _speeds = kv_cache.tokens_per_second(768, 12, 256, device=_device)  # one layer, width 768, 12 heads, 255 new tokens
+    _tokens = 128
+    _speeds = kv_cache.tokens_per_second(768, 12, _tokens, device=_device)  # one layer, width 768, 12 heads, a one-token prompt
     _ratio = _speeds["cached"] / _speeds["recompute"]
     _how = "as fast" if _ratio >= 1 else "the speed"
     mo.md(
-        f"On {devices.describe(_device)}, one attention layer of width 768 with 12 heads generated 255 tokens after a one-token prompt at **{_speeds['cached']:,.0f} tokens/s with the cache** and **{_speeds['recompute']:,.0f} tokens/s without it**: {_ratio:.1f} times {_how}. `python -m benchmarks.kv_cache_speed` measures more lengths."
+        f"On {devices.describe(_device)}, one attention layer of width 768 with 12 heads generated {_tokens - 1} tokens after a one-token prompt at **{_speeds['cached']:,.0f} tokens/s with the cache** and **{_speeds['recompute']:,.0f} tokens/s without it**: {_ratio:.1f} times {_how}. `python -m benchmarks.kv_cache_speed` measures more lengths."
     )
     return
 
@@ -1906,9 +1909,10 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
 @app.cell(hide_code=True)
 def memory_check_text(mo):
     mo.md(r"""
-    **Checking the formula against real tensors.** A small stack of four `KVCacheMultiHeadAttention`
-    layers (width 256, 8 heads) reads 256 tokens on this machine's device; the bytes its `cache_k` and
-    `cache_v` tensors hold are added up, and on an NVIDIA GPU the rise in allocated memory is read too.
+    **Checking the formula against real tensors.** Four small layers (width 256, 8 heads) read 256
+    tokens on this machine's device: `KVCacheMultiHeadAttention` for multi-head attention, and the key
+    and value projections of a grouped-query layer for 2 groups and for 1. The bytes their cached keys
+    and values hold are added up, and on an NVIDIA GPU the rise in allocated memory is read too.
     """)
     return
 

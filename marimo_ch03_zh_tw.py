@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: bfb7ea94f8486bb5ca4580a1e006c0d115beb583ca3192b7961832f54a26d7cf
+# content-sha256: 59a2082a6ce6f7199a4d6e7e12a255afcea3e512c892c1163caeae2f0b970865
 
 import marimo
 
@@ -1446,14 +1446,16 @@ def causality_lab(causality, causality_guess, causality_token, mo):
     LAB_WORDS = {"implementation": "實作", "position": "每個位置的輸出移動了多少", "verdict": "判定", "causal": "因果", "leaks": "洩漏未來"}
     _changed = causality_token.value
     _guess = causality_guess.value
-    try:
-        causality_reports = causality.lab(changed=_changed - 1)  # 程式碼裡的位置從 0 起算
-    except (TypeError, ValueError):
-        causality_reports = None
-    if causality_reports is None:
-        _message = f"**範例裡沒有詞元 {_changed}。** 請選 2 到 6 之間的詞元。"
-    elif _guess is None:
+    causality_reports = None
+    if _guess is not None:  # 做出猜測之後，實驗室才執行
+        try:
+            causality_reports = causality.lab(changed=_changed - 1)  # 程式碼裡的位置從 0 起算
+        except (TypeError, ValueError):
+            causality_reports = None
+    if _guess is None:
         _message = "*先在上面選一個答案，實驗室就會執行。*"
+    elif causality_reports is None:
+        _message = f"**範例裡沒有詞元 {_changed}。** 請選 2 到 6 之間的詞元。"
     else:
         _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
         _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
@@ -1587,11 +1589,12 @@ def kv_timing_control(mo):
 def kv_timing(devices, kv_cache, kv_timing_button, mo):
     mo.stop(not kv_timing_button.value, mo.md("*按下按鈕就開始計時（需要幾秒鐘）。*"))
     _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
-    _speeds = kv_cache.tokens_per_second(768, 12, 256, device=_device)  # 一層，寬度 768，12 個頭，255 個新詞元
+    _tokens = 128
+    _speeds = kv_cache.tokens_per_second(768, 12, _tokens, device=_device)  # 一層，寬度 768，12 個頭，一個詞元的提示詞
     _ratio = _speeds["cached"] / _speeds["recompute"]
     _how = "的速度" if _ratio >= 1 else "的速度"
     mo.md(
-        f"在 {devices.describe(_device)} 上，一個寬度 768、12 個頭的注意力層，在一個詞元的提示詞之後生成 255 個詞元：**有快取時每秒 {_speeds['cached']:,.0f} 個詞元**，**沒有快取時每秒 {_speeds['recompute']:,.0f} 個**，是後者 {_ratio:.1f} 倍{_how}。`python -m benchmarks.kv_cache_speed` 會量測更多長度。"
+        f"在 {devices.describe(_device)} 上，一個寬度 768、12 個頭的注意力層，在一個詞元的提示詞之後生成 {_tokens - 1} 個詞元：**有快取時每秒 {_speeds['cached']:,.0f} 個詞元**，**沒有快取時每秒 {_speeds['recompute']:,.0f} 個**，是後者 {_ratio:.1f} 倍{_how}。`python -m benchmarks.kv_cache_speed` 會量測更多長度。"
     )
     return
 
@@ -1717,7 +1720,7 @@ def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory
 @app.cell(hide_code=True)
 def memory_check_text(mo):
     mo.md(r"""
-    **拿真正的張量檢查公式。** 一小疊四層 `KVCacheMultiHeadAttention`（寬度 256、8 個頭）在這臺機器的裝置上讀入 256 個詞元；把它的 `cache_k` 與 `cache_v` 張量所佔的位元組加總，在 NVIDIA GPU 上還會讀取已配置記憶體的增加量。
+    **拿真正的張量檢查公式。** 四個小型層（寬度 256、8 個頭）在這臺機器的裝置上讀入 256 個詞元：多頭注意力用 `KVCacheMultiHeadAttention`，分成 2 組與 1 組時則用分組查詢層的鍵與值投影。把它們快取的鍵與值所佔的位元組加總，在 NVIDIA GPU 上還會讀取已配置記憶體的增加量。
     """)
     return
 

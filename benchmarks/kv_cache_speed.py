@@ -6,7 +6,7 @@ sequence so far and keeps the last row, as a generation loop without a cache doe
 alternate within every round, so a busy machine slows both alike; the median round counts. Both give
 the same outputs (``tests/test_kv_cache.py``). Run:
 
-    python -m benchmarks.kv_cache_speed                        # CPU, GPT-2 width, 64 to 1024 tokens
+    python -m benchmarks.kv_cache_speed                        # CPU, GPT-2 width, 64 to 512 tokens
     python -m benchmarks.kv_cache_speed --device cuda --dtype bfloat16 --tokens 256,1024,4096
 """
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     parser.add_argument("--width", type=int, default=768, help="d_in = d_out of the layer (GPT-2: 768)")
     parser.add_argument("--heads", type=int, default=12)
-    parser.add_argument("--tokens", type=parse_tokens, default=[64, 256, 1024], help="sequence lengths, e.g. 64,256,1024")
+    parser.add_argument("--tokens", type=parse_tokens, default=[64, 128, 256, 512], help="sequence lengths, e.g. 64,256,1024")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     args = parser.parse_args(argv)
