@@ -1631,7 +1631,7 @@ def causality_lab(causality, causality_guess, causality_token, mo):
             _message = (
                 f"{_opening} PyTorch accepts the mask without a word, and the outputs of tokens {_leaked} moved (by up to {_wrong.largest_leak:.3f}) when token {_changed} changed: they read the future. SDPA keeps the scores where the mask is `True`, and the chapter's mask is `True` above the diagonal, so each token attends to the tokens after it instead of those before. The fix is one character, `attn_mask=~mask`, or no mask at all and `is_causal=True`: in those rows nothing before token {_changed} moved (largest change {_fixed:.1g})."
             )
-    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else None])
+    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else mo.md("")])
     return LAB_WORDS, causality_reports
 
 
@@ -1665,7 +1665,7 @@ def causality_yours(LAB_WORDS, causality, mo, torch):
             "**Causal:** changing token 4 moved nothing before it." if your_report.causal
             else f"**Not causal:** changing token 4 moved the outputs of tokens {_leaked}."
         )
-    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else None])
+    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else mo.md("")])
     return
 
 
@@ -1728,7 +1728,7 @@ def kv_steps(TOKENS, kv_cache, kv_guess, kv_step, mo):
     _show = _guess is not None and 0 <= _upto < len(kv_replay.steps)
     mo.vstack([
         mo.md(_message),
-        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "prefill", "step": "step", "head": "head"}) if _show else None,
+        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "prefill", "step": "step", "head": "head"}) if _show else mo.md(""),
     ])
     return
 
@@ -1830,7 +1830,7 @@ def gqa_trace(gqa, gqa_groups, gqa_heads, headsplit, mo):
                 f"With {_heads} heads in {_groups} groups, {_sharing}. Each token leaves {_traced.cached_per_token} numbers per layer in the cache (a key and a value of {_traced.head_dim} for each of {_groups} key/value heads), where multi-head attention leaves {2 * 12}: {2 * 12 / _traced.cached_per_token:g} times fewer. The traced steps give the module's own output (largest difference {_traced.max_difference:.1g}), and with as many groups as heads the module gives the chapter's `MultiHeadAttention` output from the same seed (largest difference {_equal:.1g})."
         )
     _words = {"query_heads": "query heads", "kv_heads": "key/value heads", "q": "q", "kv": "kv"}
-    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else None, mo.md(_message), mo.md(_steps)])
+    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else mo.md(""), mo.md(_message), mo.md(_steps)])
     return
 
 

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 59a2082a6ce6f7199a4d6e7e12a255afcea3e512c892c1163caeae2f0b970865
+# content-sha256: 596f7f62e09092d49a4d12ed2613353761427352ff4714b5f7097e2fb7017b27
 
 import marimo
 
@@ -1468,7 +1468,7 @@ def causality_lab(causality, causality_guess, causality_token, mo):
             _message = (
                 f"{_opening} PyTorch 一聲不吭地接受了這個遮罩，而詞元 {_changed} 一改，詞元 {_leaked} 的輸出就跟著動了（最多 {_wrong.largest_leak:.3f}）：它們讀到了未來。SDPA 保留遮罩為 `True` 之處的分數，而本章的遮罩在對角線以上為 `True`，所以每個詞元注意的是它之後的詞元，而不是之前的。修正只需一個字元：`attn_mask=~mask`；或者不給遮罩，改用 `is_causal=True`。在這兩列裡，詞元 {_changed} 之前什麼都沒動（最大變化 {_fixed:.1g}）。"
             )
-    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else None])
+    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else mo.md("")])
     return LAB_WORDS, causality_reports
 
 
@@ -1500,7 +1500,7 @@ def causality_yours(LAB_WORDS, causality, mo, torch):
             "**是因果的：** 改掉詞元 4，它之前什麼都沒動。" if your_report.causal
             else f"**不是因果的：** 改掉詞元 4，詞元 {_leaked} 的輸出跟著動了。"
         )
-    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else None])
+    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else mo.md("")])
     return
 
 
@@ -1554,7 +1554,7 @@ def kv_steps(TOKENS, kv_cache, kv_guess, kv_step, mo):
     _show = _guess is not None and 0 <= _upto < len(kv_replay.steps)
     mo.vstack([
         mo.md(_message),
-        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "預填", "step": "步驟", "head": "頭"}) if _show else None,
+        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "預填", "step": "步驟", "head": "頭"}) if _show else mo.md(""),
     ])
     return
 
@@ -1645,7 +1645,7 @@ def gqa_trace(gqa, gqa_groups, gqa_heads, headsplit, mo):
                 f"{_heads} 個頭分成 {_groups} 組時，{_sharing}。每個詞元在每一層的快取裡留下 {_traced.cached_per_token} 個數（{_groups} 個鍵／值頭各有長度 {_traced.head_dim} 的一個鍵與一個值），多頭注意力則留下 {2 * 12} 個：少了 {2 * 12 / _traced.cached_per_token:g} 倍。逐步追蹤的結果與模組自己的輸出相同（最大差異 {_traced.max_difference:.1g}）；分組數等於頭數時，模組給出與同一隨機種子的本章 `MultiHeadAttention` 相同的輸出（最大差異 {_equal:.1g}）。"
         )
     _words = {"query_heads": "查詢頭", "kv_heads": "鍵／值頭", "q": "查", "kv": "鍵值"}
-    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else None, mo.md(_message), mo.md(_steps)])
+    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else mo.md(""), mo.md(_message), mo.md(_steps)])
     return
 
 

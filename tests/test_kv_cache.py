@@ -108,3 +108,11 @@ def test_on_cuda_the_memory_rise_is_the_cache():
     assert measured.formula <= measured.allocated < measured.formula * 1.1
     speeds = kv_cache.tokens_per_second(256, 4, 64, device="cuda")
     assert set(speeds) == {"cached", "recompute"}
+
+
+def test_the_benchmark_runs_at_a_tiny_size(capsys):
+    from benchmarks import kv_cache_speed
+
+    assert kv_cache_speed.main(["--width", "16", "--heads", "2", "--tokens", "4,6", "--rounds", "1"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 4 |") or line.startswith("| 6 |")]
+    assert len(table) == 2 and all(line.endswith("× |") for line in table)
