@@ -67,3 +67,14 @@ def test_an_output_of_the_wrong_shape_is_named():
 def test_the_lab_on_cuda():
     reports = causality.lab(device="cuda")
     assert {name for name, r in reports.items() if not r.causal} == {"sdpa_mask_wrong"}
+
+
+def test_with_the_wrong_mask_each_token_reads_the_tokens_after_it():
+    """What the notebook says of the chapter's mask passed to SDPA: every token attends to later tokens
+    instead of earlier ones, so a change moves the outputs before it and none after it."""
+    wrong = causality.implementations()["sdpa_mask_wrong"]
+    for seed in (0, 1, 2):
+        for changed in (1, 2, 3, 4):
+            report = causality.check(wrong, d_in=3, changed=changed, seed=seed)
+            assert report.leaks == tuple(range(changed))  # every earlier output moved
+            assert all(m == 0 for m in report.movement[changed + 1 :])  # no later output did
