@@ -1640,5 +1640,416 @@ def summary(mo):
     return
 
 
+@app.cell(hide_code=True)
+def beyond_intro(mo):
+    mo.md(r"""
+    ## Beyond chapter 3 · The attention in today's LLMs
+
+    Three things every large language model does with the attention of this chapter, each a short step
+    from the code above:
+
+    * **A causality lab.** A causal mask can break without any error message. Change one token and
+      watch which outputs move.
+    * **The KV cache.** A model that writes one token at a time may keep the keys and values of the
+      tokens it has already read, because the mask guarantees they never change.
+    * **Grouped-query attention (GQA).** Several query heads share one key/value head, and the memory
+      the cache needs shrinks with them.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def beyond_modules():
+    from shared import causality, gqa, kv_cache, kv_memory
+
+    return causality, gqa, kv_cache, kv_memory
+
+
+@app.cell(hide_code=True)
+def causality_intro(mo):
+    mo.md(r"""
+    ### A causality lab
+
+    A causal layer computes the output at position $t$ from tokens $1, \dots, t$ only. That gives a
+    test anyone can run on any attention code without reading it: feed it a batch, then the same batch
+    with one token changed, and compare the outputs position by position. Outputs before the changed
+    token must not move at all; the changed position and the ones after it may.
+
+    The lab runs this test on every implementation in this notebook, with shared weights: the
+    chapter's `CausalAttention`, the wrapper (3.6.1), `MultiHeadAttention` (3.6.2), the same weights on
+    PyTorch's fused `scaled_dot_product_attention` (SDPA) through `SDPAMultiHeadAttention` and called
+    directly with `is_causal=True`, SDPA given an explicit boolean mask in either convention, and
+    `torch.nn.MultiheadAttention` with the chapter's mask. The two conventions are opposite. In the
+    chapter's mask, and in the `attn_mask` of `torch.nn.MultiheadAttention`, `True` marks a score to
+    **hide**. In SDPA's `attn_mask`, `True` marks a score to **keep**.
+    """)
+    return
+
+
+@app.cell
+def causality_controls(mo):
+    causality_token = mo.ui.slider(2, 6, value=4, label="Change token", show_value=True)
+    causality_guess = mo.ui.radio(
+        options={
+            "Nothing before the changed token moves: a mask is a mask": "causal",
+            "Outputs before the changed token move: the future leaks in": "leaks",
+            "PyTorch refuses the mask with an error": "error",
+        },
+        label="**Predict first.** The chapter's mask, `torch.triu(torch.ones(T, T), diagonal=1).bool()`, goes to SDPA as `attn_mask`. What happens?",
+    )
+    mo.vstack([causality_guess, causality_token])
+    return causality_guess, causality_token
+
+
+@app.cell
+def causality_lab(causality, causality_guess, causality_token, mo):
+    LAB_NAMES = {
+        "causal": "CausalAttention (3.5)",
+        "wrapper": "MultiHeadAttentionWrapper (3.6.1)",
+        "split": "MultiHeadAttention (3.6.2)",
+        "sdpa_class": "SDPAMultiHeadAttention",
+        "sdpa_is_causal": "SDPA, is_causal=True",
+        "sdpa_mask_wrong": "SDPA, attn_mask=mask (the chapter's mask)",
+        "sdpa_mask_right": "SDPA, attn_mask=~mask (flipped)",
+        "torch": "nn.MultiheadAttention, attn_mask=mask",
+    }
+    LAB_WORDS = {"implementation": "implementation", "position": "how far each output moved, per position", "verdict": "verdict", "causal": "causal", "leaks": "leaks the future"}
+    _changed = causality_token.value
+    _guess = causality_guess.value
+    causality_reports = None
+    if _guess is not None:  # the lab runs once a guess is made
+        try:
+            causality_reports = causality.lab(changed=_changed - 1)  # positions count from 0 in code
+        except (TypeError, ValueError):
+            causality_reports = None
+    if _guess is None:
+        _message = "*Pick an answer above to run the lab.*"
+    elif causality_reports is None:
+        _message = f"**Token {_changed} is not in the example.** Pick a token from 2 to 6."
+    else:
+        _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
+        _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
+        _leaked = ", ".join(str(t + 1) for t in _wrong.leaks)
+        _fixed = max(_right.largest_leak, causality_reports["sdpa_is_causal"].largest_leak)
+        _opening = "**Right.**" if _correct else "**Not so.**"
+        if _wrong.causal:
+            _message = f"{_opening} With token {_changed} changed, nothing before it moved, whatever the mask."
+        else:
+            _message = (
+                f"{_opening} PyTorch accepts the mask without a word, and the outputs of tokens {_leaked} moved (by up to {_wrong.largest_leak:.3f}) when token {_changed} changed: they read the future. SDPA keeps the scores where the mask is `True`, and the chapter's mask is `True` above the diagonal, so each token attends to the tokens after it instead of those before. The fix is one character, `attn_mask=~mask`, or no mask at all and `is_causal=True`: in those rows nothing before token {_changed} moved (largest change {_fixed:.1g})."
+            )
+    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else mo.md("")])
+    return LAB_WORDS, causality_reports
+
+
+@app.cell(hide_code=True)
+def causality_yours_text(mo):
+    mo.md(r"""
+    **Your own attention.** In `marimo edit` the cell below is yours: change `my_attention` (drop the
+    mask, flip it, swap `masked_fill` for a multiplication by zero before the softmax) and the check
+    runs on it at once. It takes a batch of shape (2, 6, 3) and must return one output row per token.
+    """)
+    return
+
+
+@app.cell
+def causality_yours(LAB_WORDS, causality, mo, torch):
+    def my_attention(x):  # x: (b, T, d_in)
+        scores = x @ x.transpose(1, 2)  # (b, T, T)
+        future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)  # (b, T, T): True above the diagonal
+        scores = scores.masked_fill(future, -torch.inf)
+        weights = torch.softmax(scores / x.shape[-1] ** 0.5, dim=-1)  # (b, T, T)
+        return weights @ x  # (b, T, d_in)
+
+    try:
+        your_report = causality.check(my_attention, d_in=3, changed=3)
+    except Exception as _error:  # the reader's own code may raise anything
+        your_report = None
+        _message = f"**`my_attention` raised an error:** {type(_error).__name__}: {_error}"
+    else:
+        _leaked = ", ".join(str(t + 1) for t in your_report.leaks)
+        _message = (
+            "**Causal:** changing token 4 moved nothing before it." if your_report.causal
+            else f"**Not causal:** changing token 4 moved the outputs of tokens {_leaked}."
+        )
+    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else mo.md("")])
+    return
+
+
+@app.cell(hide_code=True)
+def kv_intro(mo):
+    mo.md(r"""
+    ### The KV cache
+
+    A model writes text one token at a time: it runs on the prompt, picks the next token, appends it
+    and runs again. Done naively, every step pushes the whole sequence through every layer once more.
+    The causal mask makes most of that work a repeat. A token's key and value are projections of that
+    token alone, and no earlier token may look at a later one, so the keys and values of the tokens
+    already read come out the same at every step. A model may keep them, and at each step compute the
+    query, key and value of the new token only. That store is the **KV cache**.
+
+    `KVCacheMultiHeadAttention` is the chapter's `MultiHeadAttention` with two tensors added,
+    `cache_k` and `cache_v`, of shape (batch, heads, tokens so far, head_dim). Below it gets the
+    chapter's weights (the book's seed 123, `d_out=4`, two heads), a prefill with the first token of
+    "Your journey starts with one step", then one more token per step. Attention alone picks no token,
+    so here the next token is the sentence's next word; a model would choose it from its output.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def kv_code(attention, mo, printout):
+    mo.accordion({"The module with its cache (shared/attention.py)": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention))})
+    return
+
+
+@app.cell
+def kv_controls(mo):
+    kv_guess = mo.ui.radio(
+        options={
+            "They stay exactly as they were": "same",
+            "They change a little: the new token adds context": "change",
+        },
+        label="**Predict first.** A new token arrives. What happens to the keys already in the cache?",
+    )
+    kv_step = mo.ui.slider(0, 5, value=5, label="Show the cache up to step", show_value=True)
+    mo.vstack([kv_guess, kv_step])
+    return kv_guess, kv_step
+
+
+@app.cell
+def kv_steps(TOKENS, kv_cache, kv_guess, kv_step, mo):
+    kv_replay = kv_cache.replay(prefill=1, steps=5)  # the chapter's MultiHeadAttention weights, 6 tokens
+    _guess, _upto = kv_guess.value, kv_step.value
+    _moved, _difference = kv_replay.old_rows_moved, kv_replay.max_difference
+    if _guess is None:
+        _message = "*Pick an answer above to watch the cache grow.*"
+    elif not 0 <= _upto < len(kv_replay.steps):
+        _message = f"**There is no step {_upto}.** Pick a step from 0 to {len(kv_replay.steps) - 1}."
+    else:
+        _opening = "**Right.**" if (_guess == "same") == (_moved == 0) else "**Not so.**"
+        _how = "not at all" if _moved == 0 else "they changed"
+        _message = (
+            f"{_opening} After the prefill and each of the five steps, the rows cached before that step moved by at most {_moved:.1g}: {_how}. The key of a token depends on that token only, so the new one (highlighted) is appended and nothing else is written. The outputs of all six steps, one after the other, differ from the chapter's module run on all six tokens at once by at most {_difference:.1g}: the cache gives the same answer, up to float rounding."
+        )
+    _show = _guess is not None and 0 <= _upto < len(kv_replay.steps)
+    mo.vstack([
+        mo.md(_message),
+        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "prefill", "step": "step", "head": "head"}) if _show else mo.md(""),
+    ])
+    return
+
+
+@app.cell(hide_code=True)
+def kv_work_text(mo):
+    mo.md(r"""
+    **Work per step.** At the step that brings the sequence to $T$ tokens, the layer without a cache
+    projects all $T$ tokens ($3 T d_\text{in} d_\text{out}$ multiply-adds), scores and mixes $T \times T$
+    pairs ($2 T^2 d_\text{out}$) and applies `out_proj` ($T d_\text{out}^2$). With the cache only the new
+    token goes through: $3 d_\text{in} d_\text{out} + 2 T d_\text{out} + d_\text{out}^2$. The table counts
+    both for one layer at GPT-2's width (768); the test suite checks the count against PyTorch's own
+    (`torch.utils.flop_counter`). The button times whole generations on this machine.
+    """)
+    return
+
+
+@app.cell
+def kv_work(kv_cache, mo):
+    _rows = []
+    for _tokens in (16, 256, 1024, 4096):
+        _full = kv_cache.multiply_adds(_tokens, 768, 768, cached=False)
+        _cached = kv_cache.multiply_adds(_tokens, 768, 768, cached=True)
+        _rows.append(f"| {_tokens} | {_full / 1e6:,.1f} M | {_cached / 1e6:,.2f} M | {_full / _cached:,.0f} × |")
+    mo.md("\n".join(["| tokens so far | without the cache | with the cache | less work |", "| --: | --: | --: | --: |", *_rows]))
+    return
+
+
+@app.cell
+def kv_timing_control(mo):
+    kv_timing_button = mo.ui.run_button(label="Time generation with and without the cache")
+    kv_timing_button
+    return (kv_timing_button,)
+
+
+@app.cell
+def kv_timing(devices, kv_cache, kv_timing_button, mo):
+    mo.stop(not kv_timing_button.value, mo.md("*Press the button to time it (a few seconds).*"))
+    _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
+    _tokens = 128
+    _speeds = kv_cache.tokens_per_second(768, 12, _tokens, device=_device)  # one layer, width 768, 12 heads, a one-token prompt
+    _ratio = _speeds["cached"] / _speeds["recompute"]
+    _how = "as fast" if _ratio >= 1 else "the speed"
+    mo.md(
+        f"On {devices.describe(_device)}, one attention layer of width 768 with 12 heads generated {_tokens - 1} tokens after a one-token prompt at **{_speeds['cached']:,.0f} tokens/s with the cache** and **{_speeds['recompute']:,.0f} tokens/s without it**: {_ratio:.1f} times {_how}. `python -m benchmarks.kv_cache_speed` measures more lengths."
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def gqa_intro(mo):
+    mo.md(r"""
+    ### Grouped-query attention
+
+    The cache keeps a key and a value per head, per token, per layer. Grouped-query attention keeps
+    fewer: the $h$ query heads are split into $g$ groups, and all heads of a group read the same key
+    and value head. `W_key` and `W_value` shrink from $d_\text{out}$ to $g \cdot d_\text{head}$
+    columns, and before the scores each key/value head is repeated for the $h/g$ query heads of its
+    group. With $g = h$ it is the chapter's multi-head attention; with $g = 1$ it is multi-query
+    attention. Below, the head split of 3.6.2 traced with groups, on the chapter's batch (2 × 6 × 3)
+    and `d_out=12`.
+    """)
+    return
+
+
+@app.cell
+def gqa_heads_control(headsplit, mo):
+    gqa_heads = mo.ui.dropdown(options={str(h): h for h in headsplit.HEAD_COUNTS}, value="12", label="Query heads")
+    gqa_heads
+    return (gqa_heads,)
+
+
+@app.cell
+def gqa_groups_control(gqa, gqa_heads, mo):
+    gqa_groups = mo.ui.dropdown(options={str(g): g for g in gqa.group_choices(gqa_heads.value)}, value=str(gqa.default_groups(gqa_heads.value)), label="Key/value groups")
+    gqa_groups
+    return (gqa_groups,)
+
+
+@app.cell
+def gqa_trace(gqa, gqa_groups, gqa_heads, headsplit, mo):
+    _heads, _groups = gqa_heads.value, gqa_groups.value
+    try:
+        _traced = gqa.trace(num_heads=_heads, num_kv_groups=_groups, d_out=12)
+    except (TypeError, ValueError):
+        _traced = None
+    if _traced is None:
+        _message = f"**{_groups} groups cannot share {_heads} heads.** The group count must divide the head count."
+        _steps = ""
+    else:
+        _mha = gqa.trace(num_heads=_heads, num_kv_groups=_heads, d_out=12).output  # groups = heads
+        _equal = float((_mha - headsplit.split_heads(_heads, 12).reference).abs().max())  # vs the chapter's MultiHeadAttention
+        _sharing = "; ".join(
+            f"query heads {_members[0]}–{_members[-1]} read key/value head {_k}" if len(_members) > 1 else f"query head {_members[0]} reads key/value head {_k}"
+            for _k, _members in enumerate(_traced.groups)
+        )
+        _steps = "\n".join(["| step (batch b = 2, tokens T = 6) | shape |", "| :-- | :-- |", *(f"| `{_code}` | {_shape} |" for _code, _shape in _traced.steps)])
+        _message = (
+                f"With {_heads} heads in {_groups} groups, {_sharing}. Each token leaves {_traced.cached_per_token} numbers per layer in the cache (a key and a value of {_traced.head_dim} for each of {_groups} key/value heads), where multi-head attention leaves {2 * 12}: {2 * 12 / _traced.cached_per_token:g} times fewer. The traced steps give the module's own output (largest difference {_traced.max_difference:.1g}), and with as many groups as heads the module gives the chapter's `MultiHeadAttention` output from the same seed (largest difference {_equal:.1g})."
+        )
+    _words = {"query_heads": "query heads", "kv_heads": "key/value heads", "q": "q", "kv": "kv"}
+    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else mo.md(""), mo.md(_message), mo.md(_steps)])
+    return
+
+
+@app.cell(hide_code=True)
+def memory_intro(mo):
+    mo.md(r"""
+    **How much memory.** Every layer keeps, for every token of the context, a key and a value for each
+    key/value head:
+
+    $$\text{bytes} = 2 \times \text{batch} \times \text{layers} \times \text{context} \times n_\text{kv} \times d_\text{head} \times \text{bytes per number}$$
+
+    with $d_\text{head} = \text{width} / h$ and $n_\text{kv} = h$ for multi-head attention, $g$ for
+    grouped-query attention and 1 for multi-query attention. The controls start at a model of the size
+    the book's bonus material uses (32 layers of width 4096 with 32 heads, a context of 32,768 tokens,
+    numbers in bfloat16).
+    """)
+    return
+
+
+@app.cell
+def memory_controls(kv_memory, mo):
+    memory_guess = mo.ui.radio(
+        options={
+            "About 4 times smaller": "4",
+            "The same: all 32 query heads still need keys": "1",
+            "About 32 times smaller": "32",
+        },
+        label="**Predict first.** The 32 heads of that model share 8 key/value heads instead of one each. Its KV cache becomes…",
+    )
+    memory_layers = mo.ui.number(start=1, stop=200, value=32, label="Layers")
+    memory_width = mo.ui.dropdown(options={str(w): w for w in (768, 1024, 2048, 4096, 5120, 8192)}, value="4096", label="Width")
+    memory_heads = mo.ui.dropdown(options={str(h): h for h in (8, 16, 32, 64)}, value="32", label="Query heads h")
+    memory_groups = mo.ui.dropdown(options={str(g): g for g in (1, 2, 4, 8, 16, 32, 64)}, value="8", label="Key/value groups g")
+    memory_context = mo.ui.dropdown(options={str(c): c for c in (1024, 4096, 8192, 32768, 131072)}, value="32768", label="Context (tokens)")
+    memory_dtype = mo.ui.dropdown(options={_name: _name for _name in kv_memory.DTYPE_BYTES}, value="bfloat16", label="Numbers in")
+    mo.vstack([memory_guess, mo.hstack([memory_layers, memory_width, memory_heads, memory_groups], justify="start"), mo.hstack([memory_context, memory_dtype], justify="start")])
+    return memory_context, memory_dtype, memory_groups, memory_guess, memory_heads, memory_layers, memory_width
+
+
+@app.cell
+def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory_guess, memory_heads, memory_layers, memory_width, mo):
+    _layers, _context, _width, _heads, _groups, _dtype = (
+        memory_layers.value, memory_context.value, memory_width.value, memory_heads.value, memory_groups.value, memory_dtype.value
+    )
+    try:
+        _table = kv_memory.kv_cache_table(layers=_layers, context=_context, width=_width, heads=_heads, groups=_groups, dtype=_dtype)
+    except (TypeError, ValueError):
+        _table = None
+    _formula = _rows = _verdict = ""
+    if _table is None:
+        _message = (f"**These settings do not fit together.** The heads ({_heads}) must divide the width, the groups ({_groups}) must divide the heads, and every size must be at least 1.")
+    else:
+        _message = ""
+        _book = kv_memory.kv_cache_table(layers=32, context=32768, width=4096, heads=32, groups=8, dtype="bfloat16")
+        _shrink = _book["mha"] / _book["gqa"]
+        _guess = memory_guess.value
+        _head_dim = _width // _heads
+        _per = kv_memory.DTYPE_BYTES[_dtype]
+        _formula = (
+            f"$$2 \\times 1 \\times {_layers} \\times {_context} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']}\\ \\text{{bytes}}$$"
+        )
+        _rows = "\n".join([
+            f"| multi-head ($n_\\text{{kv}} = {_heads}$) | {_table['mha'] / 1e9:,.2f} GB |",
+            f"| grouped-query ($n_\\text{{kv}} = {_groups}$) | {_table['gqa'] / 1e9:,.2f} GB |",
+            f"| multi-query ($n_\\text{{kv}} = 1$) | {_table['mqa'] / 1e9:,.3f} GB |",
+        ])
+        _rows = "| attention | KV cache for one sequence |\n| :-- | --: |\n" + _rows
+        _opening = "**Right.**" if _guess == str(round(_shrink)) else "**Not so.**"
+        _verdict = "" if _guess is None else (
+            f"{_opening} At the book's settings the cache falls from {_book['mha'] / 1e9:.1f} GB to {_book['gqa'] / 1e9:.1f} GB, {_shrink:g} times smaller: the query heads keep their own queries, but only the key/value heads are cached, and there are 8 of them instead of 32."
+        )
+    mo.vstack([mo.md(_message), mo.md(_formula), mo.md(_rows), mo.md(_verdict)])
+    return
+
+
+@app.cell(hide_code=True)
+def memory_check_text(mo):
+    mo.md(r"""
+    **Checking the formula against real tensors.** Four small layers (width 256, 8 heads) read 256
+    tokens on this machine's device: `KVCacheMultiHeadAttention` for multi-head attention, and the key
+    and value projections of a grouped-query layer for 2 groups and for 1. The bytes their cached keys
+    and values hold are added up, and on an NVIDIA GPU the rise in allocated memory is read too.
+    """)
+    return
+
+
+@app.cell
+def memory_check_control(mo):
+    memory_button = mo.ui.run_button(label="Measure on this machine")
+    memory_button
+    return (memory_button,)
+
+
+@app.cell
+def memory_check(devices, kv_memory, memory_button, mo):
+    mo.stop(not memory_button.value, mo.md("*Press the button to measure (under a second).*"))
+    _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
+    _rows = []
+    for _name, _kv_heads in (("multi-head", 8), ("grouped-query", 2), ("multi-query", 1)):
+        _measured = kv_memory.measure(layers=4, context=256, width=256, heads=8, kv_heads=_kv_heads, device=_device)
+        _allocated = "—" if _measured.allocated is None else f"{_measured.allocated:,}"
+        _same = "yes" if _measured.formula == _measured.tensors else "no"
+        _rows.append(f"| {_name} | {_measured.formula:,} | {_measured.tensors:,} | {_allocated} | {_same} |")
+    mo.md("\n".join([
+        f"On {devices.describe(_device)}:",
+        "",
+        "| attention | formula (bytes) | cache tensors (bytes) | allocated on the GPU (bytes) | formula = tensors |",
+        "| :-- | --: | --: | --: | :-- |",
+        *_rows,
+    ]))
+    return
+
+
 if __name__ == "__main__":
     app.run()

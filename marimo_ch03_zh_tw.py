@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: cd440822a05ae2c8bff600a956ba851a6a1117f377cb5150f9627bca72e431d2
+# content-sha256: a48cd1aade3bbe72f0204faab4426f0a6b659779f02ca7e426b4924c181163dd
 
 import marimo
 
@@ -1471,6 +1471,375 @@ def summary(mo):
     * **多頭注意力**平行執行好幾個頭。把一個投影切分成多個頭，算出的數字和堆疊各自獨立的頭相同，只是每個投影做一次矩陣乘法，而不是每個頭各做一次；PyTorch 的融合運算核心 `scaled_dot_product_attention` 則用一個運算核心完成同樣的計算。哪一種最快，取決於機器和大小：上面的延伸計時會在你的機器上量給你看。
     * 下一步，第 4 章會把 `MultiHeadAttention` 放進 Transformer 區塊，並打造出 GPT。
     """)
+    return
+
+
+@app.cell(hide_code=True)
+def beyond_intro(mo):
+    mo.md(r"""
+    ## 第 3 章之後 · 今日大型語言模型裡的注意力
+
+    每個大型語言模型都會拿本章的注意力做三件事，每一件都只比上面的程式碼多走一小步：
+
+    * **因果性實驗室。** 因果遮罩可能壞掉，卻不出現任何錯誤訊息。改掉一個詞元，看看哪些輸出跟著動。
+    * **KV 快取（KV cache）。** 一次寫一個詞元的模型，可以把已讀詞元的鍵與值留下來，因為遮罩保證它們永遠不變。
+    * **分組查詢注意力（grouped-query attention, GQA）。** 好幾個查詢頭共用一個鍵／值頭，快取所需的記憶體也隨之縮小。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def beyond_modules():
+    from shared import causality, gqa, kv_cache, kv_memory
+
+    return causality, gqa, kv_cache, kv_memory
+
+
+@app.cell(hide_code=True)
+def causality_intro(mo):
+    mo.md(r"""
+    ### 因果性實驗室
+
+    因果層在位置 $t$ 的輸出只由詞元 $1, \dots, t$ 算出。這給了一個任何人都能對任何注意力程式碼做的測試，連讀都不必讀：先餵它一個批次，再餵同一個批次但改掉一個詞元，然後逐個位置比較輸出。被改詞元之前的輸出必須完全不動；被改的位置和它之後的位置則可以動。
+
+    實驗室對這本筆記本裡的每一種實作都跑這個測試，權重彼此共用：本章的 `CausalAttention`、包裝器（3.6.1）、`MultiHeadAttention`（3.6.2）、同一組權重放在 PyTorch 的融合核心 `scaled_dot_product_attention`（SDPA）上（透過 `SDPAMultiHeadAttention`，以及直接以 `is_causal=True` 呼叫）、以兩種慣例之一給 SDPA 明確的布林遮罩，還有帶著本章遮罩的 `torch.nn.MultiheadAttention`。這兩種慣例正好相反。在本章的遮罩裡，以及 `torch.nn.MultiheadAttention` 的 `attn_mask` 裡，`True` 標示要**隱藏**的分數；在 SDPA 的 `attn_mask` 裡，`True` 標示要**保留**的分數。
+    """)
+    return
+
+
+@app.cell
+def causality_controls(mo):
+    causality_token = mo.ui.slider(2, 6, value=4, label="改掉的詞元", show_value=True)
+    causality_guess = mo.ui.radio(
+        options={
+            "被改詞元之前什麼都不動：遮罩就是遮罩": "causal",
+            "被改詞元之前的輸出會動：未來洩漏進來": "leaks",
+            "PyTorch 拒絕這個遮罩並報錯": "error",
+        },
+        label="**先預測。** 本章的遮罩 `torch.triu(torch.ones(T, T), diagonal=1).bool()` 被當成 `attn_mask` 傳給 SDPA。會發生什麼事？",
+    )
+    mo.vstack([causality_guess, causality_token])
+    return causality_guess, causality_token
+
+
+@app.cell
+def causality_lab(causality, causality_guess, causality_token, mo):
+    LAB_NAMES = {
+        "causal": "CausalAttention（3.5）",
+        "wrapper": "MultiHeadAttentionWrapper（3.6.1）",
+        "split": "MultiHeadAttention（3.6.2）",
+        "sdpa_class": "SDPAMultiHeadAttention（融合核心）",
+        "sdpa_is_causal": "SDPA，is_causal=True",
+        "sdpa_mask_wrong": "SDPA，attn_mask=mask（本章的遮罩）",
+        "sdpa_mask_right": "SDPA，attn_mask=~mask（反轉後）",
+        "torch": "nn.MultiheadAttention，attn_mask=mask",
+    }
+    LAB_WORDS = {"implementation": "實作", "position": "每個位置的輸出移動了多少", "verdict": "判定", "causal": "因果", "leaks": "洩漏未來"}
+    _changed = causality_token.value
+    _guess = causality_guess.value
+    causality_reports = None
+    if _guess is not None:  # 做出猜測之後，實驗室才執行
+        try:
+            causality_reports = causality.lab(changed=_changed - 1)  # 程式碼裡的位置從 0 起算
+        except (TypeError, ValueError):
+            causality_reports = None
+    if _guess is None:
+        _message = "*先在上面選一個答案，實驗室就會執行。*"
+    elif causality_reports is None:
+        _message = f"**範例裡沒有詞元 {_changed}。** 請選 2 到 6 之間的詞元。"
+    else:
+        _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
+        _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
+        _leaked = ", ".join(str(t + 1) for t in _wrong.leaks)
+        _fixed = max(_right.largest_leak, causality_reports["sdpa_is_causal"].largest_leak)
+        _opening = "**答對了。**" if _correct else "**不是這樣。**"
+        if _wrong.causal:
+            _message = f"{_opening} 改掉詞元 {_changed} 之後，不論遮罩為何，它之前的輸出都沒有動。"
+        else:
+            _message = (
+                f"{_opening} PyTorch 一聲不吭地接受了這個遮罩，而詞元 {_changed} 一改，詞元 {_leaked} 的輸出就跟著動了（最多 {_wrong.largest_leak:.3f}）：它們讀到了未來。SDPA 保留遮罩為 `True` 之處的分數，而本章的遮罩在對角線以上為 `True`，所以每個詞元注意的是它之後的詞元，而不是之前的。修正只需一個字元：`attn_mask=~mask`；或者不給遮罩，改用 `is_causal=True`。在這兩列裡，詞元 {_changed} 之前什麼都沒動（最大變化 {_fixed:.1g}）。"
+            )
+    mo.vstack([mo.md(_message), causality.movement_table(causality_reports, LAB_NAMES, LAB_WORDS) if causality_reports and _guess else mo.md("")])
+    return LAB_WORDS, causality_reports
+
+
+@app.cell(hide_code=True)
+def causality_yours_text(mo):
+    mo.md(r"""
+    **你自己的注意力。** 在 `marimo edit` 裡，下面這個儲存格是你的：修改 `my_attention`（拿掉遮罩、把它反轉、把 `masked_fill` 換成在 softmax 之前乘以零），檢查會立刻在它上面執行。它接收形狀為 (2, 6, 3) 的批次，每個詞元必須回傳一列輸出。
+    """)
+    return
+
+
+@app.cell
+def causality_yours(LAB_WORDS, causality, mo, torch):
+    def my_attention(x):  # x：(b, T, d_in)
+        scores = x @ x.transpose(1, 2)  # (b, T, T)
+        future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)  # (b, T, T)：對角線以上為 True
+        scores = scores.masked_fill(future, -torch.inf)
+        weights = torch.softmax(scores / x.shape[-1] ** 0.5, dim=-1)  # (b, T, T)
+        return weights @ x  # (b, T, d_in)
+
+    try:
+        your_report = causality.check(my_attention, d_in=3, changed=3)
+    except Exception as _error:  # 讀者自己的程式碼可能丟出任何錯誤
+        your_report = None
+        _message = f"**`my_attention` 發生錯誤：** {type(_error).__name__}：{_error}"
+    else:
+        _leaked = ", ".join(str(t + 1) for t in your_report.leaks)
+        _message = (
+            "**是因果的：** 改掉詞元 4，它之前什麼都沒動。" if your_report.causal
+            else f"**不是因果的：** 改掉詞元 4，詞元 {_leaked} 的輸出跟著動了。"
+        )
+    mo.vstack([mo.md(_message), causality.movement_table({"yours": your_report}, {"yours": "my_attention"}, LAB_WORDS) if your_report else mo.md("")])
+    return
+
+
+@app.cell(hide_code=True)
+def kv_intro(mo):
+    mo.md(r"""
+    ### KV 快取
+
+    模型一次寫一個詞元：它在提示詞上執行，挑出下一個詞元，接在後面，再執行一次。天真的做法是每一步都把整個序列再送過每一層。因果遮罩讓其中大部分的工作都是重複的。一個詞元的鍵與值只是那個詞元自己的投影，而較早的詞元不可以看較晚的詞元，所以已讀詞元的鍵與值在每一步算出來都一樣。模型可以把它們留著，每一步只計算新詞元的查詢、鍵與值。這個儲存就是 **KV 快取（KV cache）**。
+
+    `KVCacheMultiHeadAttention` 就是本章的 `MultiHeadAttention` 加上兩個張量 `cache_k` 與 `cache_v`，形狀為 (batch, heads, tokens so far, head_dim)，即批次、頭數、目前的詞元數、每頭維度。下面它拿到本章的權重（書中的隨機種子 123、`d_out=4`、兩個頭），先以 "Your journey starts with one step" 的第一個詞元做預填（prefill），接著每一步再加一個詞元。單靠注意力選不出詞元，所以這裡的下一個詞元就是句子的下一個字；真正的模型會從自己的輸出中選出它。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def kv_code(attention, mo, printout):
+    mo.accordion({"帶快取的模組（shared/attention.py）": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention))})
+    return
+
+
+@app.cell
+def kv_controls(mo):
+    kv_guess = mo.ui.radio(
+        options={
+            "完全保持原樣": "same",
+            "稍微改變：新詞元帶來了新的上下文": "change",
+        },
+        label="**先預測。** 新詞元來了。已經在快取裡的鍵會怎樣？",
+    )
+    kv_step = mo.ui.slider(0, 5, value=5, label="顯示快取，直到第幾步", show_value=True)
+    mo.vstack([kv_guess, kv_step])
+    return kv_guess, kv_step
+
+
+@app.cell
+def kv_steps(TOKENS, kv_cache, kv_guess, kv_step, mo):
+    kv_replay = kv_cache.replay(prefill=1, steps=5)  # 本章 MultiHeadAttention 的權重，6 個詞元
+    _guess, _upto = kv_guess.value, kv_step.value
+    _moved, _difference = kv_replay.old_rows_moved, kv_replay.max_difference
+    if _guess is None:
+        _message = "*先在上面選一個答案，就能看快取如何長大。*"
+    elif not 0 <= _upto < len(kv_replay.steps):
+        _message = f"**沒有第 {_upto} 步。** 請選 0 到 {len(kv_replay.steps) - 1} 之間的步數。"
+    else:
+        _opening = "**答對了。**" if (_guess == "same") == (_moved == 0) else "**不是這樣。**"
+        _how = "完全沒動" if _moved == 0 else "它們變了"
+        _message = (
+            f"{_opening} 在預填與五個步驟的每一步之後，該步之前已快取的列最多移動了 {_moved:.1g}：{_how}。詞元的鍵只取決於那個詞元，所以新的一列（標亮處）被接在後面，其他什麼都不寫。六個步驟的輸出依序排起來，與本章模組一次處理全部六個詞元的結果最多相差 {_difference:.1g}：除了浮點數捨入，快取給出同樣的答案。"
+        )
+    _show = _guess is not None and 0 <= _upto < len(kv_replay.steps)
+    mo.vstack([
+        mo.md(_message),
+        kv_cache.cache_figure(kv_replay, _upto, TOKENS, {"prefill": "預填", "step": "步驟", "head": "頭"}) if _show else mo.md(""),
+    ])
+    return
+
+
+@app.cell(hide_code=True)
+def kv_work_text(mo):
+    mo.md(r"""
+    **每一步的工作量。** 在序列長到 $T$ 個詞元的那一步，沒有快取的層要投影全部 $T$ 個詞元（$3 T d_\text{in} d_\text{out}$ 次乘加運算），為 $T \times T$ 對計算分數並混合（$2 T^2 d_\text{out}$），再套用 `out_proj`（$T d_\text{out}^2$）。有了快取，只有新詞元要走一遍：$3 d_\text{in} d_\text{out} + 2 T d_\text{out} + d_\text{out}^2$。下表以 GPT-2 的寬度（768）計算一層的兩種數量；測試套件會拿這個計數與 PyTorch 自己的計數（`torch.utils.flop_counter`）比對。按鈕則在這臺機器上為完整的生成計時。
+    """)
+    return
+
+
+@app.cell
+def kv_work(kv_cache, mo):
+    _rows = []
+    for _tokens in (16, 256, 1024, 4096):
+        _full = kv_cache.multiply_adds(_tokens, 768, 768, cached=False)
+        _cached = kv_cache.multiply_adds(_tokens, 768, 768, cached=True)
+        _rows.append(f"| {_tokens} | {_full / 1e6:,.1f} M | {_cached / 1e6:,.2f} M | {_full / _cached:,.0f} 倍 |")
+    mo.md("\n".join(["| 目前的詞元數 | 沒有快取 | 有快取 | 工作量少了 |", "| --: | --: | --: | --: |", *_rows]))
+    return
+
+
+@app.cell
+def kv_timing_control(mo):
+    kv_timing_button = mo.ui.run_button(label="為有快取與沒有快取的生成計時")
+    kv_timing_button
+    return (kv_timing_button,)
+
+
+@app.cell
+def kv_timing(devices, kv_cache, kv_timing_button, mo):
+    mo.stop(not kv_timing_button.value, mo.md("*按下按鈕就開始計時（需要幾秒鐘）。*"))
+    _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
+    _tokens = 128
+    _speeds = kv_cache.tokens_per_second(768, 12, _tokens, device=_device)  # 一層，寬度 768，12 個頭，一個詞元的提示詞
+    _ratio = _speeds["cached"] / _speeds["recompute"]
+    _how = "的速度" if _ratio >= 1 else "的速度"
+    mo.md(
+        f"在 {devices.describe(_device)} 上，一個寬度 768、12 個頭的注意力層，在一個詞元的提示詞之後生成 {_tokens - 1} 個詞元：**有快取時每秒 {_speeds['cached']:,.0f} 個詞元**，**沒有快取時每秒 {_speeds['recompute']:,.0f} 個**，是後者 {_ratio:.1f} 倍{_how}。`python -m benchmarks.kv_cache_speed` 會量測更多長度。"
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def gqa_intro(mo):
+    mo.md(r"""
+    ### 分組查詢注意力
+
+    快取為每一層、每個詞元、每個頭各存一個鍵與一個值。分組查詢注意力存得比較少：$h$ 個查詢頭分成 $g$ 組，同一組的所有頭讀取同一個鍵頭與值頭。`W_key` 與 `W_value` 從 $d_\text{out}$ 行縮成 $g \cdot d_\text{head}$ 行，而在計算分數之前，每個鍵／值頭會為該組的 $h/g$ 個查詢頭重複一次。$g = h$ 時它就是本章的多頭注意力；$g = 1$ 時則是多查詢注意力（multi-query attention, MQA）。下面以本章的批次（2 × 6 × 3）與 `d_out=12` 逐步追蹤 3.6.2 的分頭，這次加上分組。
+    """)
+    return
+
+
+@app.cell
+def gqa_heads_control(headsplit, mo):
+    gqa_heads = mo.ui.dropdown(options={str(h): h for h in headsplit.HEAD_COUNTS}, value="12", label="查詢頭數")
+    gqa_heads
+    return (gqa_heads,)
+
+
+@app.cell
+def gqa_groups_control(gqa, gqa_heads, mo):
+    gqa_groups = mo.ui.dropdown(options={str(g): g for g in gqa.group_choices(gqa_heads.value)}, value=str(gqa.default_groups(gqa_heads.value)), label="鍵／值分組數")
+    gqa_groups
+    return (gqa_groups,)
+
+
+@app.cell
+def gqa_trace(gqa, gqa_groups, gqa_heads, headsplit, mo):
+    _heads, _groups = gqa_heads.value, gqa_groups.value
+    try:
+        _traced = gqa.trace(num_heads=_heads, num_kv_groups=_groups, d_out=12)
+    except (TypeError, ValueError):
+        _traced = None
+    if _traced is None:
+        _message = f"**{_groups} 組無法平分 {_heads} 個頭。** 分組數必須整除頭數。"
+        _steps = ""
+    else:
+        _mha = gqa.trace(num_heads=_heads, num_kv_groups=_heads, d_out=12).output  # 分組數 = 頭數
+        _equal = float((_mha - headsplit.split_heads(_heads, 12).reference).abs().max())  # 與本章的 MultiHeadAttention 比較
+        _sharing = "; ".join(
+            f"查詢頭 {_members[0]}–{_members[-1]} 讀取鍵／值頭 {_k}" if len(_members) > 1 else f"查詢頭 {_members[0]} 讀取鍵／值頭 {_k}"
+            for _k, _members in enumerate(_traced.groups)
+        )
+        _steps = "\n".join(["| 步驟（批次 b = 2，詞元 T = 6） | 形狀 |", "| :-- | :-- |", *(f"| `{_code}` | {_shape} |" for _code, _shape in _traced.steps)])
+        _message = (
+                f"{_heads} 個頭分成 {_groups} 組時，{_sharing}。每個詞元在每一層的快取裡留下 {_traced.cached_per_token} 個數（{_groups} 個鍵／值頭各有長度 {_traced.head_dim} 的一個鍵與一個值），多頭注意力則留下 {2 * 12} 個：少了 {2 * 12 / _traced.cached_per_token:g} 倍。逐步追蹤的結果與模組自己的輸出相同（最大差異 {_traced.max_difference:.1g}）；分組數等於頭數時，模組給出與同一隨機種子的本章 `MultiHeadAttention` 相同的輸出（最大差異 {_equal:.1g}）。"
+        )
+    _words = {"query_heads": "查詢頭", "kv_heads": "鍵／值頭", "q": "查", "kv": "鍵值"}
+    mo.vstack([gqa.sharing_figure(_traced, _words) if _traced else mo.md(""), mo.md(_message), mo.md(_steps)])
+    return
+
+
+@app.cell(hide_code=True)
+def memory_intro(mo):
+    mo.md(r"""
+    **需要多少記憶體。** 每一層都為上下文中的每個詞元、每個鍵／值頭各存一個鍵與一個值：
+
+    $$\text{位元組} = 2 \times \text{批次} \times \text{層數} \times \text{上下文} \times n_\text{kv} \times d_\text{head} \times \text{每個數的位元組}$$
+
+    其中 $d_\text{head} = \text{寬度} / h$；多頭注意力的 $n_\text{kv} = h$，分組查詢注意力為 $g$，多查詢注意力為 1。控制項的起始值是書中延伸教材所用的模型大小（32 層、寬度 4096、32 個頭、上下文 32,768 個詞元、數值為 bfloat16）。
+    """)
+    return
+
+
+@app.cell
+def memory_controls(kv_memory, mo):
+    memory_guess = mo.ui.radio(
+        options={
+            "大約小 4 倍": "4",
+            "一樣大：32 個查詢頭仍然都需要鍵": "1",
+            "大約小 32 倍": "32",
+        },
+        label="**先預測。** 這個模型的 32 個頭改為共用 8 個鍵／值頭，而不是每頭一個。它的 KV 快取會變成……",
+    )
+    memory_layers = mo.ui.number(start=1, stop=200, value=32, label="層數")
+    memory_width = mo.ui.dropdown(options={str(w): w for w in (768, 1024, 2048, 4096, 5120, 8192)}, value="4096", label="寬度")
+    memory_heads = mo.ui.dropdown(options={str(h): h for h in (8, 16, 32, 64)}, value="32", label="查詢頭數 h")
+    memory_groups = mo.ui.dropdown(options={str(g): g for g in (1, 2, 4, 8, 16, 32, 64)}, value="8", label="鍵／值分組數 g")
+    memory_context = mo.ui.dropdown(options={str(c): c for c in (1024, 4096, 8192, 32768, 131072)}, value="32768", label="上下文（詞元數）")
+    memory_dtype = mo.ui.dropdown(options={_name: _name for _name in kv_memory.DTYPE_BYTES}, value="bfloat16", label="數值型別")
+    mo.vstack([memory_guess, mo.hstack([memory_layers, memory_width, memory_heads, memory_groups], justify="start"), mo.hstack([memory_context, memory_dtype], justify="start")])
+    return memory_context, memory_dtype, memory_groups, memory_guess, memory_heads, memory_layers, memory_width
+
+
+@app.cell
+def memory_result(kv_memory, memory_context, memory_dtype, memory_groups, memory_guess, memory_heads, memory_layers, memory_width, mo):
+    _layers, _context, _width, _heads, _groups, _dtype = (
+        memory_layers.value, memory_context.value, memory_width.value, memory_heads.value, memory_groups.value, memory_dtype.value
+    )
+    try:
+        _table = kv_memory.kv_cache_table(layers=_layers, context=_context, width=_width, heads=_heads, groups=_groups, dtype=_dtype)
+    except (TypeError, ValueError):
+        _table = None
+    _formula = _rows = _verdict = ""
+    if _table is None:
+        _message = (f"**這些設定互不相容。** 頭數（{_heads}）必須整除寬度，分組數（{_groups}）必須整除頭數，而且每個大小都至少為 1。")
+    else:
+        _message = ""
+        _book = kv_memory.kv_cache_table(layers=32, context=32768, width=4096, heads=32, groups=8, dtype="bfloat16")
+        _shrink = _book["mha"] / _book["gqa"]
+        _guess = memory_guess.value
+        _head_dim = _width // _heads
+        _per = kv_memory.DTYPE_BYTES[_dtype]
+        _formula = (
+            f"$$2 \\times 1 \\times {_layers} \\times {_context} \\times n_\\text{{kv}} \\times {_head_dim} \\times {_per} = n_\\text{{kv}} \\times {_table['mqa']}\\ \\text{{位元組}}$$"
+        )
+        _rows = "\n".join([
+            f"| 多頭（$n_\\text{{kv}} = {_heads}$） | {_table['mha'] / 1e9:,.2f} GB |",
+            f"| 分組查詢（$n_\\text{{kv}} = {_groups}$） | {_table['gqa'] / 1e9:,.2f} GB |",
+            f"| 多查詢（$n_\\text{{kv}} = 1$） | {_table['mqa'] / 1e9:,.3f} GB |",
+        ])
+        _rows = "| 注意力 | 一個序列的 KV 快取 |\n| :-- | --: |\n" + _rows
+        _opening = "**答對了。**" if _guess == str(round(_shrink)) else "**不是這樣。**"
+        _verdict = "" if _guess is None else (
+            f"{_opening} 在書中的設定下，快取從 {_book['mha'] / 1e9:.1f} GB 降到 {_book['gqa'] / 1e9:.1f} GB，小了 {_shrink:g} 倍：查詢頭仍各有自己的查詢，但快取只存鍵／值頭，而它們只有 8 個，不是 32 個。"
+        )
+    mo.vstack([mo.md(_message), mo.md(_formula), mo.md(_rows), mo.md(_verdict)])
+    return
+
+
+@app.cell(hide_code=True)
+def memory_check_text(mo):
+    mo.md(r"""
+    **拿真正的張量檢查公式。** 四個小型層（寬度 256、8 個頭）在這臺機器的裝置上讀入 256 個詞元：多頭注意力用 `KVCacheMultiHeadAttention`，分成 2 組與 1 組時則用分組查詢層的鍵與值投影。把它們快取的鍵與值所佔的位元組加總，在 NVIDIA GPU 上還會讀取已配置記憶體的增加量。
+    """)
+    return
+
+
+@app.cell
+def memory_check_control(mo):
+    memory_button = mo.ui.run_button(label="在這臺機器上量測")
+    memory_button
+    return (memory_button,)
+
+
+@app.cell
+def memory_check(devices, kv_memory, memory_button, mo):
+    mo.stop(not memory_button.value, mo.md("*按下按鈕就開始量測（不到一秒）。*"))
+    _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
+    _rows = []
+    for _name, _kv_heads in (("多頭", 8), ("分組查詢", 2), ("多查詢", 1)):
+        _measured = kv_memory.measure(layers=4, context=256, width=256, heads=8, kv_heads=_kv_heads, device=_device)
+        _allocated = "—" if _measured.allocated is None else f"{_measured.allocated:,}"
+        _same = "是" if _measured.formula == _measured.tensors else "否"
+        _rows.append(f"| {_name} | {_measured.formula:,} | {_measured.tensors:,} | {_allocated} | {_same} |")
+    mo.md("\n".join([
+        f"在 {devices.describe(_device)} 上：",
+        "",
+        "| 注意力 | 公式（位元組） | 快取張量（位元組） | GPU 上配置的記憶體（位元組） | 公式 = 張量 |",
+        "| :-- | --: | --: | --: | :-- |",
+        *_rows,
+    ]))
     return
 
 

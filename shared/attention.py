@@ -370,6 +370,140 @@ class SDPAMultiHeadAttention(MultiHeadAttention):
 
 
 # --------------------------------------------------------------------------------------------
+# Beyond chapter 3: the key/value cache and grouped-query attention. Both keep the parameter names
+# and shapes of MultiHeadAttention, so its state_dict loads into them.
+# --------------------------------------------------------------------------------------------
+
+
+class KVCacheMultiHeadAttention(nn.Module):
+    """``MultiHeadAttention`` that can keep the keys and values of the tokens it has already seen.
+
+    Call it once on the prompt (the prefill), then on one new token at a time with ``use_cache=True``:
+    the new token's key and value rows are appended to ``cache_k`` and ``cache_v``, plain tensors of
+    shape (b, heads, tokens so far, head_dim) that a reader can print, and the new token's query is
+    scored against every cached key. ``reset_cache()`` empties them. Without ``use_cache`` it is the
+    chapter's module: same constructor, same parameter names, same output.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        qkv_bias: bool = False,
+    ):
+        super().__init__()
+        _check_init(
+            d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads,
+            qkv_bias=qkv_bias, split_heads=True,
+        )
+        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = nn.Dropout(dropout)
+        future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", future)  # (context_length, context_length)
+        self.cache_k: torch.Tensor | None = None  # (b, heads, tokens so far, head_dim)
+        self.cache_v: torch.Tensor | None = None
+
+    def reset_cache(self) -> None:
+        self.cache_k, self.cache_v = None, None
+
+    def forward(self, x, *, use_cache: bool = False):
+        _check_cache_call(self, x, use_cache)
+        b, num_new, _ = x.shape
+        h, d_head = self.num_heads, self.head_dim
+        queries = self.W_query(x).view(b, num_new, h, d_head).transpose(1, 2)  # (b, heads, new, head_dim)
+        keys = self.W_key(x).view(b, num_new, h, d_head).transpose(1, 2)  # (b, heads, new, head_dim)
+        values = self.W_value(x).view(b, num_new, h, d_head).transpose(1, 2)  # (b, heads, new, head_dim)
+
+        if use_cache:  # append the new rows; the rows already there are never touched
+            if self.cache_k is not None:
+                keys = torch.cat([self.cache_k, keys], dim=2)  # (b, heads, past + new, head_dim)
+                values = torch.cat([self.cache_v, values], dim=2)  # (b, heads, past + new, head_dim)
+            self.cache_k, self.cache_v = keys, values
+        num_past = keys.shape[2] - num_new
+
+        attn_scores = queries @ keys.transpose(2, 3)  # (b, heads, new, past + new)
+        # The new tokens' rows of the causal mask: token num_past + i may see keys 0 .. num_past + i
+        future = self.mask[num_past : num_past + num_new, : num_past + num_new]  # (new, past + new)
+        attn_scores = attn_scores.masked_fill(future, -torch.inf)
+        attn_weights = torch.softmax(attn_scores / d_head**0.5, dim=-1)  # (b, heads, new, past + new)
+        attn_weights = self.dropout(attn_weights)
+
+        context_vecs = (attn_weights @ values).transpose(1, 2)  # (b, new, heads, head_dim)
+        context_vecs = context_vecs.contiguous().view(b, num_new, self.d_out)  # (b, new, d_out)
+        return self.out_proj(context_vecs)  # (b, new, d_out)
+
+
+class GroupedQueryAttention(nn.Module):
+    """Multi-head causal attention in which groups of query heads share one key/value head.
+
+    ``num_heads`` query heads, ``num_kv_groups`` key and value heads (it must divide ``num_heads``):
+    query head ``i`` reads key/value head ``i // (num_heads // num_kv_groups)``. ``W_key`` and
+    ``W_value`` are ``num_kv_groups * head_dim`` wide, so the keys and values a model must keep are
+    ``num_heads / num_kv_groups`` times smaller. With ``num_kv_groups == num_heads`` (the default)
+    every parameter has ``MultiHeadAttention``'s name and shape, and its state_dict loads; with one
+    group it is multi-query attention.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        qkv_bias: bool = False,
+        num_kv_groups: int | None = None,
+    ):
+        super().__init__()
+        _check_init(
+            d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads,
+            qkv_bias=qkv_bias, split_heads=True,
+        )
+        num_kv_groups = num_heads if num_kv_groups is None else num_kv_groups
+        _check_groups(num_heads, num_kv_groups)
+        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.num_heads, self.num_kv_groups = num_heads, num_kv_groups
+        self.head_dim = d_out // num_heads
+        self.group_size = num_heads // num_kv_groups  # query heads per key/value head
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)  # one key head per group
+        self.W_value = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = nn.Dropout(dropout)
+        future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", future)  # (context_length, context_length)
+
+    def forward(self, x):
+        _check_forward(self, x, self.W_query.weight, False, True, True)
+        b, num_tokens, _ = x.shape
+        h, g, d_head = self.num_heads, self.num_kv_groups, self.head_dim
+        queries = self.W_query(x).view(b, num_tokens, h, d_head).transpose(1, 2)  # (b, heads, T, head_dim)
+        keys = self.W_key(x).view(b, num_tokens, g, d_head).transpose(1, 2)  # (b, groups, T, head_dim)
+        values = self.W_value(x).view(b, num_tokens, g, d_head).transpose(1, 2)  # (b, groups, T, head_dim)
+        # Each key/value head serves group_size query heads in a row: repeat it that many times
+        keys = keys.repeat_interleave(self.group_size, dim=1)  # (b, heads, T, head_dim)
+        values = values.repeat_interleave(self.group_size, dim=1)  # (b, heads, T, head_dim)
+
+        attn_scores = queries @ keys.transpose(2, 3)  # (b, heads, T, T)
+        attn_scores = attn_scores.masked_fill(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        attn_weights = torch.softmax(attn_scores / d_head**0.5, dim=-1)  # (b, heads, T, T)
+        attn_weights = self.dropout(attn_weights)
+
+        context_vecs = (attn_weights @ values).transpose(1, 2)  # (b, T, heads, head_dim)
+        context_vecs = context_vecs.contiguous().view(b, num_tokens, self.d_out)  # (b, T, d_out)
+        return self.out_proj(context_vecs)  # (b, T, d_out)
+
+
+# --------------------------------------------------------------------------------------------
 # Argument checks, kept out of the classes the notebook shows. Each names the argument, the value
 # it got and what it accepts; every check runs before any tensor arithmetic.
 # --------------------------------------------------------------------------------------------
@@ -504,3 +638,32 @@ def _check_tokens(
             f"convert one to match, e.g. {name}.to({weight.dtype}) or module.to({x.dtype})"
         )
     return x
+
+
+def _check_groups(num_heads: int, num_kv_groups: object) -> int:
+    """A key/value group count: an int >= 1 that divides num_heads."""
+    if isinstance(num_kv_groups, bool) or not isinstance(num_kv_groups, numbers.Integral):
+        raise TypeError(f"num_kv_groups must be an int >= 1, got {type(num_kv_groups).__name__} ({num_kv_groups!r})")
+    if num_kv_groups < 1 or num_heads % num_kv_groups:
+        divisors = [k for k in range(1, num_heads + 1) if num_heads % k == 0]
+        raise ValueError(f"num_kv_groups must divide num_heads={num_heads}, one of {divisors}; got {num_kv_groups}")
+    return int(num_kv_groups)
+
+
+def _check_cache_call(module: nn.Module, x: object, use_cache: object) -> None:
+    """A cached call: the input fits, and the cache plus the new tokens fit in context_length."""
+    _check_flag("use_cache", use_cache)
+    _check_tokens(x, d_in=module.d_in, ranks=(3,), weight=module.W_query.weight, context_length=module.context_length)
+    if not use_cache or module.cache_k is None:
+        return
+    past, new = module.cache_k.shape[2], x.shape[1]
+    if x.shape[0] != module.cache_k.shape[0]:
+        raise ValueError(
+            f"x has batch size {x.shape[0]} but the cache holds {module.cache_k.shape[0]} sequences; "
+            f"call reset_cache() before a new batch"
+        )
+    if past + new > module.context_length:
+        raise ValueError(
+            f"the cache holds {past} tokens and x adds {new}, more than context_length={module.context_length}; "
+            f"call reset_cache() or build the module with a longer context_length"
+        )
