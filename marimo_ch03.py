@@ -76,7 +76,10 @@ def words():
     SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "score", "description": "attention scores"}
     STATUS_WORDS = {"todo": "not answered", "error": "error", "wrong": "not yet", "correct": "correct"}
     IMPLEMENTATION_NAMES = {"wrapper": "wrapper (3.6.1)", "split": "weight split (3.6.2)", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
-    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
+    # How a device and a list of values read (devices.describe, printout.join_values).
+    DEVICE_WORDS = {"cpu": "CPU ({machine}, {threads} threads)", "cpu_one_thread": "CPU ({machine}, 1 thread)", "mps": "Apple GPU (MPS)"}
+    LIST_PATTERN = "{earlier}, {later}"
+    return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -855,7 +858,7 @@ def buffer_intro(mo):
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
     with seeded(123):
         ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # a fresh module: ca above stays where it is
     reader_device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
@@ -868,7 +871,7 @@ def buffer_facts(attention, buffers, devices, mo, seeded):
     _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
     mo.vstack(
         [
-            mo.md(f"The best device here: **{devices.describe(reader_device)}**"),
+            mo.md(f"The best device here: **{devices.describe(reader_device, DEVICE_WORDS)}**"),
             mo.md("\n".join(["| tensor | in `state_dict()` | in `parameters()` | updated by the optimizer |", "| :-- | :-: | :-: | :-: |", *_tensors])),
             mo.md("\n".join(["| after | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
         ]
@@ -1501,14 +1504,14 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
+def timing_result(DEVICE_WORDS, IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("*Press the button to run the timings.*"))
     _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
     _sizes = {
         "1 × 16 tokens, width 12, 2 heads": timing.compare(1, 16, 12, 2, device=_device),
         "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
-    _title = f"Forward pass, median time on {devices.describe(_device)}"
+    _title = f"Forward pass, median time on {devices.describe(_device, DEVICE_WORDS)}"
     charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="milliseconds")
     return
 

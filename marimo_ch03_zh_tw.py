@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 6344f6a1622cf0bbe160abe3be1b7082e3bcd4910e943add42515391da8aa27f
+# content-sha256: 0e0f0d035b2af9aaa8277423b1f11105530c76a8f593864624ddc0e64008eb2c
 
 import marimo
 
@@ -82,7 +82,10 @@ def words():
     SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數", "description": "注意力分數"}
     STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
     IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重切分（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
-    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
+    # 裝置名稱與一串數值的寫法（devices.describe、printout.join_values）。
+    DEVICE_WORDS = {"cpu": "CPU（{machine}，{threads} 個執行緒）", "cpu_one_thread": "CPU（{machine}，1 個執行緒）", "mps": "Apple GPU（MPS）"}
+    LIST_PATTERN = "{earlier}、{later}"
+    return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -796,7 +799,7 @@ def buffer_intro(mo):
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
     with seeded(123):
         ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # 新建立的模組：上面的 ca 留在原地
     reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
@@ -809,7 +812,7 @@ def buffer_facts(attention, buffers, devices, mo, seeded):
     _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
     mo.vstack(
         [
-            mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device)}**"),
+            mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device, DEVICE_WORDS)}**"),
             mo.md("\n".join(["| 張量 | 在 `state_dict()` 中 | 在 `parameters()` 中 | 由最佳化器更新 |", "| :-- | :-: | :-: | :-: |", *_tensors])),
             mo.md("\n".join(["| 執行後 | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
         ]
@@ -1357,14 +1360,14 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
+def timing_result(DEVICE_WORDS, IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("按下按鈕，就會開始計時。"))
     _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
     _sizes = {
         "1 × 16 個詞元，寬度 12，2 個頭": timing.compare(1, 16, 12, 2, device=_device),
         "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
-    _title = f"前向傳遞的時間中位數（{devices.describe(_device)}）"
+    _title = f"前向傳遞的時間中位數（{devices.describe(_device, DEVICE_WORDS)}）"
     charts.timing_chart(_sizes, names=IMPLEMENTATION_NAMES, title=_title, xlabel="毫秒")
     return
 

@@ -841,6 +841,37 @@ def test_punctuation_like_label_checker_fails_on_a_bad_sample() -> None:
     assert not punctuation_like_labels(["一小", "步", "每", "一步", "上"])
 
 
+def _template_fields(text: str) -> list[str] | None:
+    """The {placeholders} of a str.format template, or None when the text is not one (LaTeX braces)."""
+    try:
+        return bt._fields(text)
+    except ValueError:
+        return None
+
+
+def template_field_problems(pairs: list[tuple[str, str, str, bool]]) -> list[str]:
+    """A plain string with {placeholders} is a template a shared function fills in (devices.describe,
+    printout.join_values): its translation must keep the same placeholders, or the cell fails at run time."""
+    return [
+        f"{where}: the translation must keep the placeholders {_template_fields(en)}, has {_template_fields(zh)}: {zh!r}"
+        for where, en, zh, _ in pairs
+        if _template_fields(en) and _template_fields(en) != _template_fields(zh)
+    ]
+
+
+def test_templates_keep_their_placeholders(pieces: list[Piece], table: dict[str, str]) -> None:
+    templates = [p for p in pieces if p.kind == "string" and not p.markdown and _template_fields(p.msgid) and p.msgid in table]
+    assert len(templates) >= 3, "the device words and the list pattern are no longer templates?"
+    problems = template_field_problems(catalogue_pairs(templates, table))
+    assert not problems, _report(problems)
+
+
+def test_template_checker_fails_on_a_bad_sample() -> None:
+    assert template_field_problems([("x", "{earlier}, {later}", "{earlier}、{後}", True)])
+    assert template_field_problems([("x", "CPU ({machine}, {threads} threads)", "CPU（x86_64）", True)])
+    assert not template_field_problems([("x", "{earlier}, {later}", "{earlier}、{later}", True)])
+
+
 def test_rows_are_lie_and_columns_are_hang(pieces: list[Piece], table: dict[str, str]) -> None:
     pairs = catalogue_pairs(pieces, table)
     assert any(_ROW.search(en) for _, en, _, _ in pairs), "the English notebook no longer talks about rows?"
