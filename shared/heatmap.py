@@ -127,8 +127,31 @@ def _text_width(text: str, size: float) -> float:
 
 
 def _label_font(cell: float) -> float:
-    """Font size of the token labels for a cell size: 85 % of the cell, between 7 and 11 px."""
-    return float(min(11.0, max(7.0, cell * 0.85)))
+    """Font size of the token labels for a cell size: 85 % of the cell, between 7 and 11 px, and never
+    taller than a cell (less 5 %), so that neighbouring labels' em boxes do not touch."""
+    return float(min(11.0, max(7.0, cell * 0.85), cell / 1.05))
+
+
+# Column labels are slanted (-50°) while the cells are wide enough for that; neighbours then sit
+# cell · sin 50° apart across their baselines, and an em box (a Chinese glyph fills it) needs 1.05 em.
+# Below that they stand upright in the column: a Latin label turned -90°, a label with Chinese
+# characters written top to bottom (the characters upright, as Chinese is set in a vertical line),
+# each one em wide in a column one cell wide.
+SLANT = 50.0
+_SLANT_SIN = math.sin(math.radians(SLANT))
+
+
+def _slanted(cell: float) -> bool:
+    return cell * _SLANT_SIN >= 1.05 * _label_font(cell)
+
+
+def _col_label_height(longest_col: float, cell: float) -> float:
+    """Height the column labels take above the first row of panels (longest_col in em)."""
+    return longest_col * _label_font(cell) * (_SLANT_SIN if _slanted(cell) else 1.0) + 8
+
+
+def _has_cjk(text: str) -> bool:
+    return any(ord(ch) > 0x2E80 for ch in text)
 
 
 def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: float, longest_col: float) -> tuple[int, float]:
@@ -138,7 +161,7 @@ def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: flo
     """
 
     def tallest(cell: float, grid_rows: int) -> float:  # column labels take room by their font, so by the cell
-        col_label_h = longest_col * _label_font(cell) * 0.8 + 8
+        col_label_h = _col_label_height(longest_col, cell)
         return (grid_height - col_label_h - grid_rows * (title_h + 8)) / (grid_rows * rows)
 
     best = (1, 0.0)
@@ -226,7 +249,8 @@ def attention_heatmaps(
         per_row, cell = _fit(heads, rows, cell_for_width, max_height - legend_h - 16, title_h, longest_col)
     font = _label_font(cell)
     label_w = longest_row * font + 8
-    col_label_h = longest_col * font * 0.8 + 8
+    col_label_h = _col_label_height(longest_col, cell)
+    slanted = _slanted(cell)
     panel_w = cols * cell + sums_w + gap
     panel_h = title_h + rows * cell + 8  # below the first row of panels: no column labels (the same tokens)
     first_h = panel_h + col_label_h
@@ -278,14 +302,23 @@ def attention_heatmaps(
             out.append(
                 f'<text x="{centre:.1f}" y="{oy + 13:.1f}" text-anchor="middle" font-weight="600">{esc(titles[h])}</text>'
             )
-        for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
+        for j, label in enumerate(col_labels if first_row else ()):  # column labels: slanted, or upright
             x = gx + (j + 0.5) * cell
-            out.append(
-                f'<text transform="translate({x:.1f},{gy - 4:.0f}) rotate(-50)">{esc(label)}</text>'
-            )
+            if slanted:
+                turn = f"translate({x:.1f},{gy - 4:.0f}) rotate(-{SLANT:.0f})"
+                out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
+            elif _has_cjk(label):  # a vertical line of upright characters, ending just above the panel
+                out.append(
+                    f'<text class="col-label" x="{x:.1f}" y="{gy - 4:.1f}" text-anchor="end" writing-mode="tb" '
+                    f'style="writing-mode:vertical-rl">{esc(label)}</text>'
+                )
+            else:  # turned a quarter, read from the bottom up; the baseline sits a third of an em right of centre
+                turn = f"translate({x + 0.35 * font:.1f},{gy - 4:.0f}) rotate(-90)"
+                out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
         for i, label in enumerate(row_labels if h % per_row == 0 else ()):
             y = gy + (i + 0.5) * cell + 4
-            out.append(f'<text x="{gx - 4:.0f}" y="{y:.0f}" text-anchor="end">{esc(label)}</text>')
+            y += 0.35 * font - 4  # the baseline a third of an em below the row's centre
+            out.append(f'<text class="row-label" x="{gx - 4:.0f}" y="{y:.1f}" text-anchor="end">{esc(label)}</text>')
         # The cells are one tiny raster image (a pixel per cell, scaled up without smoothing): a few
         # hundred bytes instead of thousands of SVG elements, which keeps the browser's redraw cheap.
         pixels = _LUT_RGB[np.asarray(levels[h])]  # (rows, cols, 3)
