@@ -104,7 +104,8 @@ def test_no_token_label_overlaps_another_or_leaves_the_image(page, language, hea
         torch.softmax(torch.rand(heads, length, length), dim=-1), tokens, titles=[f"H {h + 1}" for h in range(heads)],
         masked=torch.ones(length, length, dtype=torch.bool).triu(1), show_row_sums=sums, max_width=740, max_height=720,
     )  # the explorer's arguments (marimo_ch03.py, multihead_explorer)
-    page.set_content(f"<!doctype html><html lang=\"{language.replace('_', '-')}\"><body style=\"margin:0\">{grid.svg}</body></html>")
+    lang = language.replace("_", "-")
+    page.set_content(f'<!doctype html><html lang="{lang}"><body style="margin:0">{grid.svg}</body></html>')
     geometry = page.evaluate(LABEL_BOXES_JS)
     kinds = [box["kind"] for box in geometry["boxes"]]
     assert kinds.count("col-label") >= length and kinds.count("row-label") >= length, kinds  # the labels were found
