@@ -382,4 +382,6 @@ def attention_heatmaps(
     out.append("</svg>")
     # The alt text is made of the caller's words only, so it reads in the page's language.
     alt = " · ".join([description, *(t for t in titles if t), f"{heads} × {rows} × {cols}", *([masked_label] * bool(legend_h))])
+    # The same words inside the SVG (its accessible name and <title>), for a page that shows it inline.
+    out[0] = out[0].replace(' role="img">', f' role="img" aria-label="{esc(alt, quote=True)}"><title>{esc(alt)}</title>', 1)
     return HeatmapGrid("".join(out), uid, int(math.ceil(width)), int(math.ceil(height)), alt)
