@@ -49,5 +49,5 @@ def test_every_diagram_names_itself_in_the_callers_words():
     assert "3.3 簡單的自注意力 → 3.4 含可訓練權重的自注意力" in chinese[0].alt
     given = diagrams.mask_steps({"scores": "s", "masked": "m", "weights": "w", "minus_inf": "i"}, alt="Three grids")
     assert _accessible_name(given.svg) == ("Three grids", "Three grids")
-    grid = attention_heatmaps(torch.rand(2, 3, 3), ["你", "的", "旅程"], titles=["注意力頭 1", "注意力頭 2"], description="注意力權重")
+    grid = attention_heatmaps(torch.rand(2, 3, 3), ["你", "的", "旅程"], titles=["頭 1", "頭 2"], description="注意力權重")
     assert _accessible_name(grid.svg) == (grid.alt, grid.alt)
