@@ -132,26 +132,23 @@ def _label_font(cell: float) -> float:
     return float(min(11.0, max(7.0, cell * 0.85), cell / 1.05))
 
 
-# Column labels are slanted (-50°) while the cells are wide enough for that; neighbours then sit
-# cell · sin 50° apart across their baselines, and an em box (a Chinese glyph fills it) needs 1.05 em.
-# Below that they stand upright in the column: a Latin label turned -90°, a label with Chinese
-# characters written top to bottom (the characters upright, as Chinese is set in a vertical line),
-# each one em wide in a column one cell wide.
+# Column labels are slanted. Neighbours sit one cell apart, so across their baselines they are
+# cell · sin(angle) apart, and an em box (a Chinese glyph fills it) needs 1.05 em: the angle is 50°
+# where the cells allow it, steeper where they are narrow (up to upright, 90°). Each label stays one
+# line along which a word reads, in either language.
 SLANT = 50.0
-_SLANT_SIN = math.sin(math.radians(SLANT))
 
 
-def _slanted(cell: float) -> bool:
-    return cell * _SLANT_SIN >= 1.05 * _label_font(cell)
+def _slant(cell: float) -> float:
+    """The column labels' angle (degrees up from the horizontal) for a cell size."""
+    need = min(1.0, 1.05 * _label_font(cell) / cell)
+    return max(SLANT, math.degrees(math.asin(need)))
 
 
 def _col_label_height(longest_col: float, cell: float) -> float:
     """Height the column labels take above the first row of panels (longest_col in em)."""
-    return longest_col * _label_font(cell) * (_SLANT_SIN if _slanted(cell) else 1.0) + 8
-
-
-def _has_cjk(text: str) -> bool:
-    return any(ord(ch) > 0x2E80 for ch in text)
+    angle = math.radians(_slant(cell))
+    return (longest_col * math.sin(angle) + 0.35 * math.cos(angle)) * _label_font(cell) + 8
 
 
 def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: float, longest_col: float) -> tuple[int, float]:
@@ -250,7 +247,9 @@ def attention_heatmaps(
     font = _label_font(cell)
     label_w = longest_row * font + 8
     col_label_h = _col_label_height(longest_col, cell)
-    slanted = _slanted(cell)
+    slant = _slant(cell)
+    # the anchor moves right so that the glyphs, not the baseline, are centred on the column
+    centring = 0.35 * font * math.sin(math.radians(slant))
     panel_w = cols * cell + sums_w + gap
     panel_h = title_h + rows * cell + 8  # below the first row of panels: no column labels (the same tokens)
     first_h = panel_h + col_label_h
@@ -302,19 +301,9 @@ def attention_heatmaps(
             out.append(
                 f'<text x="{centre:.1f}" y="{oy + 13:.1f}" text-anchor="middle" font-weight="600">{esc(titles[h])}</text>'
             )
-        for j, label in enumerate(col_labels if first_row else ()):  # column labels: slanted, or upright
-            x = gx + (j + 0.5) * cell
-            if slanted:
-                turn = f"translate({x:.1f},{gy - 4:.0f}) rotate(-{SLANT:.0f})"
-                out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
-            elif _has_cjk(label):  # a vertical line of upright characters, ending just above the panel
-                out.append(
-                    f'<text class="col-label" x="{x:.1f}" y="{gy - 4:.1f}" text-anchor="end" writing-mode="tb" '
-                    f'style="writing-mode:vertical-rl">{esc(label)}</text>'
-                )
-            else:  # turned a quarter, read from the bottom up; the baseline sits a third of an em right of centre
-                turn = f"translate({x + 0.35 * font:.1f},{gy - 4:.0f}) rotate(-90)"
-                out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
+        for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
+            turn = f"translate({gx + (j + 0.5) * cell + centring:.1f},{gy - 4:.0f}) rotate(-{slant:.1f})"
+            out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
         for i, label in enumerate(row_labels if h % per_row == 0 else ()):
             y = gy + (i + 0.5) * cell + 4
             y += 0.35 * font - 4  # the baseline a third of an em below the row's centre
