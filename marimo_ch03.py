@@ -76,7 +76,10 @@ def words():
     SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "score", "description": "attention scores"}
     STATUS_WORDS = {"todo": "not answered", "error": "error", "wrong": "not yet", "correct": "correct"}
     IMPLEMENTATION_NAMES = {"wrapper": "wrapper (3.6.1)", "split": "weight split (3.6.2)", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
-    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
+    # How a device and a list of values read (devices.describe, printout.join_values).
+    DEVICE_WORDS = {"cpu": "CPU ({machine}, {threads} threads)", "cpu_one_thread": "CPU ({machine}, 1 thread)", "mps": "Apple GPU (MPS)"}
+    LIST_PATTERN = "{earlier}, {later}"
+    return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -891,7 +894,7 @@ def buffer_intro(mo):
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
     with seeded(123):
         ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # a fresh module: ca above stays where it is
     reader_device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
@@ -904,7 +907,7 @@ def buffer_facts(attention, buffers, devices, mo, seeded):
     _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
     mo.vstack(
         [
-            mo.md(f"The best device here: **{devices.describe(reader_device)}**"),
+            mo.md(f"The best device here: **{devices.describe(reader_device, DEVICE_WORDS)}**"),
             mo.md("\n".join(["| tensor | in `state_dict()` | in `parameters()` | updated by the optimizer |", "| :-- | :-: | :-: | :-: |", *_tensors])),
             mo.md("\n".join(["| after | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
         ]
@@ -1592,7 +1595,7 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
+def timing_result(DEVICE_WORDS, IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("*Press the button to run the timings.*"))
     _device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
     _sizes = {
@@ -1600,7 +1603,7 @@ def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_butt
         "2 × 256 tokens, width 768, 12 heads": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
     _names = {**IMPLEMENTATION_NAMES, "wrapper": IMPLEMENTATION_NAMES["wrapper"] + " + out_proj"}
-    _title = f"Forward pass, median time on {devices.describe(_device)}"
+    _title = f"Forward pass, median time on {devices.describe(_device, DEVICE_WORDS)}"
     _lines = []
     for _size, _medians in _sizes.items():
         _s = timing.standing(_medians)  # fastest, slowest and the ratios, from these medians

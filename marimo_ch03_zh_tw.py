@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: a48cd1aade3bbe72f0204faab4426f0a6b659779f02ca7e426b4924c181163dd
+# content-sha256: 8d417c6bb5490d5bfa70a8412728f99d8bdc8205adeed8b3936031d7d047cb5a
 
 import marimo
 
@@ -75,14 +75,17 @@ def setup():
 @app.cell
 def words():
     # 圖表上的詞元標籤：書中例句的中文版，延伸到十六個詞元。
-    TOKENS = "你的 旅程 開始 於 一 步 而 每個 新 步伐 都 建立在 先前的 每 一步 之上".split()
+    TOKENS = "你的 旅程 開始 於 一小 步 而 每個 新的 一步 都 建立在 之前的 每 一步 上".split()
     HEAD = "注意力頭"
     # 圖表裡的文字，以及練習的判定結果。
     WEIGHT_LABELS = {"colorbar_label": "權重", "row_axis_label": "查詢", "col_axis_label": "鍵", "masked_label": "已遮蔽：未來的詞元", "description": "注意力權重"}
     SCORE_LABELS = {**WEIGHT_LABELS, "colorbar_label": "分數", "description": "注意力分數"}
     STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
     IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重切分（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
-    return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
+    # 裝置名稱與一串數值的寫法（devices.describe、printout.join_values）。
+    DEVICE_WORDS = {"cpu": "CPU（{machine}，{threads} 個執行緒）", "cpu_one_thread": "CPU（{machine}，1 個執行緒）", "mps": "Apple GPU（MPS）"}
+    LIST_PATTERN = "{earlier}、{later}"
+    return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
 @app.cell(hide_code=True)
@@ -99,7 +102,7 @@ def title(edition_link, mo):
                 """
             ),
             # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
-            edition_link("*英文版：[English](marimo_ch03.py)*"),
+            edition_link("英文版：[English](marimo_ch03.py)"),
             mo.outline(label="目錄"),
         ]
     )
@@ -180,7 +183,7 @@ def s3_3(mo):
 
     ### 3.3.1 不含可訓練權重的簡單自注意力機制
 
-    我們的輸入是書中的句子「Your journey starts with one step」，圖中的中文標籤逐詞對應為「你的 旅程 開始 於 一 步」。它有六個詞元，每個都已經轉成三維的嵌入向量（embedding vector）$x^{(1)}, \dots, x^{(6)}$（真實的模型用到數百甚至數千個維度；三維才畫得進圖裡）。對每個詞元 $i$，我們要算出一個上下文向量 $z^{(i)}$，也就是所有輸入的加權總和：
+    我們的輸入是書中的句子「Your journey starts with one step」，圖中的中文標籤逐詞對應為「你的 旅程 開始 於 一小 步」。它有六個詞元，每個都已經轉成三維的嵌入向量（embedding vector）$x^{(1)}, \dots, x^{(6)}$（真實的模型用到數百甚至數千個維度；三維才畫得進圖裡）。對每個詞元 $i$，我們要算出一個上下文向量 $z^{(i)}$，也就是所有輸入的加權總和：
 
     $$z^{(i)} = \sum_{j=1}^{T} \alpha_{ij}\, x^{(j)},$$
 
@@ -589,7 +592,7 @@ def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
             mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
-            mo.md(f"在這裡檢查的結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
+            mo.md(f"這份參考解答的檢查結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
         ]
     )
     mo.accordion({"顯示參考解答": _solution})
@@ -661,7 +664,7 @@ def causal_plot(TOKENS, WEIGHT_LABELS, attention_heatmaps, causal_length, explor
 @app.cell(hide_code=True)
 def causal_caption(mo):
     mo.md(r"""
-    畫斜線的格子已被遮蔽：鍵排在查詢之後，所以權重剛好是 0。這和很小的權重不同：小權重是模型算出來的，本來也可能更大。關掉遮罩，上三角就會填滿。最右側的 $\Sigma$ 欄是每一列的總和：不論有沒有遮罩，永遠是 1。
+    畫斜線的格子已被遮蔽：鍵排在查詢之後，所以權重就是精確的 0。這和很小的權重不同：小權重是模型算出來的，本來也可能更大。關掉遮罩，上三角就會填滿。最右側的 $\Sigma$ 欄是每一列的總和：不論有沒有遮罩，永遠是 1。
     """)
     return
 
@@ -804,7 +807,7 @@ def s3_5_3(attention, mo, printout):
 
 @app.cell
 def causal_class(attention, inputs, printout, seeded, torch):
-    batch = torch.stack((inputs, inputs))  # (2, 6, 3)：同一個句子的兩份複本
+    batch = torch.stack((inputs, inputs))  # (2, 6, 3)：同一個句子的兩份副本
     with seeded(123):
         ca = attention.CausalAttention(3, 2, batch.shape[1], 0.0)
     context_vecs = ca(batch)  # (2, 6, 2)
@@ -817,10 +820,10 @@ def buffer_intro(mo):
     mo.md(r"""
     #### 為什麼遮罩是緩衝區
 
-    `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存遮罩，而不是把它當成一般的屬性。緩衝區（buffer）和參數一樣屬於模組，差別只有一個：沒有人訓練它。由此得出三件事，下面的儲存格會在一個新建立的模組上逐一檢查：
+    `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存遮罩，而不是把它當成一般的屬性。緩衝區（buffer）和參數一樣屬於模組，差別只有一個：它不會被訓練。這帶來三個結果，下面的儲存格會在一個新建立的模組上逐一檢查：
 
     * `state_dict()` 裡有它，所以儲存下來的模型會帶著自己的遮罩；
-    * `module.to(device)` 會把它和權重一起搬走，所以不會發生分數在 GPU 上、遮罩卻留在 CPU 上的情況（PyTorch 不肯把兩個裝置上的張量拿來一起計算）；
+    * `module.to(device)` 會把它和權重一起搬走，所以不會發生分數在 GPU 上、遮罩卻留在 CPU 上的情況（PyTorch 不允許把兩個裝置上的張量拿來一起計算）；
     * `parameters()` 不會列出它，所以最佳化器（optimizer）永遠看不到它。
 
     模組先搬到這臺機器上最好的裝置：NVIDIA GPU（CUDA）、Apple GPU（MPS），否則就是 CPU，也就是它原本所在的地方。接著再搬到 PyTorch 的 `meta` 裝置，每臺機器都有它：上面的張量只有形狀，沒有資料。
@@ -829,7 +832,7 @@ def buffer_intro(mo):
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
     with seeded(123):
         ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # 新建立的模組：上面的 ca 留在原地
     reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
@@ -842,7 +845,7 @@ def buffer_facts(attention, buffers, devices, mo, seeded):
     _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
     mo.vstack(
         [
-            mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device)}**"),
+            mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device, DEVICE_WORDS)}**"),
             mo.md("\n".join(["| 張量 | 在 `state_dict()` 中 | 在 `parameters()` 中 | 由最佳化器更新 |", "| :-- | :-: | :-: | :-: |", *_tensors])),
             mo.md("\n".join(["| 執行後 | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
         ]
@@ -952,13 +955,13 @@ def mha_numbers(attention, batch, printout, seeded):
 @app.cell(hide_code=True)
 def head_split_intro(mo):
     mo.md(r"""
-    #### 逐步看懂分頭
+    #### 逐步看懂多頭切分
 
-    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
+    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是多頭切分（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
 
-    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
+    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列（row）與行（column）。數字的顏色代表它屬於哪個頭，深淺代表它的大小；每列左邊的小數字，代表該列來自哪個詞元。
 
-    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
+    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾個直行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
     """)
     return
 
@@ -966,7 +969,7 @@ def head_split_intro(mo):
 @app.cell
 def head_split_controls(headsplit, mo):
     # 在同一個儲存格裡建立並顯示：移動控制項時，只會重新執行圖的儲存格，不會連帶執行另一個版面配置儲存格。
-    split_num_heads = mo.ui.slider(steps=list(headsplit.HEAD_COUNTS), value=4, label="注意力頭數 h", show_value=True)
+    split_num_heads = mo.ui.slider(steps=list(headsplit.HEAD_COUNTS), value=4, label="注意力頭數", show_value=True)
     split_d_out = mo.ui.slider(steps=list(headsplit.WIDTHS), value=12, label="模型寬度 d_out", show_value=True)
     wrong_reshape = mo.ui.switch(value=False, label="錯誤的 reshape：直接 view 成 (b, h, T, d_head)")
     mo.hstack([split_num_heads, split_d_out, wrong_reshape], justify="start", gap=2)
@@ -975,22 +978,22 @@ def head_split_controls(headsplit, mo):
 
 @app.cell
 def head_split_words():
-    # 分頭圖裡的文字（圖中的程式碼保持原樣）。
+    # 多頭切分圖裡的文字（圖中的程式碼保持原樣）。
     SPLIT_WORDS = {
         "projection": "查詢的投影：每個頭一種顏色",
         "split": "每個詞元的列切成 h 段，每個頭一段",
-        "split_wrong": "h 塊記憶體當成頭，每塊混著多個詞元和多個頭的列",
+        "split_wrong": "h 塊記憶體被當成 h 個頭，每塊的列混雜了好幾個詞元、好幾個頭的數字",
         "heads": "頭在詞元之前：每個頭一個 (T, d_head) 矩陣",
         "skipped": "略過：沒有轉置",
         "weights": "每個頭的注意力權重",
         "context": "每個頭的上下文向量",
         "back": "詞元再回到頭之前",
-        "merged": "各個頭再次並排，各自回到自己的行",
+        "merged": "各個頭再次並排，回到各自原本的直行",
         "output": "out_proj 混合各個頭",
         "view_fails": "沒有 contiguous()，view 會失敗：",
         "view_works": "這裡即使沒有 contiguous()，view 也能成功：它要合併的軸在記憶體中已經依序排好",
         "difference": "與 MultiHeadAttention 的最大差異：",
-        "rows": "列左邊的小數字是那一列來自的詞元：",
+        "rows": "每列左邊的小數字，代表該列來自哪個詞元：",
         "batch": "（批次中兩個序列的第一個）",
         "mixed": "混合所有的頭",
         "masked": "已遮蔽",
@@ -1007,7 +1010,7 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
         TOKENS[:6],
         SPLIT_WORDS,
         head_word=HEAD,
-        alt=f"MultiHeadAttention 的分頭過程，逐步呈現：{_heads} 個頭，d_out = {_width}",
+        alt=f"MultiHeadAttention 的多頭切分過程，逐步呈現：{_heads} 個頭，d_out = {_width}",
     )
     return (head_split,)
 
@@ -1031,7 +1034,7 @@ def same_weights_intro(equivalence, mo, printout):
 
             3.6.1 的包裝器和 3.6.2 的權重切分算的是同一件事，PyTorch 的兩個版本也一樣。為了親眼看到，我們取一個有 4 個頭、$d_\text{out} = 12$ 的 `MultiHeadAttention`，把它的權重複製到另外三個實作：
 
-            * 包裝器，4 個頭，寬度各為 $12 / 4 = 3$：頭 $k$ 拿到每個投影權重的第 $3k$ 到第 $3k + 2$ 列，因為 `nn.Linear` 把權重存成 $(d_\text{out}, d_\text{in})$，權重的一列對應輸出的一行（見下面的函式）；
+            * 包裝器，4 個頭，寬度各為 $12 / 4 = 3$：頭 $k$ 拿到每個投影權重的第 $3k$ 到第 $3k + 2$ 列，因為 `nn.Linear` 把權重存成 $(d_\text{out}, d_\text{in})$，權重的一列對應輸出的一個直行（見下面的函式）；
             * `SDPAMultiHeadAttention`：參數名稱相同，所以一次 `load_state_dict` 就全部複製過去；
             * `torch.nn.MultiheadAttention`：它把 $W_q$、$W_k$、$W_v$ 疊成一個 `in_proj_weight`。
 
@@ -1057,10 +1060,10 @@ def column_map(agreement, headfigures):
     headfigures.column_map_figure(
         agreement.head_columns,  # 比對張量找出來的，不是假設的
         {
-            "columns": "並排的各個頭的行（也就是 out_proj 收到的輸入），依照給出相同數字的包裝器頭上色",
+            "columns": "並排各頭的每個直行（即 out_proj 的輸入），依包裝器中算出相同數字的那個頭上色",
             "wrapper_head": "wrapper.heads",
         },
-        alt="權重切分的哪幾行對應包裝器的哪個頭",
+        alt="權重切分的哪幾個直行對應包裝器的哪個頭",
     )
     return
 
@@ -1068,7 +1071,7 @@ def column_map(agreement, headfigures):
 @app.cell(hide_code=True)
 def same_weights_caption(mo):
     mo.md(r"""
-    這些差異是 float32 的捨入誤差，大約 $10^{-7}$：四種實作把同樣的乘積以不同的順序相加。權重切分並排的各個頭裡，任何一行都等於包裝器某個頭輸出中的一行，圖中就依那個頭替這些行上色：頭 $k$ 擁有第 $3k$ 到第 $3k + 2$ 行。權重切分讓每個頭的數字聚在一起、依序排列，所以 `contiguous().view` 排出的各個頭，和包裝器的 `torch.cat` 完全一樣。
+    這些差異是 float32 的捨入誤差，大約 $10^{-7}$：四種實作把同樣的乘積以不同的順序相加。權重切分並排的各個頭裡，每一個直行都等於包裝器某個頭輸出中的一個直行，圖中就依那個頭替這些直行上色：頭 $k$ 擁有第 $3k$ 到第 $3k + 2$ 個直行。權重切分讓每個頭的數字聚在一起、依序排列，所以 `contiguous().view` 排出的各個頭，和包裝器的 `torch.cat` 完全一樣。
     """)
     return
 
@@ -1238,7 +1241,7 @@ def exercise_3_3_check(check_3_3, exercises, gpt2_context, gpt2_d_in, gpt2_d_out
 @app.cell(hide_code=True)
 def exercise_3_3_solution(mo):
     _solution = mo.md(
-        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`：三個不含偏差項的 $768 \\times 768$ 投影，再加上含偏差項的 `out_proj`，共 $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ 個參數。（GPT-2 的檢查點使用 `qkv_bias=True`，會再多出 $3 \\cdot 768$ 個。）"
+        "`MultiHeadAttention(768, 768, 1024, 0.0, num_heads=12)`：三個不含偏差項的 $768 \\times 768$ 投影，再加上含偏差項的 `out_proj`，共 $4 \\cdot 768^2 + 768 = 2{,}360{,}064$ 個參數。（GPT-2 的檢查點（checkpoint，即公開的預訓練權重）使用 `qkv_bias=True`，會再多出 $3 \\cdot 768$ 個。）"
     )
     mo.accordion({"顯示參考解答": _solution})
     return
@@ -1249,11 +1252,11 @@ def watch_intro(mo):
     mo.md(r"""
     ## 看注意力如何學習
 
-    到目前為止，每張熱圖畫的都是剛初始化的權重，頭一多，各個面板看起來就差不多。讓每個頭變得不一樣的，是訓練。這一節不在書裡：我們在一個小到可以邊看邊學完的任務上，訓練一層 `MultiHeadAttention`（就是 3.6.2 的類別，連同它的因果遮罩和 dropout），再看看每個頭學到了什麼。
+    到目前為止，每張熱圖（heatmap）畫的都是剛初始化的權重，頭一多，各個面板看起來就差不多。讓每個頭變得不一樣的，是訓練。這一節不在書裡：我們在一個夠小、你在旁邊看著就能學完的任務上，訓練一層 `MultiHeadAttention`（就是 3.6.2 的類別，連同它的因果遮罩和 dropout），再看看每個頭學到了什麼。
 
     **任務。** 輸入是由 $T$ 個隨機詞元組成的序列，詞彙表（vocabulary）只有 8 個詞元，以字母 A 到 H 表示。模型在每個位置都要說出往前固定距離的詞元，這些距離就是任務的偏移量（offsets）。偏移量為 1 和 3 時，要說出的就是前一個詞元和往前第三個詞元。詞元是隨機的，沒有規律可猜：模型必須回頭去看。
 
-    **模型。** 詞元嵌入向量加上位置嵌入向量（position embeddings，寬度 32），接著是一層 `MultiHeadAttention(32, 32, T, dropout, num_heads=h)`，最後是一個線性讀出層（read-out），為每個偏移量預測一個詞元。除此之外，沒有別的路徑能把資訊從一個位置帶到另一個位置，所以要複製往前第三個詞元，就必須有某個頭把注意力權重放在那個鍵上。一個頭的權重每一列的總和都是 1：同時服務兩個偏移量的頭，只能把權重分給兩個鍵，傳下去的是兩個詞元混在一起的結果。
+    **模型。** 詞元嵌入向量加上位置嵌入向量（position embeddings，寬度 32），接著是一層 `MultiHeadAttention(32, 32, T, dropout, num_heads=h)`，最後是一個線性讀出層（read-out），為每個偏移量預測一個詞元。除此之外，沒有別的路徑能把資訊從一個位置帶到另一個位置，所以要複製往前第三個詞元，就必須有某個頭把注意力權重放在那個鍵上。一個頭的權重每一列的總和都是 1：同時負責兩個偏移量的頭，只能把權重分給兩個鍵，傳下去的是兩個詞元混在一起的結果。
     """)
     return
 
@@ -1263,7 +1266,7 @@ def watch_code(mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
-            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果。迴圈每 5 步存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定測試序列（probe sequences）的權重。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
+            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果。迴圈每 5 步存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定觀測序列（probe sequences）的權重。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
             """),
             mo.md(printout.source_markdown(training.CopyModel)),
             mo.md(printout.source_markdown(training.train)),
@@ -1277,15 +1280,15 @@ def watch_try(mo):
     mo.md(r"""
     #### 自己訓練看看
 
-    選一個任務和頭數。新的設定一兩秒就能訓練完，訓練時會顯示進度條。伺服器會記住每一組設定，所以任何人訓練過的設定都會立刻出現。面板顯示每個頭在一條測試序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則為每個偏移量找出關注它最多的頭。當這個頭把至少 80 % 的注意力放在那裡，我們就說它「接手」了這個偏移量。可以試試：
+    選一個任務和頭數。新的設定一兩秒就能訓練完，訓練時會顯示進度條。伺服器會記住每一組設定的訓練結果：只要有人訓練過，再選同一組設定就會立刻顯示，不必重新訓練。面板顯示每個頭在一條觀測序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則為每個偏移量找出關注它最多的頭。當這個頭把至少 80% 的注意力放在那裡，我們就說它「認領」了這個偏移量。可以試試：
 
     * **兩個頭，偏移量 1 和 3**（預設）。把步數滑桿從 0 開始往右拉。一開始，每個頭都把權重分散在前面的詞元上。到了第 50 步，一個頭幾乎把全部權重放在往前一個的鍵上（對角線正下方的一條亮線），另一個頭則放在往前三個的鍵上（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
-    * **一個頭。** 它沒辦法把全部權重同時放在兩個鍵上，只好分開：大約 60 % 給往前一個，45 % 給往前三個（這兩個比例是對不同的查詢取平均，所以加起來不一定是 100 %）。損失停在 1 左右，離 0 很遠。
-    * **四個頭。** 學得一樣快：兩個頭各接手一個偏移量，多出來的頭則偏向其中一個。
+    * **一個頭。** 它沒辦法把全部權重同時放在兩個鍵上，只好分開：大約 60% 給往前一個，45% 給往前三個（這兩個比例是對不同的查詢取平均，所以加起來不一定是 100%）。損失停在 1 左右，離 0 很遠。
+    * **四個頭。** 學得一樣快：兩個頭各認領一個偏移量，多出來的頭則偏向其中一個。
     * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，每個頭都得把權重分給兩個偏移量，損失降不下來；四個頭時，每個偏移量都有自己的頭。
     * **下一個詞元。** 因果遮罩讓每個頭都看不到後面的鍵，所以沒有東西可學：損失一直停在隨機猜測的水準。這就是 3.5 的遮罩在發揮作用。
     * 訓練時的 **dropout** 會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直偏高，而關閉 dropout 時的損失（深色線）仍然下降。多出來的頭會變成備援：用四個頭預測前一個詞元、dropout 設為 0.5 時，四個頭全都學會同一個偏移量。
-    * **三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**，就從不同的權重開始：接手偏移量的會是別的頭，但結果一樣。
+    * **三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**，就從不同的權重開始：認領偏移量的會是別的頭，但結果一樣。
     """)
     return
 
@@ -1300,14 +1303,14 @@ def watch_task_control(mo):
             "下一個詞元（往後 1 個）": (-1,),
         },
         value="往前第 1 和第 3 個詞元",
-        label="任務：預測",
+        label="預測目標",
     )
     return (copy_task,)
 
 
 @app.cell
 def watch_heads_control(mo):
-    training_heads = mo.ui.slider(1, 4, value=2, debounce=True, label="頭數", show_value=True)
+    training_heads = mo.ui.slider(1, 4, value=2, debounce=True, label="注意力頭數", show_value=True)
     return (training_heads,)
 
 
@@ -1374,13 +1377,13 @@ def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_st
         if _verdict.hidden:
             _rows.append(f"| 往後 {-_verdict.offset} 個 | 無 | 0% | 被因果遮罩擋住 |")
         elif _verdict.owned:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 已接手 |")
+            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 已認領 |")
         else:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 沒有頭接手 |")
+            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 沒有頭認領 |")
     mo.vstack(
         [
             attention_heatmaps(
-                watch_snapshot.weights,  # (heads, T, T)：每個頭在一條測試序列上的權重
+                watch_snapshot.weights,  # (heads, T, T)：每個頭在一條觀測序列上的權重
                 watch_run.labels,
                 titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
                 masked=watch_run.masked,
@@ -1399,7 +1402,7 @@ def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_st
                         xlabel="訓練步數",
                         ylabel="損失",
                         train_label="訓練批次（dropout 開啟）",
-                        eval_label="測試序列（dropout 關閉）",
+                        eval_label="觀測序列（dropout 關閉）",
                         chance_label="隨機猜測",
                         marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
                     ),
@@ -1434,7 +1437,7 @@ def timing_control(mo):
 
 
 @app.cell
-def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
+def timing_result(DEVICE_WORDS, IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_button):
     mo.stop(not timing_button.value, mo.md("按下按鈕，就會開始計時。"))
     _device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
     _sizes = {
@@ -1442,7 +1445,7 @@ def timing_result(IMPLEMENTATION_NAMES, charts, devices, mo, timing, timing_butt
         "2 × 256 個詞元，寬度 768，12 個頭": timing.compare(2, 256, 768, 12, rounds=5, device=_device),
     }
     _names = {**IMPLEMENTATION_NAMES, "wrapper": IMPLEMENTATION_NAMES["wrapper"] + " + out_proj"}
-    _title = f"前向傳遞的時間中位數（{devices.describe(_device)}）"
+    _title = f"前向傳遞的時間中位數（{devices.describe(_device, DEVICE_WORDS)}）"
     _lines = []
     for _size, _medians in _sizes.items():
         _s = timing.standing(_medians)  # 從這些中位數算出最快、最慢的實作與時間比

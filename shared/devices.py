@@ -7,6 +7,7 @@ that moves a module) runs there and says so.
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 
 import torch
 
@@ -36,13 +37,35 @@ def pick_device(kind: str | None = None) -> torch.device:
     return torch.device(kind)
 
 
-def describe(device: torch.device) -> str:
-    """A device's name for a table or a plot title, e.g. 'NVIDIA H100 80GB HBM3' or 'CPU (x86_64, 2 threads)'."""
+# How describe() names a device, in English. A notebook passes its own words (from its catalogue) in
+# the same form: the placeholders {machine} (e.g. x86_64) and {threads} (a number) are filled in.
+DEVICE_WORDS = {
+    "cpu": "CPU ({machine}, {threads} threads)",
+    "cpu_one_thread": "CPU ({machine}, 1 thread)",
+    "mps": "Apple GPU (MPS)",
+}
+
+
+def describe(device: torch.device, words: Mapping[str, str] | None = None) -> str:
+    """A device's name for a table or a plot title, e.g. 'NVIDIA H100 80GB HBM3' or 'CPU (x86_64, 2 threads)'.
+
+    ``words`` replaces the English of :data:`DEVICE_WORDS` (any keys it lacks stay English), so a
+    notebook in another language says 「CPU（x86_64，2 個執行緒）」. A GPU's product name is never translated.
+    """
+    chosen = dict(DEVICE_WORDS)
+    if words is not None:
+        if not isinstance(words, Mapping):
+            raise TypeError(f"words must be a mapping such as devices.DEVICE_WORDS, got {type(words).__name__}")
+        unknown = sorted(set(words) - set(DEVICE_WORDS))
+        if unknown:
+            raise ValueError(f"words has unknown keys {unknown}; allowed: {', '.join(DEVICE_WORDS)}")
+        chosen.update(words)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "mps":
-        return "Apple GPU (MPS)"
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+        return chosen["mps"]
+    threads = torch.get_num_threads()
+    return chosen["cpu_one_thread" if threads == 1 else "cpu"].format(machine=platform.machine(), threads=threads)
 
 
 def synchronize(device: torch.device) -> None:

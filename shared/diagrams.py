@@ -2,7 +2,9 @@
 
 Every function takes the words it shows as arguments, so the English and Chinese notebooks call
 the same function with different text. Each returns an ``SvgFigure`` that displays itself in
-marimo and Jupyter.
+marimo and Jupyter, with a text alternative for readers who cannot see it (a ``<title>`` and an
+``aria-label``): by default it is made of the same words, in the order the figure reads
+(「RNN 編碼器：Ich lerne heute Attention → h …」), so it is in the reader's language; ``alt=`` replaces it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _PALETTE = ("#dbe9f6", "#d8f0e0", "#fdebd3", "#eadcf4", "#f6dada")
 @dataclass(frozen=True)
 class SvgFigure:
     svg: str
+    alt: str = ""
 
     def __repr__(self) -> str:  # short: the SVG itself is the HTML representation
         return "<diagram>"
@@ -66,15 +69,29 @@ class _Canvas:
             f'{dash} marker-end="url(#{self.marker})"/>'
         )
 
-    def figure(self) -> SvgFigure:
+    def figure(self, alt: str) -> SvgFigure:
+        """The SVG, with ``alt`` as its accessible name (aria-label) and its <title> (a tooltip too)."""
+        alt = " ".join(alt.split())  # one line
         head = (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:.0f}" height="{self.height:.0f}" '
-            f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" font-family="{html.escape(_FONT)}" role="img">'
+            f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" font-family="{html.escape(_FONT)}" role="img" '
+            f'aria-label="{html.escape(alt, quote=True)}"><title>{html.escape(alt)}</title>'
         )
-        return SvgFigure(head + _ARROW_HEAD.format(id=self.marker) + "".join(self.parts) + "</svg>")
+        return SvgFigure(head + _ARROW_HEAD.format(id=self.marker) + "".join(self.parts) + "</svg>", alt)
 
 
-def chapter_path(stages: Sequence[str], caption: str = "") -> SvgFigure:
+def _flat(text: str) -> str:
+    """A label drawn on several lines, as one line of the text alternative: the lines joined by a
+    space, or by nothing between two Chinese characters (「3.5 因果注意力」)."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    joined = lines[0] if lines else ""
+    for line in lines[1:]:
+        cjk = ord(joined[-1]) > 0x2E80 and ord(line[0]) > 0x2E80
+        joined += ("" if cjk else " ") + line
+    return joined
+
+
+def chapter_path(stages: Sequence[str], caption: str = "", *, alt: str = "") -> SvgFigure:
     """Four (or more) boxes left to right: the chapter's path from simple to multi-head attention."""
     n = len(stages)
     w, h, gap = 170.0, 62.0, 34.0
@@ -86,7 +103,7 @@ def chapter_path(stages: Sequence[str], caption: str = "") -> SvgFigure:
             canvas.arrow(x - gap + 2, 10 + h / 2, x - 3, 10 + h / 2)
     if caption:
         canvas.text(canvas.width / 2, h + 34, caption, size=12)
-    return canvas.figure()
+    return canvas.figure(alt or " → ".join(_flat(s) for s in stages) + (f" · {caption}" if caption else ""))
 
 
 def encoder_decoder(
@@ -97,6 +114,7 @@ def encoder_decoder(
     decoder_label: str,
     bottleneck_label: str,
     attention_label: str,
+    alt: str = "",
 ) -> SvgFigure:
     """Top: an RNN squeezes the whole input into one hidden state. Bottom: attention reaches every input."""
     n_src, n_tgt = len(source_tokens), len(target_tokens)
@@ -130,10 +148,12 @@ def encoder_decoder(
     for k in range(n_src):
         x = 10 + k * (cell + gap) + cell / 2
         canvas.arrow(x, 196, dx + 6 + k * ((cell + 8) / max(n_src - 1, 1)), 238, dashed=True)
-    return canvas.figure()
+    source, target = " ".join(source_tokens), " ".join(target_tokens)
+    return canvas.figure(alt or f"{encoder_label} · {source} → h · {bottleneck_label} · {decoder_label} · {target} · "
+                                f"{attention_label} · {source} → {target_tokens[min(1, n_tgt - 1)]}")
 
 
-def qkv_projection(labels: dict[str, str]) -> SvgFigure:
+def qkv_projection(labels: dict[str, str], *, alt: str = "") -> SvgFigure:
     """x -> (W_q, W_k, W_v) -> q, k, v -> scores -> softmax -> weights -> context vector.
 
     labels keys: input, query, key, value, scores, softmax, weights, context.
@@ -155,10 +175,13 @@ def qkv_projection(labels: dict[str, str]) -> SvgFigure:
     canvas.box(720, 120, 110, 60, labels["context"], _PALETTE[4], bold=True, size=12)
     canvas.arrow(690, 100, 740, 118)
     canvas.arrow(392, 180, 718, 160)
-    return canvas.figure()
+    words = {key: _flat(text) for key, text in labels.items()}
+    return canvas.figure(alt or f"{words['input']} → W_q, W_k, W_v → {words['query']} · {words['key']} · {words['value']} → "
+                                f"{words['scores']} → {words['softmax']} → {words['weights']} · "
+                                f"{words['weights']} · {words['value']} → {words['context']}")
 
 
-def mask_steps(labels: dict[str, str], size: int = 5) -> SvgFigure:
+def mask_steps(labels: dict[str, str], size: int = 5, *, alt: str = "") -> SvgFigure:
     """Three small grids: raw scores, future scores set to -inf, softmax with zeros above the diagonal.
 
     labels keys: scores, masked, weights, minus_inf.
@@ -189,4 +212,5 @@ def mask_steps(labels: dict[str, str], size: int = 5) -> SvgFigure:
             canvas.arrow(ox - 80, 26 + grid / 2, ox - 8, 26 + grid / 2)
     canvas.text(10 + grid + 45, 26 + grid / 2 - 8, labels["minus_inf"], size=10)
     canvas.text(10 + 2 * grid + 135, 26 + grid / 2 - 8, "softmax", size=10)
-    return canvas.figure()
+    return canvas.figure(alt or f"{size} × {size} · {labels['scores']} → {labels['masked']} → softmax → {labels['weights']} · "
+                                f"{labels['minus_inf']}")

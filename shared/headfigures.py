@@ -239,7 +239,9 @@ def _draw_step(svg: _Svg, step: Step, split: HeadSplit, words, y: float, area_x:
         svg.text(4, line_y, line, size=12, fill="#555" if step.skipped else "#333")
     if not step.skipped:
         line_y += 13.5
-        svg.text(4, line_y, f"shape {step.shape} · stride() {step.stride}", size=10.5, mono=True, fill="#555")
+        # words["shape"] is optional (English "shape"): a Chinese notebook passes 形狀：
+        shape = _joined(words.get("shape", "shape"), str(step.shape))
+        svg.text(4, line_y, f"{shape} · stride() {step.stride}", size=10.5, mono=True, fill="#555")
         line_y += 13
         svg.text(4, line_y, "is_contiguous() " + str(step.contiguous), size=10.5, mono=True,
                  fill="#555" if step.contiguous else "#c0392b", weight="" if step.contiguous else "600")

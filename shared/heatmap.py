@@ -127,8 +127,28 @@ def _text_width(text: str, size: float) -> float:
 
 
 def _label_font(cell: float) -> float:
-    """Font size of the token labels for a cell size: 85 % of the cell, between 7 and 11 px."""
-    return float(min(11.0, max(7.0, cell * 0.85)))
+    """Font size of the token labels for a cell size: 85 % of the cell, between 7 and 11 px, and never
+    taller than a cell (less 5 %), so that neighbouring labels' em boxes do not touch."""
+    return float(min(11.0, max(7.0, cell * 0.85), cell / 1.05))
+
+
+# Column labels are slanted. Neighbours sit one cell apart, so across their baselines they are
+# cell · sin(angle) apart, and an em box (a Chinese glyph fills it) needs 1.05 em: the angle is 50°
+# where the cells allow it, steeper where they are narrow (up to upright, 90°). Each label stays one
+# line along which a word reads, in either language.
+SLANT = 50.0
+
+
+def _slant(cell: float) -> float:
+    """The column labels' angle (degrees up from the horizontal) for a cell size."""
+    need = min(1.0, 1.05 * _label_font(cell) / cell)
+    return max(SLANT, math.degrees(math.asin(need)))
+
+
+def _col_label_height(longest_col: float, cell: float) -> float:
+    """Height the column labels take above the first row of panels (longest_col in em)."""
+    angle = math.radians(_slant(cell))
+    return (longest_col * math.sin(angle) + 0.35 * math.cos(angle)) * _label_font(cell) + 8
 
 
 def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: float, longest_col: float) -> tuple[int, float]:
@@ -138,7 +158,7 @@ def _fit(heads: int, rows: int, cell_for_width, grid_height: float, title_h: flo
     """
 
     def tallest(cell: float, grid_rows: int) -> float:  # column labels take room by their font, so by the cell
-        col_label_h = longest_col * _label_font(cell) * 0.8 + 8
+        col_label_h = _col_label_height(longest_col, cell)
         return (grid_height - col_label_h - grid_rows * (title_h + 8)) / (grid_rows * rows)
 
     best = (1, 0.0)
@@ -226,7 +246,10 @@ def attention_heatmaps(
         per_row, cell = _fit(heads, rows, cell_for_width, max_height - legend_h - 16, title_h, longest_col)
     font = _label_font(cell)
     label_w = longest_row * font + 8
-    col_label_h = longest_col * font * 0.8 + 8
+    col_label_h = _col_label_height(longest_col, cell)
+    slant = _slant(cell)
+    # the anchor moves right so that the glyphs, not the baseline, are centred on the column
+    centring = 0.35 * font * math.sin(math.radians(slant))
     panel_w = cols * cell + sums_w + gap
     panel_h = title_h + rows * cell + 8  # below the first row of panels: no column labels (the same tokens)
     first_h = panel_h + col_label_h
@@ -279,13 +302,12 @@ def attention_heatmaps(
                 f'<text x="{centre:.1f}" y="{oy + 13:.1f}" text-anchor="middle" font-weight="600">{esc(titles[h])}</text>'
             )
         for j, label in enumerate(col_labels if first_row else ()):  # column labels, slanted
-            x = gx + (j + 0.5) * cell
-            out.append(
-                f'<text transform="translate({x:.1f},{gy - 4:.0f}) rotate(-50)">{esc(label)}</text>'
-            )
+            turn = f"translate({gx + (j + 0.5) * cell + centring:.1f},{gy - 4:.0f}) rotate(-{slant:.1f})"
+            out.append(f'<text class="col-label" transform="{turn}">{esc(label)}</text>')
         for i, label in enumerate(row_labels if h % per_row == 0 else ()):
             y = gy + (i + 0.5) * cell + 4
-            out.append(f'<text x="{gx - 4:.0f}" y="{y:.0f}" text-anchor="end">{esc(label)}</text>')
+            y += 0.35 * font - 4  # the baseline a third of an em below the row's centre
+            out.append(f'<text class="row-label" x="{gx - 4:.0f}" y="{y:.1f}" text-anchor="end">{esc(label)}</text>')
         # The cells are one tiny raster image (a pixel per cell, scaled up without smoothing): a few
         # hundred bytes instead of thousands of SVG elements, which keeps the browser's redraw cheap.
         pixels = _LUT_RGB[np.asarray(levels[h])]  # (rows, cols, 3)
@@ -349,4 +371,6 @@ def attention_heatmaps(
     out.append("</svg>")
     # The alt text is made of the caller's words only, so it reads in the page's language.
     alt = " · ".join([description, *(t for t in titles if t), f"{heads} × {rows} × {cols}", *([masked_label] * bool(legend_h))])
+    # The same words inside the SVG (its accessible name and <title>), for a page that shows it inline.
+    out[0] = out[0].replace(' role="img">', f' role="img" aria-label="{esc(alt, quote=True)}"><title>{esc(alt)}</title>', 1)
     return HeatmapGrid("".join(out), uid, int(math.ceil(width)), int(math.ceil(height)), alt)

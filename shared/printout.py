@@ -2,6 +2,10 @@
 
 Both are cell outputs rather than ``print`` calls, because marimo's app mode shows outputs, not the
 console. (Not named ``display``: the Jupyter build of the notebook uses IPython's ``display``.)
+
+A list of values in a message reads in the reader's language, 「1、2、4」 or "1, 2, 4": the notebook's
+words cell holds the pattern that joins two neighbours (placeholders ``{earlier}`` and ``{later}``),
+translated by the catalogue like any other words, and :func:`join_values` applies it.
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 import ast
 import functools
 import html
+import string
 import sys
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +79,23 @@ class Labelled:
 def labelled(*pairs: tuple[str, object]) -> Labelled:
     """``labelled(("weights:", w), ("sum:", w.sum()))`` displays both values, aligned, under their labels."""
     return Labelled(tuple(pairs))
+
+
+# How two neighbours of a list of values are joined, in English (see the module's docstring).
+LIST_PATTERN = "{earlier}, {later}"
+
+
+def join_values(values: Iterable[object], pattern: str = LIST_PATTERN) -> str:
+    """``values`` as text, neighbours joined by ``pattern`` (``"{earlier}, {later}"`` gives "1, 2, 4")."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str such as {LIST_PATTERN!r}, got {type(pattern).__name__}")
+    fields = sorted(name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None)
+    if fields != ["earlier", "later"]:
+        raise ValueError(f"pattern must hold the placeholders {{earlier}} and {{later}} once each, got {pattern!r}")
+    texts = [str(value) for value in values]
+    if not texts:
+        return ""
+    joined = texts[0]
+    for text in texts[1:]:
+        joined = pattern.format(earlier=joined, later=text)
+    return joined

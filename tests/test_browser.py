@@ -389,3 +389,57 @@ def test_the_language_links_work_in_the_static_site(browser, tmp_path):
         page.close()
         server.terminate()
         server.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------------------------------
+# Accessibility: axe-core (the npm package, installed by .ci/run into .cache/axe) on both apps
+# --------------------------------------------------------------------------------------------------
+
+AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# Violations that come from marimo's own page, not from the notebook's content: (rule id, a fragment
+# of the element's selector or opening tag as axe reports it, why it is not ours). Anything else
+# serious or critical fails. (Seen with marimo 0.25 and axe-core 4.14, December 2026.)
+MARIMO_OWN: tuple[tuple[str, str, str], ...] = (
+    ("button-name", 'aria-haspopup="menu"',
+     "marimo's app menu, the icon-only button at the top right: marimo renders it without a label"),
+    ("scrollable-region-focusable", "max-h-[70vh]",
+     "marimo's floating outline (floating-outline-*.js), the list of headings marimo draws at the right edge in app "
+     "mode: a scrolling panel marimo does not make focusable"),
+)
+
+
+def _axe_violations(page) -> list[dict]:
+    if not AXE_JS.is_file():
+        reason = f"axe-core is not installed ({AXE_JS}); run: npm install --prefix .cache/axe axe-core@4"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (.ci/run does)")
+        pytest.skip(reason)
+    page.add_script_tag(path=str(AXE_JS))
+    return page.evaluate("""async () => {
+        const result = await axe.run(document, {resultTypes: ['violations']});
+        return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map((n) => ({impact: n.impact, target: n.target.flat().join(' >>> '), html: n.html.slice(0, 160)}))}));
+    }""")
+
+
+def _ours(rule: str, node: dict) -> bool:
+    return not any(rule == own and (fragment in node["target"] or fragment in node["html"]) for own, fragment, _ in MARIMO_OWN)
+
+
+def test_axe_finds_no_serious_violation_in_our_content(served):
+    """axe-core at 1366 x 768: no serious or critical violation that comes from the notebook's content
+    (figures without a text alternative, unlabelled controls, contrast); marimo's own are listed above."""
+    page = served.page
+    size = page.viewport_size
+    page.set_viewport_size(LAPTOP)
+    try:
+        violations = _axe_violations(page)
+    finally:
+        page.set_viewport_size(size)
+    problems = [
+        f"{v['id']} ({node['impact'] or v['impact']}): {v['help']}: {node['target']}: {node['html']}"
+        for v in violations
+        for node in v["nodes"]
+        if (node["impact"] or v["impact"]) in ("serious", "critical") and _ours(v["id"], node)
+    ]
+    assert not problems, f"{len(problems)} serious or critical axe violation(s):\n" + "\n".join(problems)

@@ -74,3 +74,23 @@ def test_the_benchmark_refuses_a_device_it_does_not_have(monkeypatch):
     command = [sys.executable, "-m", "benchmarks.attention_speed", "--device", "cuda", "--quick"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "device 'cuda' is not available here" in result.stderr
+
+
+def test_a_device_is_described_in_the_words_given(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert devices.describe(torch.device("cpu")) == f"CPU ({devices.platform.machine()}, 2 threads)"  # English, as before
+    chinese = {
+        "cpu": "CPU（{machine}，{threads} 個執行緒）",
+        "cpu_one_thread": "CPU（{machine}，1 個執行緒）",
+        "mps": "Apple GPU（MPS）",
+    }
+    assert devices.describe(torch.device("cpu"), chinese) == f"CPU（{devices.platform.machine()}，2 個執行緒）"
+    assert devices.describe(torch.device("mps"), chinese) == "Apple GPU（MPS）"
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert devices.describe(torch.device("cpu")).endswith(", 1 thread)")  # not "1 threads"
+    assert devices.describe(torch.device("cpu"), chinese).endswith("，1 個執行緒）")
+    assert devices.describe(torch.device("cpu"), {"mps": "Apple"}).startswith("CPU (")  # missing keys stay English
+    with pytest.raises(ValueError, match=r"words has unknown keys \['gpu'\]"):
+        devices.describe(torch.device("cpu"), {"gpu": "x"})
+    with pytest.raises(TypeError, match="words must be a mapping"):
+        devices.describe(torch.device("cpu"), "CPU")

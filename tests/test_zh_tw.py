@@ -16,7 +16,11 @@
    (d) no prose left in English, also checked on the generated notebook with an independent reading
        of which strings a reader sees (so a string the extractor missed is caught);
    (e) a matrix row is 列 and a column is 行 (no mainland "每一行" for a row);
-   (f) no line break between Chinese characters inside Markdown (it renders as a stray space).
+   (f) no line break between Chinese characters inside Markdown (it renders as a stray space);
+   (g) an English gloss in full-width parentheses with no spaces, 注意力權重（attention weights）,
+       and a percentage with no space before the sign, 80% (docs/glossary.md, "Writing rules");
+   (h) the example sentence's token labels: none is a lone punctuation-like character (a lone 一
+       renders as a dash or a slash in the heatmaps).
 
 Each checker is a plain function returning a list of problems; every checker has a test that feeds
 it a bad sample, so each of these tests can fail.
@@ -272,6 +276,10 @@ GLOSSARY_REJECTED = {
     "語境向量": "上下文向量",
     "前向傳播": "前向傳遞",
     "存放庫": "儲存庫",
+    # The Taiwan review (December 2026), docs/glossary.md:
+    "分頭": "多頭切分 (分頭 reads as 'separately' or a hair parting)",
+    "接手": "認領 (接手 is taking over from someone)",
+    "測試序列": "觀測序列（probe sequences） (測試 suggests a test set)",
 }
 
 
@@ -391,6 +399,54 @@ def stray_line_break_spaces(texts: list[Text]) -> list[str]:
         if item.markdown
         for m in _STRAY_SPACE.finditer(item.text)
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# (g) English glosses in parentheses, and percentages
+# --------------------------------------------------------------------------------------------------
+
+# docs/glossary.md: an English gloss follows the Chinese term in full-width parentheses, with no
+# space on either side and none inside: 注意力權重（attention weights）. Code, LaTeX and link targets
+# are set aside first (replaced by as many x's, so that a space next to them still counts), so
+# `softmax(x)` or $(b, T)$ are not glosses; nor is a shape such as (T, d_head).
+_HALF_WIDTH_GLOSS = re.compile(r"[\u3400-\u9fff，。：；、]\s*\([A-Za-z][A-Za-z' -]*[A-Za-z]\)")
+_SPACED_FULL_WIDTH = re.compile(r"[\u3400-\u9fff] +（|（ +| +）")
+_SPACED_PERCENT = re.compile(r"[0-9}] +[%％]")
+
+
+def gloss_and_percent_problems(texts: list[Text]) -> list[str]:
+    problems = []
+    for item in texts:
+        if not item.display or not _CJK.search(item.text):
+            continue
+        prose = _NOT_PROSE.sub(lambda m: "x" * len(m.group()), item.text)
+        for pattern, rule in (
+            (_HALF_WIDTH_GLOSS, "an English gloss goes in full-width parentheses: 詞（gloss）"),
+            (_SPACED_FULL_WIDTH, "no space before or inside full-width parentheses"),
+            (_SPACED_PERCENT, "no space before the percent sign: 80%"),
+        ):
+            for match in pattern.finditer(prose):
+                problems.append(f"{item.where}: {rule}: {_snippet(item.text, *match.span())}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# (h) Token labels that render as a character
+# --------------------------------------------------------------------------------------------------
+
+# Han characters drawn as a single stroke or a box: alone on an axis they read as a dash, a bar, a
+# dot or an empty glyph box, and on a rotated label or beside the mask's hatching as a slash.
+STROKE_LIKE = frozenset("一丨丶丿乀乁乙乚亅〇口二")
+
+
+def punctuation_like_labels(labels: list[str]) -> list[str]:
+    """Labels made only of punctuation, symbols or stroke-like characters (or empty)."""
+    import unicodedata
+
+    def looks_like_punctuation(char: str) -> bool:
+        return char in STROKE_LIKE or unicodedata.category(char)[0] in "PSZ"
+
+    return [repr(label) for label in labels if all(looks_like_punctuation(c) for c in label)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -752,6 +808,68 @@ def test_untranslated_checker_fails_on_a_bad_sample() -> None:
     assert untranslated_strings([("x", "weight", "weight", True)])
     assert not untranslated_strings([("x", "weight", "權重", True)])
     assert not untranslated_strings([("x", "d_out", "d_out", True), ("x", "warn", "warn", False)])
+
+
+def test_english_glosses_and_percentages_follow_the_house_rule(zh_texts: list[Text]) -> None:
+    assert sum("（" in t.text and re.search(r"（[A-Za-z]", t.text) is not None for t in zh_texts) > 10
+    problems = gloss_and_percent_problems(zh_texts)
+    assert not problems, _report(problems)
+
+
+def test_gloss_and_percent_checker_fails_on_a_bad_sample() -> None:
+    assert gloss_and_percent_problems(_sample("注意力權重 (attention weights) 的總和"))
+    assert gloss_and_percent_problems(_sample("注意力權重(attention weights)"))
+    assert gloss_and_percent_problems(_sample("注意力權重 （attention weights）"))
+    assert gloss_and_percent_problems(_sample("注意力權重（ attention weights ）"))
+    assert gloss_and_percent_problems(_sample("至少 80 % 的注意力"))
+    assert gloss_and_percent_problems(_sample("佔比 {share} %"))
+    assert not gloss_and_percent_problems(_sample("注意力權重（attention weights）佔 80%；呼叫 `softmax(x)`，形狀 $(b, T)$"))
+
+
+def test_the_example_sentence_has_no_label_that_renders_as_punctuation(en_source: str, table: dict[str, str]) -> None:
+    english = re.search(r'TOKENS = "([^"]+)"\.split\(\)', en_source).group(1)
+    labels = table[english].split()
+    assert len(labels) == len(english.split()), labels  # one label per token of the English sentence
+    assert len(set(labels[:6])) == 6, labels  # the query menu of 3.3 is keyed by the first six
+    problems = punctuation_like_labels(labels)
+    assert not problems, problems
+
+
+def test_punctuation_like_label_checker_fails_on_a_bad_sample() -> None:
+    assert punctuation_like_labels(["你的", "一", "步"]) == ["'一'"]
+    assert punctuation_like_labels(["、", "—", "口", ""]) == ["'、'", "'—'", "'口'", "''"]
+    assert not punctuation_like_labels(["一小", "步", "每", "一步", "上"])
+
+
+def _template_fields(text: str) -> list[str] | None:
+    """The {placeholders} of a str.format template, or None when the text is not one (LaTeX braces)."""
+    try:
+        return bt._fields(text)
+    except ValueError:
+        return None
+
+
+def template_field_problems(pairs: list[tuple[str, str, str, bool]]) -> list[str]:
+    """A plain string with {placeholders} is a template a shared function fills in (devices.describe,
+    printout.join_values): its translation must keep the same placeholders, or the cell fails at run time."""
+    return [
+        f"{where}: the translation must keep the placeholders {_template_fields(en)}, has {_template_fields(zh)}: {zh!r}"
+        for where, en, zh, _ in pairs
+        if _template_fields(en) and _template_fields(en) != _template_fields(zh)
+    ]
+
+
+def test_templates_keep_their_placeholders(pieces: list[Piece], table: dict[str, str]) -> None:
+    templates = [p for p in pieces if p.kind == "string" and not p.markdown and _template_fields(p.msgid) and p.msgid in table]
+    assert len(templates) >= 3, "the device words and the list pattern are no longer templates?"
+    problems = template_field_problems(catalogue_pairs(templates, table))
+    assert not problems, _report(problems)
+
+
+def test_template_checker_fails_on_a_bad_sample() -> None:
+    assert template_field_problems([("x", "{earlier}, {later}", "{earlier}、{後}", True)])
+    assert template_field_problems([("x", "CPU ({machine}, {threads} threads)", "CPU（x86_64）", True)])
+    assert not template_field_problems([("x", "{earlier}, {later}", "{earlier}、{later}", True)])
 
 
 def test_rows_are_lie_and_columns_are_hang(pieces: list[Piece], table: dict[str, str]) -> None:
