@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 8d417c6bb5490d5bfa70a8412728f99d8bdc8205adeed8b3936031d7d047cb5a
+# content-sha256: 7587565d1baed02ac248506e42394ce9db951ec0bacbc7bbd3fc2050f7cebd67
 
 import marimo
 
@@ -1698,7 +1698,7 @@ def gqa_intro(mo):
     mo.md(r"""
     ### 分組查詢注意力
 
-    快取為每一層、每個詞元、每個頭各存一個鍵與一個值。分組查詢注意力存得比較少：$h$ 個查詢頭分成 $g$ 組，同一組的所有頭讀取同一個鍵頭與值頭。`W_key` 與 `W_value` 從 $d_\text{out}$ 行縮成 $g \cdot d_\text{head}$ 行，而在計算分數之前，每個鍵／值頭會為該組的 $h/g$ 個查詢頭重複一次。$g = h$ 時它就是本章的多頭注意力；$g = 1$ 時則是多查詢注意力（multi-query attention, MQA）。下面以本章的批次（2 × 6 × 3）與 `d_out=12` 逐步追蹤 3.6.2 的分頭，這次加上分組。
+    快取為每一層、每個詞元、每個頭各存一個鍵與一個值。分組查詢注意力存得比較少：$h$ 個查詢頭分成 $g$ 組，同一組的所有頭讀取同一個鍵頭與值頭。`W_key` 與 `W_value` 從 $d_\text{out}$ 行縮成 $g \cdot d_\text{head}$ 行，而在計算分數之前，每個鍵／值頭會為該組的 $h/g$ 個查詢頭重複一次。$g = h$ 時它就是本章的多頭注意力；$g = 1$ 時則是多查詢注意力（multi-query attention, MQA）。下面以本章的批次（2 × 6 × 3）與 `d_out=12` 逐步追蹤 3.6.2 的多頭切分，這次加上分組。
     """)
     return
 
