@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
+# content-sha256: 8a5ac368567f5548e65443061b0c26326e07b87a6f9a4621a3ba161e82069574
 
 import marimo
 
@@ -1188,7 +1188,14 @@ def watch_code(mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
-            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果。迴圈每 5 步存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定測試序列（probe sequences）的權重。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
+            Here are the model and the training loop, from `shared/training.py`. The loss is the
+            cross-entropy of each offset's prediction, summed over the offsets: guessing scores
+            $\ln 8 \approx 2.08$ per offset, and copying without a mistake scores 0. `draws` is the
+            run's own stream of random numbers (initial weights, batches, dropout masks), so every
+            reader of a shared server gets the same run for the same seed, in any process. Every
+            $1/80$ of the run the loop keeps a snapshot: each head's weights in eval mode (dropout
+            off) on fixed probe sequences, with the share of right answers per offset. The step
+            slider below moves through these snapshots; it does not train again.
             """),
             mo.md(printout.source_markdown(training.CopyModel)),
             mo.md(printout.source_markdown(training.train)),
@@ -1200,17 +1207,38 @@ def watch_code(mo, printout, training):
 @app.cell(hide_code=True)
 def watch_try(mo):
     mo.md(r"""
-    #### 自己訓練看看
+    #### Train it yourself
 
-    選一個任務和頭數。新的設定一兩秒就能訓練完，訓練時會顯示進度條。伺服器會記住每一組設定，所以任何人訓練過的設定都會立刻出現。面板顯示每個頭在一條測試序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則為每個偏移量找出關注它最多的頭。當這個頭把至少 80 % 的注意力放在那裡，我們就說它「接手」了這個偏移量。可以試試：
+    Pick a task and a number of heads. A new setting of 400 steps trains in a second or two, with a
+    progress bar; the server remembers every setting, so one that anybody trained before comes back
+    at once. Drag the step slider from 0: the panels show each head's weights on one probe sequence
+    (queries down, keys across), the chart the loss, and the table, for each offset, how often the
+    model names it right and what the heads do with it. The verdict says **taken by head $k$** when
+    that head puts at least 80 % of its weight on the offset's key, **split between heads** when
+    several heads carry it, **blended in one head** when one head carries it together with another
+    offset, and **not learned** while fewer than 90 % of the answers are right. Things to try:
 
-    * **兩個頭，偏移量 1 和 3**（預設）。把步數滑桿從 0 開始往右拉。一開始，每個頭都把權重分散在前面的詞元上。到了第 50 步，一個頭幾乎把全部權重放在往前一個的鍵上（對角線正下方的一條亮線），另一個頭則放在往前三個的鍵上（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
-    * **一個頭。** 它沒辦法把全部權重同時放在兩個鍵上，只好分開：大約 60 % 給往前一個，45 % 給往前三個（這兩個比例是對不同的查詢取平均，所以加起來不一定是 100 %）。損失停在 1 左右，離 0 很遠。
-    * **四個頭。** 學得一樣快：兩個頭各接手一個偏移量，多出來的頭則偏向其中一個。
-    * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，每個頭都得把權重分給兩個偏移量，損失降不下來；四個頭時，每個偏移量都有自己的頭。
-    * **下一個詞元。** 因果遮罩讓每個頭都看不到後面的鍵，所以沒有東西可學：損失一直停在隨機猜測的水準。這就是 3.5 的遮罩在發揮作用。
-    * 訓練時的 **dropout** 會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直偏高，而關閉 dropout 時的損失（深色線）仍然下降。多出來的頭會變成備援：用四個頭預測前一個詞元、dropout 設為 0.5 時，四個頭全都學會同一個偏移量。
-    * **三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**，就從不同的權重開始：接手偏移量的會是別的頭，但結果一樣。
+    * **Two heads, offsets 1 and 3** (the default). At step 0 every head spreads its weight over
+      the earlier tokens. Within the first 100 steps one head takes the key one back (a bright line
+      just below the diagonal), the other the key three back (a line two cells lower), and the loss
+      falls from the guessing line to almost 0.
+    * **One head.** Its weight on a row sums to 1, so it keeps both keys at once, a little more on
+      one back than on three back, and passes a blend of two tokens to the read-out. At step 400 the
+      loss is still falling: one offset is learned from the blend, the other not yet. Choose 2,000
+      steps to see where it gets (the first experiment below asks you to guess first).
+    * **Four heads.** Two heads take the two offsets, later than with two heads: the spare heads
+      share the work at first.
+    * **The tokens 1, 2 and 4 back**, two heads and then four. With two heads the loss still falls
+      far below guessing: one offset at least is carried in a blend. With four, every offset is
+      taken by a head of its own.
+    * **Dropout** zeroes random attention weights during training, at times the very weight a head
+      needs, so the training loss (light line) stays above the loss with dropout off (dark line).
+      With four heads on the previous token, every head ends up on the previous token, with dropout
+      or without; dropout makes them sharper.
+    * **Causal mask**, **position embeddings** and the task **has this token appeared before?**
+      each have an experiment below. **Three heads** cannot split the width 32, and a sequence
+      shorter than the task needs has no such position: the app says so. **Another seed** (a whole
+      number from 0 to 9999) starts from other weights: other heads take the offsets.
     """)
     return
 
@@ -1223,6 +1251,7 @@ def watch_task_control(mo):
             "往前第 1 和第 3 個詞元": (1, 3),
             "往前第 1、2、4 個詞元": (1, 2, 4),
             "下一個詞元（往後 1 個）": (-1,),
+            "has this token appeared before?": "seen",
         },
         value="往前第 1 和第 3 個詞元",
         label="任務：預測",
@@ -1249,94 +1278,309 @@ def watch_tokens_control(mo, training):
 
 
 @app.cell
-def watch_seed_control(mo):
-    training_seed = mo.ui.number(start=0, stop=999, step=1, value=123, label="隨機種子")
+def watch_seed_control(mo, training):
+    training_seed = mo.ui.number(start=0, stop=training.SEED_BOX_MAX, step=1, value=123, label="Seed (0 to 9999)")
     return (training_seed,)
 
 
 @app.cell
-def watch_controls(copy_task, mo, training_dropout, training_heads, training_seed, training_tokens):
+def watch_steps_control(mo):
+    training_steps = mo.ui.dropdown(
+        options={"400 (about 1 s)": 400, "1,200 (about 3 s)": 1200, "2,000 (about 5 s)": 2000},
+        value="400 (about 1 s)",
+        label="Training steps (a new setting's time)",
+    )
+    return (training_steps,)
+
+
+@app.cell
+def watch_causal_control(mo):
+    training_causal = mo.ui.switch(value=True, label="因果遮罩")
+    return (training_causal,)
+
+
+@app.cell
+def watch_positions_control(mo):
+    training_positions = mo.ui.switch(value=True, label="Position embeddings")
+    return (training_positions,)
+
+
+@app.cell
+def watch_controls(copy_task, mo, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
     mo.vstack(
         [
-            mo.hstack([copy_task, training_heads], justify="start", gap=2),
-            mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+            mo.hstack([copy_task, training_heads, training_steps], justify="start", gap=2),
+            mo.hstack([training_dropout, training_tokens, training_seed, training_causal, training_positions], justify="start", gap=1.5),
         ]
     )
     return
 
 
 @app.cell
-def watch_training(copy_task, mo, training, training_dropout, training_heads, training_seed, training_tokens):
-    _heads, _tokens = training_heads.value, training_tokens.value
+def watch_training(copy_task, mo, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
+    _heads, _tokens, _task = training_heads.value, training_tokens.value, copy_task.value
     watch_settings = dict(
-        offsets=copy_task.value, num_heads=_heads, dropout=training_dropout.value, num_tokens=_tokens, seed=training_seed.value
+        offsets=() if _task == "seen" else _task, task="seen" if _task == "seen" else "copy", num_heads=_heads,
+        dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
+        steps=training_steps.value, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # 這組設定可以訓練時為 None
     # 每組設定在每個伺服器上只訓練一次；預設設定從檔案載入，所以開啟筆記本時什麼都不用訓練。
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title="正在訓練注意力層")
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {training_steps.value} steps")
     _allowed = ", ".join(str(h) for h in training.head_counts())
-    _farthest = max(abs(offset) for offset in copy_task.value)
+    _farthest = max((abs(offset) for offset in watch_settings["offsets"]), default=0)
     _messages = {
         "num_heads": f"**{_heads} 個頭無法平分 {training.WIDTH} 的寬度。** `MultiHeadAttention` 給每個頭相同的維度，所以頭數必須能整除 {training.WIDTH}：請從 {_allowed} 中選一個。",
         "offsets": f"**{_tokens} 個詞元的序列裡，沒有相隔 {_farthest} 個位置的詞元。** 這個任務至少需要 {_farthest + 1} 個詞元：請把詞元數的滑桿往右拉，或換一個任務。",
+        "seed": f"**The seed must be a whole number from 0 to {training.SEED_BOX_MAX}.** Type one in the Seed box; 123 is the default.",
     }
-    mo.callout(mo.md(_messages.get(watch_error.argument, str(watch_error))), kind="warn") if watch_error else None
+    _fallback = "**These settings cannot be trained.** Move a control back to one of its own values."
+    mo.callout(mo.md(_messages.get(watch_error.argument, _fallback)), kind="warn") if watch_error else None
     return (watch_run,)
 
 
 @app.cell
-def watch_step_control(mo, training):
-    training_step = mo.ui.slider(0, training.STEPS, step=training.SNAPSHOT_EVERY, value=training.STEPS, label="訓練步數", show_value=True, full_width=True)
-    training_step
+def watch_step_control(mo, training, training_steps):
+    _steps = training_steps.value if training_steps.value in training.STEP_CHOICES else training.STEPS
+    training_step = mo.ui.slider(0, _steps, step=_steps // training.SNAPSHOTS, value=0, label="訓練步數", show_value=True, full_width=True)
     return (training_step,)
 
 
 @app.cell
 def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
     watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # 評估模式，訓練了這麼多步之後
+    _names = {"taken": "taken by {heads}", "split": "split between {heads}", "blended": "blended in {heads}", "not learned": "not learned", "hidden": "hidden by the causal mask"}
     _rows = []
-    for _verdict in watch_run.verdicts(training_step.value) if watch_run else []:
-        if _verdict.hidden:
-            _rows.append(f"| 往後 {-_verdict.offset} 個 | 無 | 0% | 被因果遮罩擋住 |")
-        elif _verdict.owned:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 已接手 |")
-        else:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 沒有頭接手 |")
+    for _v in watch_run.verdicts(training_step.value) if watch_run else []:
+        _target = "earlier copy" if _v.offset == 0 else (f"{_v.offset} back" if _v.offset > 0 else f"{-_v.offset} ahead")
+        _heads = " and ".join(f"{HEAD.lower()} {h}" for h in (_v.heads or (_v.head,)))
+        _verdict = _names[_v.kind].format(heads=_heads if _v.kind != "taken" else f"{HEAD.lower()} {_v.head}")
+        _rows.append(f"| {_target} | {_v.accuracy:.0%} | {HEAD} {_v.head}: {_v.share:.0%} | {_verdict} |")
+    _table = mo.md("\n".join(["| token | right | most weight | verdict |", "| :-- | --: | --: | :-- |", *_rows])) if watch_run else None
+    _chart = charts.loss_chart(
+        watch_run.losses,
+        snapshot_steps=[s.step for s in watch_run.snapshots],
+        snapshot_losses=[s.loss for s in watch_run.snapshots],
+        chance=watch_run.chance,
+        step=training_step.value,
+        title="損失",
+        width=470,
+        height=230,
+        xlabel="訓練步數",
+        ylabel="損失",
+        train_label="訓練批次（dropout 開啟）",
+        eval_label="測試序列（dropout 關閉）",
+        chance_label="隨機猜測",
+        marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
+    ) if watch_run else None
     mo.vstack(
         [
-            attention_heatmaps(
-                watch_snapshot.weights,  # (heads, T, T)：每個頭在一條測試序列上的權重
-                watch_run.labels,
-                titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
-                masked=watch_run.masked,
-                **WEIGHT_LABELS,
-            ),
+            training_step,
             mo.hstack(
                 [
-                    charts.loss_chart(
-                        watch_run.losses,
-                        snapshot_steps=[s.step for s in watch_run.snapshots],
-                        snapshot_losses=[s.loss for s in watch_run.snapshots],
-                        chance=watch_run.chance,
-                        step=training_step.value,
-                        title="損失",
-                        width=540,
-                        xlabel="訓練步數",
-                        ylabel="損失",
-                        train_label="訓練批次（dropout 開啟）",
-                        eval_label="測試序列（dropout 關閉）",
-                        chance_label="隨機猜測",
-                        marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
+                    attention_heatmaps(
+                        watch_snapshot.weights,  # (heads, T, T)：每個頭在一條測試序列上的權重
+                        watch_run.labels,
+                        titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
+                        masked=watch_run.masked,
+                        max_width=520,
+                        max_height=440,
+                        **WEIGHT_LABELS,
                     ),
-                    mo.md("\n".join(["| 要預測的詞元 | 關注最多的頭 | 注意力佔比 | 判定 |", "| :-- | :-- | --: | :-- |", *_rows])),
+                    mo.vstack([_chart, _table], gap=0.5),
                 ],
                 widths=[1, 1],
-                align="center",
+                align="start",
                 gap=1,
             ),
         ]
     ) if watch_run else None
     return (watch_snapshot,)
+
+
+@app.cell
+def watch_predict_imports():
+    from shared import predict
+
+    return (predict,)
+
+
+@app.cell(hide_code=True)
+def watch_experiments_intro(mo):
+    mo.md(r"""
+    #### Four experiments: guess first
+
+    Each experiment below changes one thing and compares two runs, trained with seed 123 (a teacher
+    can have them trained before class). Pick what you expect; the runs, and whether you were right,
+    appear once you have chosen.
+    """)
+    return
+
+
+@app.cell
+def longer_guess_control(mo):
+    LONGER_CHOICES = {
+        "The loss stays near 1: one head cannot carry two tokens.": "stuck",
+        "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.": "blend",
+        "The head moves all of its weight to one key, and the other offset is dropped.": "take",
+    }
+    longer_guess = mo.ui.radio(options=LONGER_CHOICES, label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
+    longer_guess
+    return LONGER_CHOICES, longer_guess
+
+
+@app.cell
+def longer_reveal(LONGER_CHOICES, charts, longer_guess, mo, predict, training):
+    _long = training.trained(training.LONGER, title="Training 2,000 steps") if longer_guess.value else None
+    _two = training.trained(training.DEFAULT) if _long else None
+    if _long:
+        _at = {s: _long.at(s).loss for s in (400, 1200, 2000)}
+        _v = _long.verdicts(2000)
+        _truth = "take" if any(v.kind == "taken" for v in _v) else ("blend" if _at[2000] < 0.6 * _at[400] else "stuck")
+        _one_at, _two_at = _long.first_step(0.2), _two.first_step(0.2)
+        _reached = f"step {_one_at:,}" if _one_at else "not within 2,000 steps"
+        _why = (
+            f"Loss at step 400: {_at[400]:.2f}; at 1,200: {_at[1200]:.2f}; at 2,000: {_at[2000]:.2f}. "
+            f"At step 2,000 offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}, and the head still "
+            f"puts {_v[0].share:.0%} of its weight one back and {_v[1].share:.0%} three back: no key is dropped. "
+            f"A loss of 0.2 is reached at {_reached} with one head, at step {_two_at} with two heads, "
+            "where each head takes an offset of its own."
+        )
+        _closing = {
+            "blend": "One head gets there slowly, by blending; more heads get there sooner, each head cleanly on one key.",
+            "take": "This head gave up the blend: one head has taken an offset, and the other offset lives on in what is left.",
+            "stuck": "In 2,000 steps the blend did not get much further: one head is not enough for two keys here.",
+        }
+        _why = f"{_why} {_closing[_truth]}"
+        _said = predict.reveal(longer_guess.value, _truth, choices=LONGER_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(longer_guess.value, _truth)),
+            charts.loss_chart(_long.losses, snapshot_steps=[s.step for s in _long.snapshots], snapshot_losses=[s.loss for s in _long.snapshots], chance=_long.chance, step=2000, title="One head, 2,000 steps", width=560, height=220, xlabel="訓練步數", ylabel="損失", train_label="training batches", eval_label="probe sequences", chance_label="隨機猜測"),
+        ]
+    ) if _long else None
+    return
+
+
+@app.cell
+def causal_guess_control(mo):
+    CAUSAL_CHOICES = {
+        "It falls to about 0: every head can now see the next token and copy it.": "copy",
+        "It stays on the guessing line: random tokens cannot be predicted.": "guess",
+    }
+    causal_guess = mo.ui.radio(
+        options=CAUSAL_CHOICES,
+        label="**2 · Causal mask off.** The task is the next token. Clearing the module's mask buffer, `model.attention.mask.zero_()`, unmasks every key. What does the loss do?",
+    )
+    causal_guess
+    return CAUSAL_CHOICES, causal_guess
+
+
+@app.cell
+def causal_reveal(CAUSAL_CHOICES, causal_guess, mo, predict, training):
+    _off = training.trained(training.CAUSAL_OFF) if causal_guess.value else None
+    _on = training.trained(training.NEXT_TOKEN) if _off else None
+    if _off:
+        _truth = "copy" if _off.snapshots[-1].loss < 0.1 * _off.chance else "guess"
+        _v = _off.verdicts(_off.steps)[0]
+        _why = (
+            f"With the mask buffer cleared the loss ends at {_off.snapshots[-1].loss:.3f} and the answer is {_v.accuracy:.0%} right: "
+            f"head {_v.head} puts {_v.share:.0%} of its weight on the key one ahead and copies it. With the mask, the same model "
+            f"ends at {_on.snapshots[-1].loss:.2f}, next to the guessing line at {_on.chance:.2f}, and is {_on.verdicts(_on.steps)[0].accuracy:.0%} right. "
+            "The mask does not stop a model from predicting the next token: it stops it from copying the answer, so copying has to become "
+            "prediction from earlier tokens. These tokens are random, so nothing earlier predicts the next one; in text, earlier words do, "
+            "and that is how a GPT is trained, mask on. The switch is one line because the mask is a buffer: state the module carries "
+            "(saved with it and moved with it by `.to`), not code in its class."
+        )
+        _said = predict.reveal(causal_guess.value, _truth, choices=CAUSAL_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(causal_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def positions_guess_control(mo):
+    POSITIONS_CHOICES = {
+        "Nothing changes: the two heads still take the tokens 1 and 3 back.": "same",
+        "The loss stays far above 0: the heads cannot tell which key is three back.": "lost",
+    }
+    positions_guess = mo.ui.radio(
+        options=POSITIONS_CHOICES,
+        label="**3 · Position embeddings off.** Two heads, offsets 1 and 3, but the position embeddings are left out. What happens?",
+    )
+    positions_guess
+    return POSITIONS_CHOICES, positions_guess
+
+
+@app.cell
+def positions_reveal(POSITIONS_CHOICES, mo, positions_guess, predict, training):
+    _off = training.trained(training.NO_POSITIONS) if positions_guess.value else None
+    _on = training.trained(training.DEFAULT) if _off else None
+    if _off:
+        _truth = "same" if _off.snapshots[-1].loss < 0.2 else "lost"
+        _v = _off.verdicts(_off.steps)
+        _why = (
+            f"Without positions the loss ends at {_off.snapshots[-1].loss:.2f} (with them {_on.snapshots[-1].loss:.2f}; guessing {_off.chance:.2f}). "
+            f"Offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}; the largest share any head puts on the key one back is "
+            f"{_v[0].share:.0%}, on the key three back {_v[1].share:.0%}. A key then holds only its token, and a token looks the same "
+            "wherever it stands, so a query cannot ask for the key three back. Position embeddings (chapter 2) are what let a head "
+            "find a place in the sequence."
+        )
+        _said = predict.reveal(positions_guess.value, _truth, choices=POSITIONS_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(positions_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def content_guess_control(mo):
+    CONTENT_CHOICES = {
+        "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.": "content",
+        "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.": "position",
+    }
+    content_guess = mo.ui.radio(
+        options=CONTENT_CHOICES,
+        label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, 400 steps. What happens?",
+    )
+    content_guess
+    return CONTENT_CHOICES, content_guess
+
+
+@app.cell
+def content_reveal(CONTENT_CHOICES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
+    _run = training.trained(training.CONTENT) if content_guess.value else None
+    if _run:
+        _v = _run.verdicts(_run.steps)[0]
+        _truth = "content" if _v.accuracy >= training.LEARNED and _v.share >= 0.4 else "position"
+        _why = (
+            f"The answer is {_v.accuracy:.1%} right, against {_run.majority:.0%} for always giving the commonest answer. Where an earlier "
+            f"copy exists, head {_v.head} puts {_v.share:.0%} of its weight on it (verdict: {_v.kind}). That is 3.4's query matching keys "
+            "by content: the query of a B scores high against every key that holds a B, wherever it stands. "
+            "In the panels, look for the bright cells off the diagonal: there the key repeats the query's letter."
+        )
+        _said = predict.reveal(content_guess.value, _truth, choices=CONTENT_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _last = _run.snapshots[-1]
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(content_guess.value, _truth)),
+            attention_heatmaps(_last.weights, _run.labels, titles=[f"{HEAD} {h + 1}" for h in range(_last.weights.shape[0])], masked=_run.masked, max_width=620, max_height=320, **WEIGHT_LABELS),
+        ]
+    ) if _run else None
+    return
+
+
+@app.cell(hide_code=True)
+def watch_heads_note(mo):
+    mo.md(r"""
+    **Heads that trained models grow.** Language models trained on text grow heads like these: a
+    *previous-token head* attends to the key one back (offset 1 above), and a *duplicate-token head*
+    attends to earlier copies of the current token (the content task); both kinds were found in
+    GPT-2 (Elhage et al., 2021; Wang et al., 2022). An *induction head* goes one step further: after
+    "A B ... A" it predicts B, by finding the earlier A and copying the token after it. A query can
+    only match what a key holds, and a key here holds its own token and position; to match "the
+    token after an A", the key must first hold its previous token, which a previous-token head in an
+    earlier layer writes into it. So induction heads need two attention layers, one after the
+    other: chapter 4 stacks them in transformer blocks.
+    """)
+    return
 
 
 @app.cell(hide_code=True)
