@@ -1425,7 +1425,8 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
     mo.vstack(
         [
             mo.hstack([copy_task, training_heads, training_steps], justify="start", gap=2),
-            mo.hstack([training_dropout, training_tokens, training_seed, training_causal, training_positions], justify="start", gap=1.5),
+            mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+            mo.hstack([training_causal, training_positions], justify="start", gap=2),
         ]
     )
     return
@@ -1435,7 +1436,7 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
 def watch_training(copy_task, mo, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
     _heads, _tokens, _task = training_heads.value, training_tokens.value, copy_task.value
     watch_settings = dict(
-        offsets=() if _task == "seen" else _task, task="seen" if _task == "seen" else "copy", num_heads=_heads,
+        **training.task_settings(_task), num_heads=_heads,
         dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
         steps=training_steps.value, causal=training_causal.value, positions=training_positions.value,
     )
@@ -1443,7 +1444,7 @@ def watch_training(copy_task, mo, training, training_causal, training_dropout, t
     # Each setting trains once per server; the default comes from a file, so opening the notebook trains nothing.
     watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {training_steps.value} steps")
     _allowed = ", ".join(str(h) for h in training.head_counts())
-    _farthest = max((abs(offset) for offset in watch_settings["offsets"]), default=0)
+    _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
         "num_heads": f"**{_heads} heads cannot share a width of {training.WIDTH}.** `MultiHeadAttention` gives every head the same number of dimensions, so the head count must divide {training.WIDTH}: pick one of {_allowed}.",
         "offsets": f"**A sequence of {_tokens} tokens has no token {_farthest} positions away.** This task needs at least {_farthest + 1} tokens: move the token slider up, or pick another task.",
@@ -1464,7 +1465,7 @@ def watch_step_control(mo, training, training_steps):
 @app.cell
 def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
     watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # eval mode, after that many steps
-    _names = {"taken": "taken by {heads}", "split": "split between {heads}", "blended": "blended in {heads}", "not learned": "not learned", "hidden": "hidden by the causal mask"}
+    _names = {"taken": "taken by {heads}", "split": "split between {heads}", "blended": "blended in {heads}", "unlearned": "not learned", "hidden": "hidden by the causal mask"}
     _rows = []
     for _v in watch_run.verdicts(training_step.value) if watch_run else []:
         _target = "earlier copy" if _v.offset == 0 else (f"{_v.offset} back" if _v.offset > 0 else f"{-_v.offset} ahead")
@@ -1533,41 +1534,35 @@ def watch_experiments_intro(mo):
 
 
 @app.cell
-def longer_guess_control(mo):
-    LONGER_CHOICES = {
-        "The loss stays near 1: one head cannot carry two tokens.": "stuck",
-        "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.": "blend",
-        "The head moves all of its weight to one key, and the other offset is dropped.": "take",
+def longer_guess_control(mo, predict):
+    LONGER_OUTCOMES = {
+        "stuck": "The loss stays near 1: one head cannot carry two tokens.",
+        "blend": "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.",
+        "take": "The head moves all of its weight to one key, and the other offset is dropped.",
     }
-    longer_guess = mo.ui.radio(options=LONGER_CHOICES, label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
+    longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
     longer_guess
-    return LONGER_CHOICES, longer_guess
+    return LONGER_OUTCOMES, longer_guess
 
 
 @app.cell
-def longer_reveal(LONGER_CHOICES, charts, longer_guess, mo, predict, training):
+def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
     _long = training.trained(training.LONGER, title="Training 2,000 steps") if longer_guess.value else None
     _two = training.trained(training.DEFAULT) if _long else None
     if _long:
         _at = {s: _long.at(s).loss for s in (400, 1200, 2000)}
         _v = _long.verdicts(2000)
-        _truth = "take" if any(v.kind == "taken" for v in _v) else ("blend" if _at[2000] < 0.6 * _at[400] else "stuck")
+        _truth = training.longer_outcome(_long)
         _one_at, _two_at = _long.first_step(0.2), _two.first_step(0.2)
         _reached = f"step {_one_at:,}" if _one_at else "not within 2,000 steps"
-        _why = (
-            f"Loss at step 400: {_at[400]:.2f}; at 1,200: {_at[1200]:.2f}; at 2,000: {_at[2000]:.2f}. "
-            f"At step 2,000 offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}, and the head still "
-            f"puts {_v[0].share:.0%} of its weight one back and {_v[1].share:.0%} three back: no key is dropped. "
-            f"A loss of 0.2 is reached at {_reached} with one head, at step {_two_at} with two heads, "
-            "where each head takes an offset of its own."
-        )
+        _why = f"Loss at step 400: {_at[400]:.2f}; at 1,200: {_at[1200]:.2f}; at 2,000: {_at[2000]:.2f}. At step 2,000 offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}, and the head still puts {_v[0].share:.0%} of its weight one back and {_v[1].share:.0%} three back: no key is dropped. A loss of 0.2 is reached at {_reached} with one head, at step {_two_at} with two heads, where each head takes an offset of its own."
         _closing = {
             "blend": "One head gets there slowly, by blending; more heads get there sooner, each head cleanly on one key.",
             "take": "This head gave up the blend: one head has taken an offset, and the other offset lives on in what is left.",
             "stuck": "In 2,000 steps the blend did not get much further: one head is not enough for two keys here.",
         }
         _why = f"{_why} {_closing[_truth]}"
-        _said = predict.reveal(longer_guess.value, _truth, choices=LONGER_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _said = predict.reveal(longer_guess.value, _truth, outcomes=LONGER_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
     mo.vstack(
         [
             mo.callout(mo.md(_said), kind=predict.kind(longer_guess.value, _truth)),
@@ -1578,100 +1573,81 @@ def longer_reveal(LONGER_CHOICES, charts, longer_guess, mo, predict, training):
 
 
 @app.cell
-def causal_guess_control(mo):
-    CAUSAL_CHOICES = {
-        "It falls to about 0: every head can now see the next token and copy it.": "copy",
-        "It stays on the guessing line: random tokens cannot be predicted.": "guess",
+def causal_guess_control(mo, predict):
+    CAUSAL_OUTCOMES = {
+        "copy": "It falls to about 0: every head can now see the next token and copy it.",
+        "guess": "It stays on the guessing line: random tokens cannot be predicted.",
     }
     causal_guess = mo.ui.radio(
-        options=CAUSAL_CHOICES,
+        options=predict.options(CAUSAL_OUTCOMES),
         label="**2 · Causal mask off.** The task is the next token. Clearing the module's mask buffer, `model.attention.mask.zero_()`, unmasks every key. What does the loss do?",
     )
     causal_guess
-    return CAUSAL_CHOICES, causal_guess
+    return CAUSAL_OUTCOMES, causal_guess
 
 
 @app.cell
-def causal_reveal(CAUSAL_CHOICES, causal_guess, mo, predict, training):
+def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
     _off = training.trained(training.CAUSAL_OFF) if causal_guess.value else None
     _on = training.trained(training.NEXT_TOKEN) if _off else None
     if _off:
-        _truth = "copy" if _off.snapshots[-1].loss < 0.1 * _off.chance else "guess"
+        _truth = training.causal_outcome(_off)
         _v = _off.verdicts(_off.steps)[0]
-        _why = (
-            f"With the mask buffer cleared the loss ends at {_off.snapshots[-1].loss:.3f} and the answer is {_v.accuracy:.0%} right: "
-            f"head {_v.head} puts {_v.share:.0%} of its weight on the key one ahead and copies it. With the mask, the same model "
-            f"ends at {_on.snapshots[-1].loss:.2f}, next to the guessing line at {_on.chance:.2f}, and is {_on.verdicts(_on.steps)[0].accuracy:.0%} right. "
-            "The mask does not stop a model from predicting the next token: it stops it from copying the answer, so copying has to become "
-            "prediction from earlier tokens. These tokens are random, so nothing earlier predicts the next one; in text, earlier words do, "
-            "and that is how a GPT is trained, mask on. The switch is one line because the mask is a buffer: state the module carries "
-            "(saved with it and moved with it by `.to`), not code in its class."
-        )
-        _said = predict.reveal(causal_guess.value, _truth, choices=CAUSAL_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _why = f"With the mask buffer cleared the loss ends at {_off.snapshots[-1].loss:.3f} and the answer is {_v.accuracy:.0%} right: head {_v.head} puts {_v.share:.0%} of its weight on the key one ahead and copies it. With the mask, the same model ends at {_on.snapshots[-1].loss:.2f}, next to the guessing line at {_on.chance:.2f}, and is {_on.verdicts(_on.steps)[0].accuracy:.0%} right. The mask does not stop a model from predicting the next token: it stops it from copying the answer, so copying has to become prediction from earlier tokens. These tokens are random, so nothing earlier predicts the next one; in text, earlier words do, and that is how a GPT is trained, mask on. The switch is one line because the mask is a buffer: state the module carries (saved with it and moved with it by `.to`), not code in its class."
+        _said = predict.reveal(causal_guess.value, _truth, outcomes=CAUSAL_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
     mo.callout(mo.md(_said), kind=predict.kind(causal_guess.value, _truth)) if _off else None
     return
 
 
 @app.cell
-def positions_guess_control(mo):
-    POSITIONS_CHOICES = {
-        "Nothing changes: the two heads still take the tokens 1 and 3 back.": "same",
-        "The loss stays far above 0: the heads cannot tell which key is three back.": "lost",
+def positions_guess_control(mo, predict):
+    POSITIONS_OUTCOMES = {
+        "same": "Nothing changes: the two heads still take the tokens 1 and 3 back.",
+        "lost": "The loss stays far above 0: the heads cannot tell which key is three back.",
     }
     positions_guess = mo.ui.radio(
-        options=POSITIONS_CHOICES,
+        options=predict.options(POSITIONS_OUTCOMES),
         label="**3 · Position embeddings off.** Two heads, offsets 1 and 3, but the position embeddings are left out. What happens?",
     )
     positions_guess
-    return POSITIONS_CHOICES, positions_guess
+    return POSITIONS_OUTCOMES, positions_guess
 
 
 @app.cell
-def positions_reveal(POSITIONS_CHOICES, mo, positions_guess, predict, training):
+def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training):
     _off = training.trained(training.NO_POSITIONS) if positions_guess.value else None
     _on = training.trained(training.DEFAULT) if _off else None
     if _off:
-        _truth = "same" if _off.snapshots[-1].loss < 0.2 else "lost"
+        _truth = training.positions_outcome(_off)
         _v = _off.verdicts(_off.steps)
-        _why = (
-            f"Without positions the loss ends at {_off.snapshots[-1].loss:.2f} (with them {_on.snapshots[-1].loss:.2f}; guessing {_off.chance:.2f}). "
-            f"Offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}; the largest share any head puts on the key one back is "
-            f"{_v[0].share:.0%}, on the key three back {_v[1].share:.0%}. A key then holds only its token, and a token looks the same "
-            "wherever it stands, so a query cannot ask for the key three back. Position embeddings (chapter 2) are what let a head "
-            "find a place in the sequence."
-        )
-        _said = predict.reveal(positions_guess.value, _truth, choices=POSITIONS_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _why = f"Without positions the loss ends at {_off.snapshots[-1].loss:.2f} (with them {_on.snapshots[-1].loss:.2f}; guessing {_off.chance:.2f}). Offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}; the largest share any head puts on the key one back is {_v[0].share:.0%}, on the key three back {_v[1].share:.0%}. A key then holds only its token, and a token looks the same wherever it stands, so a query cannot ask for the key three back. Position embeddings (chapter 2) are what let a head find a place in the sequence."
+        _said = predict.reveal(positions_guess.value, _truth, outcomes=POSITIONS_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
     mo.callout(mo.md(_said), kind=predict.kind(positions_guess.value, _truth)) if _off else None
     return
 
 
 @app.cell
-def content_guess_control(mo):
-    CONTENT_CHOICES = {
-        "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.": "content",
-        "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.": "position",
+def content_guess_control(mo, predict):
+    CONTENT_OUTCOMES = {
+        "content": "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.",
+        "position": "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.",
     }
     content_guess = mo.ui.radio(
-        options=CONTENT_CHOICES,
-        label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, 400 steps. What happens?",
+        options=predict.options(CONTENT_OUTCOMES),
+        label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, sequences of 8 tokens, 1,200 steps. What happens?",
     )
     content_guess
-    return CONTENT_CHOICES, content_guess
+    return CONTENT_OUTCOMES, content_guess
 
 
 @app.cell
-def content_reveal(CONTENT_CHOICES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
+def content_reveal(CONTENT_OUTCOMES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
     _run = training.trained(training.CONTENT) if content_guess.value else None
     if _run:
         _v = _run.verdicts(_run.steps)[0]
-        _truth = "content" if _v.accuracy >= training.LEARNED and _v.share >= 0.4 else "position"
-        _why = (
-            f"The answer is {_v.accuracy:.1%} right, against {_run.majority:.0%} for always giving the commonest answer. Where an earlier "
-            f"copy exists, head {_v.head} puts {_v.share:.0%} of its weight on it (verdict: {_v.kind}). That is 3.4's query matching keys "
-            "by content: the query of a B scores high against every key that holds a B, wherever it stands. "
-            "In the panels, look for the bright cells off the diagonal: there the key repeats the query's letter."
-        )
-        _said = predict.reveal(content_guess.value, _truth, choices=CONTENT_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _truth = training.content_outcome(_run)
+        _why = f"The answer is {_v.accuracy:.1%} right, against {_run.majority:.0%} for always giving the commonest answer. Where an earlier copy exists, head {_v.head} puts {_v.share:.0%} of its weight on it. That is 3.4's query matching keys by content: the query of a B scores high against every key that holds a B, wherever it stands. In the panels, look for the bright cells off the diagonal: there the key repeats the query's letter."
+        _said = predict.reveal(content_guess.value, _truth, outcomes=CONTENT_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
         _last = _run.snapshots[-1]
     mo.vstack(
         [

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 8a5ac368567f5548e65443061b0c26326e07b87a6f9a4621a3ba161e82069574
+# content-sha256: 164c1b605e06765ab12b2fafe257121c0e7dbbda8bc02dc7d6a06aabed8712a9
 
 import marimo
 
@@ -1188,14 +1188,7 @@ def watch_code(mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
-            Here are the model and the training loop, from `shared/training.py`. The loss is the
-            cross-entropy of each offset's prediction, summed over the offsets: guessing scores
-            $\ln 8 \approx 2.08$ per offset, and copying without a mistake scores 0. `draws` is the
-            run's own stream of random numbers (initial weights, batches, dropout masks), so every
-            reader of a shared server gets the same run for the same seed, in any process. Every
-            $1/80$ of the run the loop keeps a snapshot: each head's weights in eval mode (dropout
-            off) on fixed probe sequences, with the share of right answers per offset. The step
-            slider below moves through these snapshots; it does not train again.
+            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果，在任何行程（process）裡都一樣。訓練每走完 $1/80$，迴圈就存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定測試序列（probe sequences）的權重，以及每個偏移量答對的比例。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
             """),
             mo.md(printout.source_markdown(training.CopyModel)),
             mo.md(printout.source_markdown(training.train)),
@@ -1207,38 +1200,16 @@ def watch_code(mo, printout, training):
 @app.cell(hide_code=True)
 def watch_try(mo):
     mo.md(r"""
-    #### Train it yourself
+    #### 自己訓練看看
 
-    Pick a task and a number of heads. A new setting of 400 steps trains in a second or two, with a
-    progress bar; the server remembers every setting, so one that anybody trained before comes back
-    at once. Drag the step slider from 0: the panels show each head's weights on one probe sequence
-    (queries down, keys across), the chart the loss, and the table, for each offset, how often the
-    model names it right and what the heads do with it. The verdict says **taken by head $k$** when
-    that head puts at least 80 % of its weight on the offset's key, **split between heads** when
-    several heads carry it, **blended in one head** when one head carries it together with another
-    offset, and **not learned** while fewer than 90 % of the answers are right. Things to try:
+    選一個任務和頭數。400 步的新設定一兩秒就能訓練完，訓練時會顯示進度條；伺服器會記住每一組設定，所以任何人訓練過的設定都會立刻出現。把步數滑桿從 0 開始往右拉：面板顯示每個頭在一條測試序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則列出每個偏移量模型答對多少，以及各個頭怎麼處理它。判定的用語如下：某個頭把至少 80 % 的權重放在該偏移量的鍵上，就是**由頭 $k$ 接手**；好幾個頭一起帶著它，就是**分散在幾個頭**；一個頭同時帶著它和另一個偏移量，就是**混在一個頭裡**；答對的比例不到 90 % 時，就是**尚未學會**。可以試試：
 
-    * **Two heads, offsets 1 and 3** (the default). At step 0 every head spreads its weight over
-      the earlier tokens. Within the first 100 steps one head takes the key one back (a bright line
-      just below the diagonal), the other the key three back (a line two cells lower), and the loss
-      falls from the guessing line to almost 0.
-    * **One head.** Its weight on a row sums to 1, so it keeps both keys at once, a little more on
-      one back than on three back, and passes a blend of two tokens to the read-out. At step 400 the
-      loss is still falling: one offset is learned from the blend, the other not yet. Choose 2,000
-      steps to see where it gets (the first experiment below asks you to guess first).
-    * **Four heads.** Two heads take the two offsets, later than with two heads: the spare heads
-      share the work at first.
-    * **The tokens 1, 2 and 4 back**, two heads and then four. With two heads the loss still falls
-      far below guessing: one offset at least is carried in a blend. With four, every offset is
-      taken by a head of its own.
-    * **Dropout** zeroes random attention weights during training, at times the very weight a head
-      needs, so the training loss (light line) stays above the loss with dropout off (dark line).
-      With four heads on the previous token, every head ends up on the previous token, with dropout
-      or without; dropout makes them sharper.
-    * **Causal mask**, **position embeddings** and the task **has this token appeared before?**
-      each have an experiment below. **Three heads** cannot split the width 32, and a sequence
-      shorter than the task needs has no such position: the app says so. **Another seed** (a whole
-      number from 0 to 9999) starts from other weights: other heads take the offsets.
+    * **兩個頭，偏移量 1 和 3**（預設）。第 0 步時，每個頭都把權重分散在前面的詞元上。前 100 步之內，一個頭接手往前一個的鍵（對角線正下方的一條亮線），另一個頭接手往前三個的鍵（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
+    * **一個頭。** 它每一列的權重總和是 1，所以只能同時帶著兩個鍵，把兩個詞元混在一起交給讀出層。到第 400 步，損失還在下降：一個偏移量已經從混合裡學會，另一個還沒有。選 2,000 步看看它最後能走到哪裡（下面第一個實驗會請你先猜）。
+    * **四個頭。** 兩個頭接手兩個偏移量，但比只有兩個頭時晚：一開始多出來的頭也分擔了工作。
+    * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，損失仍然降到遠低於隨機猜測：至少有一個偏移量是混在頭裡帶著的。四個頭時，每個偏移量都由自己的頭接手。
+    * **Dropout** 在訓練時會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直高於關閉 dropout 時的損失（深色線）。用四個頭預測前一個詞元時，不論有沒有 dropout，每個頭最後都會看向前一個詞元；dropout 讓它們更集中。
+    * **因果遮罩**、**位置嵌入**和「**這個詞元之前出現過嗎？**」這個任務，下面各有一個實驗。**三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**（0 到 9999 的整數），就從不同的權重開始：接手偏移量的會是別的頭。
     """)
     return
 
@@ -1251,7 +1222,7 @@ def watch_task_control(mo):
             "往前第 1 和第 3 個詞元": (1, 3),
             "往前第 1、2、4 個詞元": (1, 2, 4),
             "下一個詞元（往後 1 個）": (-1,),
-            "has this token appeared before?": "seen",
+            "這個詞元之前出現過嗎？": "seen",
         },
         value="往前第 1 和第 3 個詞元",
         label="任務：預測",
@@ -1279,16 +1250,16 @@ def watch_tokens_control(mo, training):
 
 @app.cell
 def watch_seed_control(mo, training):
-    training_seed = mo.ui.number(start=0, stop=training.SEED_BOX_MAX, step=1, value=123, label="Seed (0 to 9999)")
+    training_seed = mo.ui.number(start=0, stop=training.SEED_BOX_MAX, step=1, value=123, label="隨機種子（0 到 9999）")
     return (training_seed,)
 
 
 @app.cell
 def watch_steps_control(mo):
     training_steps = mo.ui.dropdown(
-        options={"400 (about 1 s)": 400, "1,200 (about 3 s)": 1200, "2,000 (about 5 s)": 2000},
-        value="400 (about 1 s)",
-        label="Training steps (a new setting's time)",
+        options={"400（約 1 秒）": 400, "1,200（約 3 秒）": 1200, "2,000（約 5 秒）": 2000},
+        value="400（約 1 秒）",
+        label="訓練步數（新設定所需時間）",
     )
     return (training_steps,)
 
@@ -1301,7 +1272,7 @@ def watch_causal_control(mo):
 
 @app.cell
 def watch_positions_control(mo):
-    training_positions = mo.ui.switch(value=True, label="Position embeddings")
+    training_positions = mo.ui.switch(value=True, label="位置嵌入")
     return (training_positions,)
 
 
@@ -1310,7 +1281,8 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
     mo.vstack(
         [
             mo.hstack([copy_task, training_heads, training_steps], justify="start", gap=2),
-            mo.hstack([training_dropout, training_tokens, training_seed, training_causal, training_positions], justify="start", gap=1.5),
+            mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+            mo.hstack([training_causal, training_positions], justify="start", gap=2),
         ]
     )
     return
@@ -1320,21 +1292,21 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
 def watch_training(copy_task, mo, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
     _heads, _tokens, _task = training_heads.value, training_tokens.value, copy_task.value
     watch_settings = dict(
-        offsets=() if _task == "seen" else _task, task="seen" if _task == "seen" else "copy", num_heads=_heads,
+        **training.task_settings(_task), num_heads=_heads,
         dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
         steps=training_steps.value, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # 這組設定可以訓練時為 None
     # 每組設定在每個伺服器上只訓練一次；預設設定從檔案載入，所以開啟筆記本時什麼都不用訓練。
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {training_steps.value} steps")
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"訓練 {training_steps.value} 步")
     _allowed = ", ".join(str(h) for h in training.head_counts())
-    _farthest = max((abs(offset) for offset in watch_settings["offsets"]), default=0)
+    _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
         "num_heads": f"**{_heads} 個頭無法平分 {training.WIDTH} 的寬度。** `MultiHeadAttention` 給每個頭相同的維度，所以頭數必須能整除 {training.WIDTH}：請從 {_allowed} 中選一個。",
         "offsets": f"**{_tokens} 個詞元的序列裡，沒有相隔 {_farthest} 個位置的詞元。** 這個任務至少需要 {_farthest + 1} 個詞元：請把詞元數的滑桿往右拉，或換一個任務。",
-        "seed": f"**The seed must be a whole number from 0 to {training.SEED_BOX_MAX}.** Type one in the Seed box; 123 is the default.",
+        "seed": f"**隨機種子必須是 0 到 {training.SEED_BOX_MAX} 的整數。** 請在隨機種子欄位輸入一個；預設是 123。",
     }
-    _fallback = "**These settings cannot be trained.** Move a control back to one of its own values."
+    _fallback = "**這組設定無法訓練。** 請把控制項調回它本身提供的值。"
     mo.callout(mo.md(_messages.get(watch_error.argument, _fallback)), kind="warn") if watch_error else None
     return (watch_run,)
 
@@ -1349,14 +1321,14 @@ def watch_step_control(mo, training, training_steps):
 @app.cell
 def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
     watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # 評估模式，訓練了這麼多步之後
-    _names = {"taken": "taken by {heads}", "split": "split between {heads}", "blended": "blended in {heads}", "not learned": "not learned", "hidden": "hidden by the causal mask"}
+    _names = {"taken": "由{heads}接手", "split": "分散在{heads}", "blended": "混在{heads}裡", "unlearned": "尚未學會", "hidden": "被因果遮罩擋住"}
     _rows = []
     for _v in watch_run.verdicts(training_step.value) if watch_run else []:
-        _target = "earlier copy" if _v.offset == 0 else (f"{_v.offset} back" if _v.offset > 0 else f"{-_v.offset} ahead")
-        _heads = " and ".join(f"{HEAD.lower()} {h}" for h in (_v.heads or (_v.head,)))
+        _target = "前面相同的詞元" if _v.offset == 0 else (f"往前 {_v.offset} 個" if _v.offset > 0 else f"往後 {-_v.offset} 個")
+        _heads = "和".join(f"{HEAD.lower()} {h}" for h in (_v.heads or (_v.head,)))
         _verdict = _names[_v.kind].format(heads=_heads if _v.kind != "taken" else f"{HEAD.lower()} {_v.head}")
         _rows.append(f"| {_target} | {_v.accuracy:.0%} | {HEAD} {_v.head}: {_v.share:.0%} | {_verdict} |")
-    _table = mo.md("\n".join(["| token | right | most weight | verdict |", "| :-- | --: | --: | :-- |", *_rows])) if watch_run else None
+    _table = mo.md("\n".join(["| 詞元 | 答對 | 權重最多 | 判定 |", "| :-- | --: | --: | :-- |", *_rows])) if watch_run else None
     _chart = charts.loss_chart(
         watch_run.losses,
         snapshot_steps=[s.step for s in watch_run.snapshots],
@@ -1408,155 +1380,128 @@ def watch_predict_imports():
 @app.cell(hide_code=True)
 def watch_experiments_intro(mo):
     mo.md(r"""
-    #### Four experiments: guess first
+    #### 四個實驗：先猜再看
 
-    Each experiment below changes one thing and compares two runs, trained with seed 123 (a teacher
-    can have them trained before class). Pick what you expect; the runs, and whether you were right,
-    appear once you have chosen.
+    下面每個實驗只改一件事，並比較兩次以隨機種子 123 訓練的結果（老師可以在上課前先把它們訓練好）。先選出你預期的結果；選好之後，訓練結果和你猜得對不對才會出現。
     """)
     return
 
 
 @app.cell
-def longer_guess_control(mo):
-    LONGER_CHOICES = {
-        "The loss stays near 1: one head cannot carry two tokens.": "stuck",
-        "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.": "blend",
-        "The head moves all of its weight to one key, and the other offset is dropped.": "take",
+def longer_guess_control(mo, predict):
+    LONGER_OUTCOMES = {
+        "stuck": "損失停在 1 附近：一個頭沒辦法同時帶著兩個詞元。",
+        "blend": "損失繼續下降：這個頭一直把兩個鍵混在一起，讀出層則學會把兩個詞元分辨出來。",
+        "take": "這個頭把全部權重移到其中一個鍵上，另一個偏移量就放棄了。",
     }
-    longer_guess = mo.ui.radio(options=LONGER_CHOICES, label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
+    longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · 訓練久一點。** 一個頭、偏移量 1 和 3，訓練 2,000 步而不是 400 步。會發生什麼事？")
     longer_guess
-    return LONGER_CHOICES, longer_guess
+    return LONGER_OUTCOMES, longer_guess
 
 
 @app.cell
-def longer_reveal(LONGER_CHOICES, charts, longer_guess, mo, predict, training):
-    _long = training.trained(training.LONGER, title="Training 2,000 steps") if longer_guess.value else None
+def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
+    _long = training.trained(training.LONGER, title="訓練 2,000 步") if longer_guess.value else None
     _two = training.trained(training.DEFAULT) if _long else None
     if _long:
         _at = {s: _long.at(s).loss for s in (400, 1200, 2000)}
         _v = _long.verdicts(2000)
-        _truth = "take" if any(v.kind == "taken" for v in _v) else ("blend" if _at[2000] < 0.6 * _at[400] else "stuck")
+        _truth = training.longer_outcome(_long)
         _one_at, _two_at = _long.first_step(0.2), _two.first_step(0.2)
-        _reached = f"step {_one_at:,}" if _one_at else "not within 2,000 steps"
-        _why = (
-            f"Loss at step 400: {_at[400]:.2f}; at 1,200: {_at[1200]:.2f}; at 2,000: {_at[2000]:.2f}. "
-            f"At step 2,000 offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}, and the head still "
-            f"puts {_v[0].share:.0%} of its weight one back and {_v[1].share:.0%} three back: no key is dropped. "
-            f"A loss of 0.2 is reached at {_reached} with one head, at step {_two_at} with two heads, "
-            "where each head takes an offset of its own."
-        )
+        _reached = f"第 {_one_at:,} 步" if _one_at else "2,000 步內都沒有"
+        _why = f"第 400 步的損失是 {_at[400]:.2f}，第 1,200 步是 {_at[1200]:.2f}，第 2,000 步是 {_at[2000]:.2f}。到了第 2,000 步，偏移量 1 答對 {_v[0].accuracy:.0%}，偏移量 3 答對 {_v[1].accuracy:.0%}，而這個頭仍然把 {_v[0].share:.0%} 的權重放在往前一個、{_v[1].share:.0%} 放在往前三個：沒有放棄任何一個鍵。損失降到 0.2：一個頭是在{_reached}，兩個頭則在第 {_two_at} 步，那時每個頭各自接手一個偏移量。"
         _closing = {
-            "blend": "One head gets there slowly, by blending; more heads get there sooner, each head cleanly on one key.",
-            "take": "This head gave up the blend: one head has taken an offset, and the other offset lives on in what is left.",
-            "stuck": "In 2,000 steps the blend did not get much further: one head is not enough for two keys here.",
+            "blend": "一個頭靠著混合慢慢學會；頭多一點就學得快，每個頭乾淨地只看一個鍵。",
+            "take": "這個頭不再混合：它接手了一個偏移量，另一個偏移量只能靠剩下的權重。",
+            "stuck": "2,000 步裡，混合並沒有進步多少：在這裡，一個頭不夠應付兩個鍵。",
         }
         _why = f"{_why} {_closing[_truth]}"
-        _said = predict.reveal(longer_guess.value, _truth, choices=LONGER_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _said = predict.reveal(longer_guess.value, _truth, outcomes=LONGER_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
     mo.vstack(
         [
             mo.callout(mo.md(_said), kind=predict.kind(longer_guess.value, _truth)),
-            charts.loss_chart(_long.losses, snapshot_steps=[s.step for s in _long.snapshots], snapshot_losses=[s.loss for s in _long.snapshots], chance=_long.chance, step=2000, title="One head, 2,000 steps", width=560, height=220, xlabel="訓練步數", ylabel="損失", train_label="training batches", eval_label="probe sequences", chance_label="隨機猜測"),
+            charts.loss_chart(_long.losses, snapshot_steps=[s.step for s in _long.snapshots], snapshot_losses=[s.loss for s in _long.snapshots], chance=_long.chance, step=2000, title="一個頭，2,000 步", width=560, height=220, xlabel="訓練步數", ylabel="損失", train_label="訓練批次", eval_label="測試序列", chance_label="隨機猜測"),
         ]
     ) if _long else None
     return
 
 
 @app.cell
-def causal_guess_control(mo):
-    CAUSAL_CHOICES = {
-        "It falls to about 0: every head can now see the next token and copy it.": "copy",
-        "It stays on the guessing line: random tokens cannot be predicted.": "guess",
+def causal_guess_control(mo, predict):
+    CAUSAL_OUTCOMES = {
+        "copy": "損失降到接近 0：每個頭現在都看得到下一個詞元，直接複製它。",
+        "guess": "損失停在隨機猜測的水準：隨機的詞元無法預測。",
     }
     causal_guess = mo.ui.radio(
-        options=CAUSAL_CHOICES,
-        label="**2 · Causal mask off.** The task is the next token. Clearing the module's mask buffer, `model.attention.mask.zero_()`, unmasks every key. What does the loss do?",
+        options=predict.options(CAUSAL_OUTCOMES),
+        label="**2 · 關掉因果遮罩。** 任務是下一個詞元。把模組的遮罩緩衝區清空（`model.attention.mask.zero_()`），每個鍵就都不再被遮蔽。損失會怎麼變化？",
     )
     causal_guess
-    return CAUSAL_CHOICES, causal_guess
+    return CAUSAL_OUTCOMES, causal_guess
 
 
 @app.cell
-def causal_reveal(CAUSAL_CHOICES, causal_guess, mo, predict, training):
+def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
     _off = training.trained(training.CAUSAL_OFF) if causal_guess.value else None
     _on = training.trained(training.NEXT_TOKEN) if _off else None
     if _off:
-        _truth = "copy" if _off.snapshots[-1].loss < 0.1 * _off.chance else "guess"
+        _truth = training.causal_outcome(_off)
         _v = _off.verdicts(_off.steps)[0]
-        _why = (
-            f"With the mask buffer cleared the loss ends at {_off.snapshots[-1].loss:.3f} and the answer is {_v.accuracy:.0%} right: "
-            f"head {_v.head} puts {_v.share:.0%} of its weight on the key one ahead and copies it. With the mask, the same model "
-            f"ends at {_on.snapshots[-1].loss:.2f}, next to the guessing line at {_on.chance:.2f}, and is {_on.verdicts(_on.steps)[0].accuracy:.0%} right. "
-            "The mask does not stop a model from predicting the next token: it stops it from copying the answer, so copying has to become "
-            "prediction from earlier tokens. These tokens are random, so nothing earlier predicts the next one; in text, earlier words do, "
-            "and that is how a GPT is trained, mask on. The switch is one line because the mask is a buffer: state the module carries "
-            "(saved with it and moved with it by `.to`), not code in its class."
-        )
-        _said = predict.reveal(causal_guess.value, _truth, choices=CAUSAL_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _why = f"清空遮罩緩衝區後，損失最後是 {_off.snapshots[-1].loss:.3f}，答對 {_v.accuracy:.0%}：頭 {_v.head} 把 {_v.share:.0%} 的權重放在往後一個的鍵上，直接複製它。有遮罩時，同一個模型最後的損失是 {_on.snapshots[-1].loss:.2f}，緊貼著隨機猜測的 {_on.chance:.2f}，只答對 {_on.verdicts(_on.steps)[0].accuracy:.0%}。遮罩並不會阻止模型預測下一個詞元：它阻止的是模型直接抄答案，所以抄寫必須變成根據前面的詞元來預測。這裡的詞元是隨機的，前面沒有任何東西能預測下一個；在真正的文字裡，前面的字詞可以，而 GPT 正是在遮罩開著的情況下這樣訓練的。這個開關只要一行，因為遮罩是緩衝區：它是模組帶著的狀態（跟著模組一起儲存，也會被 `.to` 一起搬動），而不是類別裡的程式碼。"
+        _said = predict.reveal(causal_guess.value, _truth, outcomes=CAUSAL_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
     mo.callout(mo.md(_said), kind=predict.kind(causal_guess.value, _truth)) if _off else None
     return
 
 
 @app.cell
-def positions_guess_control(mo):
-    POSITIONS_CHOICES = {
-        "Nothing changes: the two heads still take the tokens 1 and 3 back.": "same",
-        "The loss stays far above 0: the heads cannot tell which key is three back.": "lost",
+def positions_guess_control(mo, predict):
+    POSITIONS_OUTCOMES = {
+        "same": "沒有變化：兩個頭仍然接手往前第 1 和第 3 個詞元。",
+        "lost": "損失一直遠高於 0：頭分辨不出哪個鍵是往前第三個。",
     }
     positions_guess = mo.ui.radio(
-        options=POSITIONS_CHOICES,
-        label="**3 · Position embeddings off.** Two heads, offsets 1 and 3, but the position embeddings are left out. What happens?",
+        options=predict.options(POSITIONS_OUTCOMES),
+        label="**3 · 關掉位置嵌入。** 兩個頭、偏移量 1 和 3，但不加位置嵌入。會發生什麼事？",
     )
     positions_guess
-    return POSITIONS_CHOICES, positions_guess
+    return POSITIONS_OUTCOMES, positions_guess
 
 
 @app.cell
-def positions_reveal(POSITIONS_CHOICES, mo, positions_guess, predict, training):
+def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training):
     _off = training.trained(training.NO_POSITIONS) if positions_guess.value else None
     _on = training.trained(training.DEFAULT) if _off else None
     if _off:
-        _truth = "same" if _off.snapshots[-1].loss < 0.2 else "lost"
+        _truth = training.positions_outcome(_off)
         _v = _off.verdicts(_off.steps)
-        _why = (
-            f"Without positions the loss ends at {_off.snapshots[-1].loss:.2f} (with them {_on.snapshots[-1].loss:.2f}; guessing {_off.chance:.2f}). "
-            f"Offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}; the largest share any head puts on the key one back is "
-            f"{_v[0].share:.0%}, on the key three back {_v[1].share:.0%}. A key then holds only its token, and a token looks the same "
-            "wherever it stands, so a query cannot ask for the key three back. Position embeddings (chapter 2) are what let a head "
-            "find a place in the sequence."
-        )
-        _said = predict.reveal(positions_guess.value, _truth, choices=POSITIONS_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _why = f"沒有位置嵌入時，損失最後是 {_off.snapshots[-1].loss:.2f}（有位置嵌入時是 {_on.snapshots[-1].loss:.2f}；隨機猜測是 {_off.chance:.2f}）。偏移量 1 答對 {_v[0].accuracy:.0%}，偏移量 3 答對 {_v[1].accuracy:.0%}；任何一個頭放在往前一個的鍵上的權重最多僅有 {_v[0].share:.0%}，放在往前三個的鍵上最多 {_v[1].share:.0%}。這時鍵只帶著自己的詞元，而同一個詞元不論在哪個位置看起來都一樣，所以查詢沒辦法指名要往前第三個鍵。正是位置嵌入（第 2 章）讓頭能在序列中找到一個位置。"
+        _said = predict.reveal(positions_guess.value, _truth, outcomes=POSITIONS_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
     mo.callout(mo.md(_said), kind=predict.kind(positions_guess.value, _truth)) if _off else None
     return
 
 
 @app.cell
-def content_guess_control(mo):
-    CONTENT_CHOICES = {
-        "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.": "content",
-        "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.": "position",
+def content_guess_control(mo, predict):
+    CONTENT_OUTCOMES = {
+        "content": "有一個頭學會去找前面相同的詞元，幾乎每個位置都答對。",
+        "position": "沒有頭幫得上忙：頭是依位置找鍵的，所以模型的表現只跟一直回答最常見的答案差不多。",
     }
     content_guess = mo.ui.radio(
-        options=CONTENT_CHOICES,
-        label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, 400 steps. What happens?",
+        options=predict.options(CONTENT_OUTCOMES),
+        label="**4 · 關於內容的問題。** 在每個位置回答：這個詞元之前在序列中出現過嗎？兩個頭、每個序列 8 個詞元、1,200 步。會發生什麼事？",
     )
     content_guess
-    return CONTENT_CHOICES, content_guess
+    return CONTENT_OUTCOMES, content_guess
 
 
 @app.cell
-def content_reveal(CONTENT_CHOICES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
+def content_reveal(CONTENT_OUTCOMES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
     _run = training.trained(training.CONTENT) if content_guess.value else None
     if _run:
         _v = _run.verdicts(_run.steps)[0]
-        _truth = "content" if _v.accuracy >= training.LEARNED and _v.share >= 0.4 else "position"
-        _why = (
-            f"The answer is {_v.accuracy:.1%} right, against {_run.majority:.0%} for always giving the commonest answer. Where an earlier "
-            f"copy exists, head {_v.head} puts {_v.share:.0%} of its weight on it (verdict: {_v.kind}). That is 3.4's query matching keys "
-            "by content: the query of a B scores high against every key that holds a B, wherever it stands. "
-            "In the panels, look for the bright cells off the diagonal: there the key repeats the query's letter."
-        )
-        _said = predict.reveal(content_guess.value, _truth, choices=CONTENT_CHOICES, right="Right.", wrong="Not quite.", why=_why)
+        _truth = training.content_outcome(_run)
+        _why = f"答對 {_v.accuracy:.1%}，而一直回答最常見的答案只能答對 {_run.majority:.0%}。前面有相同詞元的地方，頭 {_v.head} 把 {_v.share:.0%} 的權重放在它上面。這就是 3.4 節裡查詢依內容去配對鍵：B 的查詢和每個帶著 B 的鍵都得到高分，不論它在哪個位置。在面板裡找找對角線以外的亮格：那裡的鍵和查詢是同一個字母。"
+        _said = predict.reveal(content_guess.value, _truth, outcomes=CONTENT_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
         _last = _run.snapshots[-1]
     mo.vstack(
         [
@@ -1570,15 +1515,7 @@ def content_reveal(CONTENT_CHOICES, HEAD, WEIGHT_LABELS, attention_heatmaps, con
 @app.cell(hide_code=True)
 def watch_heads_note(mo):
     mo.md(r"""
-    **Heads that trained models grow.** Language models trained on text grow heads like these: a
-    *previous-token head* attends to the key one back (offset 1 above), and a *duplicate-token head*
-    attends to earlier copies of the current token (the content task); both kinds were found in
-    GPT-2 (Elhage et al., 2021; Wang et al., 2022). An *induction head* goes one step further: after
-    "A B ... A" it predicts B, by finding the earlier A and copying the token after it. A query can
-    only match what a key holds, and a key here holds its own token and position; to match "the
-    token after an A", the key must first hold its previous token, which a previous-token head in an
-    earlier layer writes into it. So induction heads need two attention layers, one after the
-    other: chapter 4 stacks them in transformer blocks.
+    **訓練過的模型會長出的頭。** 用文字訓練的語言模型也會長出這樣的頭：*前一詞元頭*（previous-token head）關注往前一個的鍵（上面的偏移量 1），*重複詞元頭*（duplicate-token head）關注目前詞元在前面出現過的副本（內容任務）；這兩種頭都在 GPT-2 裡找到過（Elhage 等人，2021；Wang 等人，2022）。*歸納頭*（induction head）再多走一步：看到「A B ... A」之後，它預測 B，做法是找到前面的 A，再複製 A 後面的詞元。查詢只能配對鍵所帶的內容，而這裡的鍵只帶著自己的詞元和位置；要配對「A 後面的詞元」，鍵必須先帶著它前一個詞元，這要由前一層的前一詞元頭寫進去。所以歸納頭需要前後兩層注意力：第 4 章會把它們疊成 Transformer 區塊。
     """)
     return
 

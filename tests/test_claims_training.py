@@ -64,7 +64,7 @@ def test_one_head_blends_and_is_still_learning_at_step_400():
         snapshot, verdicts = _last(run)
         assert snapshot.step == 400
         assert np.all(snapshot.shares > 0.3) and np.all(snapshot.shares < training.OWNED), snapshot.shares
-        assert sorted(v.kind for v in verdicts) == ["blended", "not learned"], (run.experiment.seed, verdicts)
+        assert sorted(v.kind for v in verdicts) == ["blended", "unlearned"], (run.experiment.seed, verdicts)
         assert run.at(400).loss < run.at(300).loss < run.at(200).loss, f"seed {run.experiment.seed}: the loss stopped falling"
         assert run.at(400).loss > 0.5, "one head solved both offsets by step 400: the prose says it is still learning"
 
@@ -115,13 +115,14 @@ def test_without_positions_no_head_finds_an_offset():
     for run in _runs(until=200, positions=False):
         snapshot, verdicts = _last(run)
         assert snapshot.loss > 0.5 * run.chance, (run.experiment.seed, snapshot.loss)
-        assert snapshot.shares.max() < 0.5 and all(v.kind == "not learned" for v in verdicts), snapshot.shares
+        assert snapshot.shares.max() < 0.5 and all(v.kind == "unlearned" for v in verdicts), snapshot.shares
 
 
 def test_a_head_matches_the_earlier_copy_by_content():
     """Experiment 4: "the query of a B scores high against every key that holds a B, wherever it stands"
     (a head puts a large share on the earlier copies, and the answer beats the commonest answer)."""
-    for run in _runs(task="seen"):
+    settings = {name: getattr(training.CONTENT, name) for name in ("task", "num_tokens", "steps")}
+    for run in _runs(**settings):
         snapshot, (verdict,) = _last(run)
         assert verdict.accuracy >= training.LEARNED > run.majority + 0.2, (run.experiment.seed, verdict)
-        assert verdict.share >= 0.4, (run.experiment.seed, snapshot.shares)
+        assert verdict.share >= 0.6, (run.experiment.seed, snapshot.shares)

@@ -89,7 +89,7 @@ def test_the_content_task_asks_whether_the_token_appeared_before():
         ([0.9, 0.1], 0.99, "taken", (1,)),
         ([0.5, 0.4], 0.95, "split", (1, 2)),
         ([0.1, 0.6], 0.95, "blended", (2,)),
-        ([0.9, 0.1], 0.5, "not learned", (1,)),
+        ([0.9, 0.1], 0.5, "unlearned", (1,)),
     ],
 )
 def test_a_verdict_weighs_accuracy_and_attention(shares, right, kind, heads):
