@@ -1500,7 +1500,7 @@ def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_st
                         titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
                         masked=watch_run.masked,
                         max_width=520,
-                        max_height=440,
+                        max_height=370,
                         **WEIGHT_LABELS,
                     ),
                     mo.vstack([_chart, _table], gap=0.5),
