@@ -1434,15 +1434,15 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
 
 @app.cell
 def watch_training(copy_task, mo, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
-    _heads, _tokens, _task = training_heads.value, training_tokens.value, copy_task.value
+    _heads, _tokens, _task, _steps = training_heads.value, training_tokens.value, copy_task.value, training_steps.value
     watch_settings = dict(
         **training.task_settings(_task), num_heads=_heads,
         dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
-        steps=training_steps.value, causal=training_causal.value, positions=training_positions.value,
+        steps=_steps, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # None when these settings can be trained
     # Each setting trains once per server; the default comes from a file, so opening the notebook trains nothing.
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {training_steps.value} steps")
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {_steps} steps")
     _allowed = ", ".join(str(h) for h in training.head_counts())
     _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
@@ -1457,8 +1457,7 @@ def watch_training(copy_task, mo, training, training_causal, training_dropout, t
 
 @app.cell
 def watch_step_control(mo, training, training_steps):
-    _steps = training_steps.value if training_steps.value in training.STEP_CHOICES else training.STEPS
-    training_step = mo.ui.slider(0, _steps, step=_steps // training.SNAPSHOTS, value=0, label="After training step", show_value=True, full_width=True)
+    training_step = mo.ui.slider(0, training_steps.value, step=training_steps.value // training.SNAPSHOTS, value=0, label="After training step", show_value=True, full_width=True)
     return (training_step,)
 
 
@@ -1534,15 +1533,33 @@ def watch_experiments_intro(mo):
 
 
 @app.cell
-def longer_guess_control(mo, predict):
+def watch_outcomes():
+    # What each experiment may show: the outcome's key (computed from the run) -> the words a reader picks
     LONGER_OUTCOMES = {
         "stuck": "The loss stays near 1: one head cannot carry two tokens.",
         "blend": "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.",
         "take": "The head moves all of its weight to one key, and the other offset is dropped.",
     }
+    CAUSAL_OUTCOMES = {
+        "copy": "It falls to about 0: every head can now see the next token and copy it.",
+        "guess": "It stays on the guessing line: random tokens cannot be predicted.",
+    }
+    POSITIONS_OUTCOMES = {
+        "same": "Nothing changes: the two heads still take the tokens 1 and 3 back.",
+        "lost": "The loss stays far above 0: the heads cannot tell which key is three back.",
+    }
+    CONTENT_OUTCOMES = {
+        "content": "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.",
+        "position": "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.",
+    }
+    return CAUSAL_OUTCOMES, CONTENT_OUTCOMES, LONGER_OUTCOMES, POSITIONS_OUTCOMES
+
+
+@app.cell
+def longer_guess_control(LONGER_OUTCOMES, mo, predict):
     longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
     longer_guess
-    return LONGER_OUTCOMES, longer_guess
+    return (longer_guess,)
 
 
 @app.cell
@@ -1573,17 +1590,13 @@ def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
 
 
 @app.cell
-def causal_guess_control(mo, predict):
-    CAUSAL_OUTCOMES = {
-        "copy": "It falls to about 0: every head can now see the next token and copy it.",
-        "guess": "It stays on the guessing line: random tokens cannot be predicted.",
-    }
+def causal_guess_control(CAUSAL_OUTCOMES, mo, predict):
     causal_guess = mo.ui.radio(
         options=predict.options(CAUSAL_OUTCOMES),
         label="**2 · Causal mask off.** The task is the next token. Clearing the module's mask buffer, `model.attention.mask.zero_()`, unmasks every key. What does the loss do?",
     )
     causal_guess
-    return CAUSAL_OUTCOMES, causal_guess
+    return (causal_guess,)
 
 
 @app.cell
@@ -1600,17 +1613,13 @@ def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
 
 
 @app.cell
-def positions_guess_control(mo, predict):
-    POSITIONS_OUTCOMES = {
-        "same": "Nothing changes: the two heads still take the tokens 1 and 3 back.",
-        "lost": "The loss stays far above 0: the heads cannot tell which key is three back.",
-    }
+def positions_guess_control(POSITIONS_OUTCOMES, mo, predict):
     positions_guess = mo.ui.radio(
         options=predict.options(POSITIONS_OUTCOMES),
         label="**3 · Position embeddings off.** Two heads, offsets 1 and 3, but the position embeddings are left out. What happens?",
     )
     positions_guess
-    return POSITIONS_OUTCOMES, positions_guess
+    return (positions_guess,)
 
 
 @app.cell
@@ -1627,17 +1636,13 @@ def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training)
 
 
 @app.cell
-def content_guess_control(mo, predict):
-    CONTENT_OUTCOMES = {
-        "content": "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.",
-        "position": "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.",
-    }
+def content_guess_control(CONTENT_OUTCOMES, mo, predict):
     content_guess = mo.ui.radio(
         options=predict.options(CONTENT_OUTCOMES),
         label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, sequences of 8 tokens, 1,200 steps. What happens?",
     )
     content_guess
-    return CONTENT_OUTCOMES, content_guess
+    return (content_guess,)
 
 
 @app.cell

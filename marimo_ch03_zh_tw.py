@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 164c1b605e06765ab12b2fafe257121c0e7dbbda8bc02dc7d6a06aabed8712a9
+# content-sha256: 99441b562c239eb2c22381464e7ccb12438cee93ad248559d89eb8425fc8a753
 
 import marimo
 
@@ -1290,15 +1290,15 @@ def watch_controls(copy_task, mo, training_causal, training_dropout, training_he
 
 @app.cell
 def watch_training(copy_task, mo, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
-    _heads, _tokens, _task = training_heads.value, training_tokens.value, copy_task.value
+    _heads, _tokens, _task, _steps = training_heads.value, training_tokens.value, copy_task.value, training_steps.value
     watch_settings = dict(
         **training.task_settings(_task), num_heads=_heads,
         dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
-        steps=training_steps.value, causal=training_causal.value, positions=training_positions.value,
+        steps=_steps, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # 這組設定可以訓練時為 None
     # 每組設定在每個伺服器上只訓練一次；預設設定從檔案載入，所以開啟筆記本時什麼都不用訓練。
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"訓練 {training_steps.value} 步")
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"訓練 {_steps} 步")
     _allowed = ", ".join(str(h) for h in training.head_counts())
     _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
@@ -1313,8 +1313,7 @@ def watch_training(copy_task, mo, training, training_causal, training_dropout, t
 
 @app.cell
 def watch_step_control(mo, training, training_steps):
-    _steps = training_steps.value if training_steps.value in training.STEP_CHOICES else training.STEPS
-    training_step = mo.ui.slider(0, _steps, step=_steps // training.SNAPSHOTS, value=0, label="訓練步數", show_value=True, full_width=True)
+    training_step = mo.ui.slider(0, training_steps.value, step=training_steps.value // training.SNAPSHOTS, value=0, label="訓練步數", show_value=True, full_width=True)
     return (training_step,)
 
 
@@ -1356,7 +1355,7 @@ def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_st
                         titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
                         masked=watch_run.masked,
                         max_width=520,
-                        max_height=440,
+                        max_height=370,
                         **WEIGHT_LABELS,
                     ),
                     mo.vstack([_chart, _table], gap=0.5),
@@ -1388,15 +1387,33 @@ def watch_experiments_intro(mo):
 
 
 @app.cell
-def longer_guess_control(mo, predict):
+def watch_outcomes():
+    # 每個實驗可能出現的結果：結果的鍵（由訓練結果算出）-> 讀者選的那段文字
     LONGER_OUTCOMES = {
         "stuck": "損失停在 1 附近：一個頭沒辦法同時帶著兩個詞元。",
         "blend": "損失繼續下降：這個頭一直把兩個鍵混在一起，讀出層則學會把兩個詞元分辨出來。",
         "take": "這個頭把全部權重移到其中一個鍵上，另一個偏移量就放棄了。",
     }
+    CAUSAL_OUTCOMES = {
+        "copy": "損失降到接近 0：每個頭現在都看得到下一個詞元，直接複製它。",
+        "guess": "損失停在隨機猜測的水準：隨機的詞元無法預測。",
+    }
+    POSITIONS_OUTCOMES = {
+        "same": "沒有變化：兩個頭仍然接手往前第 1 和第 3 個詞元。",
+        "lost": "損失一直遠高於 0：頭分辨不出哪個鍵是往前第三個。",
+    }
+    CONTENT_OUTCOMES = {
+        "content": "有一個頭學會去找前面相同的詞元，幾乎每個位置都答對。",
+        "position": "沒有頭幫得上忙：頭是依位置找鍵的，所以模型的表現只跟一直回答最常見的答案差不多。",
+    }
+    return CAUSAL_OUTCOMES, CONTENT_OUTCOMES, LONGER_OUTCOMES, POSITIONS_OUTCOMES
+
+
+@app.cell
+def longer_guess_control(LONGER_OUTCOMES, mo, predict):
     longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · 訓練久一點。** 一個頭、偏移量 1 和 3，訓練 2,000 步而不是 400 步。會發生什麼事？")
     longer_guess
-    return LONGER_OUTCOMES, longer_guess
+    return (longer_guess,)
 
 
 @app.cell
@@ -1427,17 +1444,13 @@ def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
 
 
 @app.cell
-def causal_guess_control(mo, predict):
-    CAUSAL_OUTCOMES = {
-        "copy": "損失降到接近 0：每個頭現在都看得到下一個詞元，直接複製它。",
-        "guess": "損失停在隨機猜測的水準：隨機的詞元無法預測。",
-    }
+def causal_guess_control(CAUSAL_OUTCOMES, mo, predict):
     causal_guess = mo.ui.radio(
         options=predict.options(CAUSAL_OUTCOMES),
         label="**2 · 關掉因果遮罩。** 任務是下一個詞元。把模組的遮罩緩衝區清空（`model.attention.mask.zero_()`），每個鍵就都不再被遮蔽。損失會怎麼變化？",
     )
     causal_guess
-    return CAUSAL_OUTCOMES, causal_guess
+    return (causal_guess,)
 
 
 @app.cell
@@ -1454,17 +1467,13 @@ def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
 
 
 @app.cell
-def positions_guess_control(mo, predict):
-    POSITIONS_OUTCOMES = {
-        "same": "沒有變化：兩個頭仍然接手往前第 1 和第 3 個詞元。",
-        "lost": "損失一直遠高於 0：頭分辨不出哪個鍵是往前第三個。",
-    }
+def positions_guess_control(POSITIONS_OUTCOMES, mo, predict):
     positions_guess = mo.ui.radio(
         options=predict.options(POSITIONS_OUTCOMES),
         label="**3 · 關掉位置嵌入。** 兩個頭、偏移量 1 和 3，但不加位置嵌入。會發生什麼事？",
     )
     positions_guess
-    return POSITIONS_OUTCOMES, positions_guess
+    return (positions_guess,)
 
 
 @app.cell
@@ -1481,17 +1490,13 @@ def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training)
 
 
 @app.cell
-def content_guess_control(mo, predict):
-    CONTENT_OUTCOMES = {
-        "content": "有一個頭學會去找前面相同的詞元，幾乎每個位置都答對。",
-        "position": "沒有頭幫得上忙：頭是依位置找鍵的，所以模型的表現只跟一直回答最常見的答案差不多。",
-    }
+def content_guess_control(CONTENT_OUTCOMES, mo, predict):
     content_guess = mo.ui.radio(
         options=predict.options(CONTENT_OUTCOMES),
         label="**4 · 關於內容的問題。** 在每個位置回答：這個詞元之前在序列中出現過嗎？兩個頭、每個序列 8 個詞元、1,200 步。會發生什麼事？",
     )
     content_guess
-    return CONTENT_OUTCOMES, content_guess
+    return (content_guess,)
 
 
 @app.cell

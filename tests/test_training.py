@@ -601,7 +601,7 @@ def test_an_experiment_is_revealed_only_after_a_guess(notebook, monkeypatch):
     default = training.trained(training.DEFAULT)
     asked = []
     monkeypatch.setattr(training, "trained", lambda experiment, **_: asked.append(experiment) or default)
-    _, defs = notebook.positions_guess_control.run()
+    _, defs = notebook.watch_outcomes.run()
     outcomes = defs["POSITIONS_OUTCOMES"]
     output, _ = notebook.positions_reveal.run(positions_guess=_ui(None), POSITIONS_OUTCOMES=outcomes)
     assert output is None and asked == [], "the run was trained or shown before a guess"
