@@ -1341,8 +1341,7 @@ def watch_try(mo):
       one back than on three back, and passes a blend of two tokens to the read-out. At step 400 the
       loss is still falling: one offset is learned from the blend, the other not yet. Choose 2,000
       steps to see where it gets (the first experiment below asks you to guess first).
-    * **Four heads.** Two heads take the two offsets, later than with two heads: the spare heads
-      share the work at first.
+    * **Four heads.** Two of them take the two offsets, later than two heads do.
     * **The tokens 1, 2 and 4 back**, two heads and then four. With two heads the loss still falls
       far below guessing: one offset at least is carried in a blend. With four, every offset is
       taken by a head of its own.

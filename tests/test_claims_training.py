@@ -48,7 +48,7 @@ def test_two_heads_each_take_an_offset_within_100_steps(two_heads_early):
 
 
 def test_four_heads_take_the_offsets_later_than_two(two_heads_early):
-    """"Four heads. Two heads take the two offsets, later than with two heads." """
+    """"Four heads. Two of them take the two offsets, later than two heads do." """
     for two, four in zip(two_heads_early, _runs(until=150, num_heads=4), strict=True):
         assert four.first_step(0.2) is not None and two.first_step(0.2) is not None
         assert four.first_step(0.2) > two.first_step(0.2), (four.experiment.seed, four.first_step(0.2), two.first_step(0.2))
@@ -58,12 +58,14 @@ def test_four_heads_take_the_offsets_later_than_two(two_heads_early):
 
 
 def test_one_head_blends_and_is_still_learning_at_step_400():
-    """"One head. Its weight on a row sums to 1, so it keeps both keys at once ... At step 400 the loss is
-    still falling: one offset is learned from the blend, the other not yet." """
+    """"One head. Its weight on a row sums to 1, so it keeps both keys at once, a little more on one back
+    than on three back ... At step 400 the loss is still falling: one offset is learned from the blend,
+    the other not yet." """
     for run in _runs(num_heads=1):
         snapshot, verdicts = _last(run)
         assert snapshot.step == 400
         assert np.all(snapshot.shares > 0.3) and np.all(snapshot.shares < training.OWNED), snapshot.shares
+        assert snapshot.shares[0, 0] > snapshot.shares[0, 1], "the prose says: a little more on one back than on three back"
         assert sorted(v.kind for v in verdicts) == ["blended", "unlearned"], (run.experiment.seed, verdicts)
         late = run.losses[199:400]  # training losses of steps 200 to 400: their trend, not one noisy snapshot
         slope = np.polyfit(np.arange(len(late)), late, 1)[0] * 100
