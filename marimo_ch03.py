@@ -1397,9 +1397,10 @@ def watch_code(mo, printout, training):
             cross-entropy of each offset's prediction, summed over the offsets: guessing scores
             $\ln 8 \approx 2.08$ per offset, and copying without a mistake scores 0. `draws` is the
             run's own stream of random numbers (initial weights, batches, dropout masks), so every
-            reader of a shared server gets the same run for the same seed. Every 5 steps the loop
-            keeps a snapshot: each head's weights in eval mode (dropout off) on fixed probe sequences.
-            The step slider below moves through these snapshots; it does not train again.
+            reader of a shared server gets the same run for the same seed, in any process. Every
+            $1/80$ of the run the loop keeps a snapshot: each head's weights in eval mode (dropout
+            off) on fixed probe sequences, with the share of right answers per offset. The step
+            slider below moves through these snapshots; it does not train again.
             """),
             mo.md(printout.source_markdown(training.CopyModel)),
             mo.md(printout.source_markdown(training.train)),
@@ -1411,34 +1412,37 @@ def watch_code(mo, printout, training):
 @app.cell(hide_code=True)
 def watch_try(mo):
     mo.md(r"""
-    #### Train it yourself
+    ### Train it yourself
 
-    Pick a task and a number of heads. A new setting trains in a second or two, with a progress
-    bar. The server remembers every setting, so one that anybody trained before comes back at once.
-    The panels show each head's weights on one probe sequence (queries down, keys across), the chart
-    shows the loss, and the table gives each offset the head that attends to it most. The head has
-    *taken* the offset when it puts at least 80 % of its attention there. Things to try:
+    Pick a task and a number of heads. A new setting of 400 steps trains in a second or two, with a
+    progress bar; the server remembers every setting, so one that anybody trained before comes back
+    at once. Drag the step slider from 0: the panels show each head's weights on one probe sequence
+    (queries down, keys across), the chart the loss, and the table, for each offset, how often the
+    model names it right and what the heads do with it. The verdict says **taken by head $k$** when
+    that head puts at least 80 % of its weight on the offset's key, **split between heads** when
+    several heads carry it, **blended in one head** when one head carries it together with another
+    offset, and **not learned** while fewer than 90 % of the answers are right. Things to try:
 
-    * **Two heads, offsets 1 and 3** (the default). Drag the step slider from 0. At first every head
-      spreads its weight over the earlier tokens. By step 50 one head puts nearly all of its weight
-      on the key one back (a bright line just below the diagonal), the other on the key three back
-      (a line two cells lower), and the loss has fallen from the guessing line to almost 0.
-    * **One head.** It cannot put all of its weight on two keys, so it splits it, about 60 % one
-      back and 45 % three back (the two shares are averaged over different queries, so they need
-      not add up to 100 %). The loss stops near 1, far from 0.
-    * **Four heads.** Learned as fast: two heads take the two offsets, and the spare ones lean
-      towards one or the other.
-    * **The tokens 1, 2 and 4 back**, with two heads and then four. With two, each head splits its
-      weight between two offsets and the loss stays up; with four, every offset gets a head of its own.
-    * **The next token.** The causal mask hides every later key from every head, so there is nothing
-      to learn: the loss stays on the guessing line. This is the mask of 3.5 at work.
-    * **Dropout** during training zeroes random attention weights, at times the very weight a head
-      needs, so the training loss (light line) stays high while the loss with dropout off (dark
-      line) still falls. Spare heads turn into backups: with four heads on the previous token and
-      dropout 0.5, all four heads learn the same offset.
-    * **Three heads** cannot split the width 32, and a sequence shorter than the task needs has no
-      such position: the app says so. **Another seed** starts from other weights: other heads take
-      the offsets, and the outcome is the same.
+    * **Two heads, offsets 1 and 3** (the default). At step 0 every head spreads its weight over
+      the earlier tokens. Within the first 100 steps one head takes the key one back (a bright line
+      just below the diagonal), the other the key three back (a line two cells lower), and the loss
+      falls from the guessing line to almost 0.
+    * **One head.** Its weight on a row sums to 1, so it keeps both keys at once, a little more on
+      one back than on three back, and passes a blend of two tokens to the read-out. At step 400 the
+      loss is still falling: one offset is learned from the blend, the other not yet. Choose 2,000
+      steps to see where it gets (the first experiment below asks you to guess first).
+    * **Four heads.** Two of them take the two offsets, later than two heads do.
+    * **The tokens 1, 2 and 4 back**, two heads and then four. With two heads the loss still falls
+      far below guessing: one offset at least is carried in a blend. With four, every offset is
+      taken by a head of its own.
+    * **Dropout** zeroes random attention weights during training, at times the very weight a head
+      needs, so the training loss (light line) stays above the loss with dropout off (dark line).
+      With four heads on the previous token, every head ends up on the previous token, with dropout
+      or without; dropout makes them sharper.
+    * **Causal mask**, **position embeddings** and the task **has this token appeared before?**
+      each have an experiment below. **Three heads** cannot split the width 32, and a sequence
+      shorter than the task needs has no such position: the app says so. **Another seed** (a whole
+      number from 0 to 9999) starts from other weights: other heads take the offsets.
     """)
     return
 
@@ -1451,6 +1455,7 @@ def watch_task_control(mo):
             "the tokens 1 and 3 back": (1, 3),
             "the tokens 1, 2 and 4 back": (1, 2, 4),
             "the next token (1 ahead)": (-1,),
+            "has this token appeared before?": "seen",
         },
         value="the tokens 1 and 3 back",
         label="Task: predict",
@@ -1477,94 +1482,290 @@ def watch_tokens_control(mo, training):
 
 
 @app.cell
-def watch_seed_control(mo):
-    training_seed = mo.ui.number(start=0, stop=999, step=1, value=123, label="Seed")
+def watch_seed_control(mo, training):
+    training_seed = mo.ui.number(start=0, stop=training.SEED_BOX_MAX, step=1, value=123, label="Seed (0 to 9999)")
     return (training_seed,)
 
 
 @app.cell
-def watch_controls(copy_task, mo, training_dropout, training_heads, training_seed, training_tokens):
+def watch_steps_control(mo):
+    training_steps = mo.ui.dropdown(
+        options={"400 (about 1 s)": 400, "1,200 (about 3 s)": 1200, "2,000 (about 5 s)": 2000},
+        value="400 (about 1 s)",
+        label="Training steps (a new setting's time)",
+    )
+    return (training_steps,)
+
+
+@app.cell
+def watch_causal_control(mo):
+    training_causal = mo.ui.switch(value=True, label="Causal mask")
+    return (training_causal,)
+
+
+@app.cell
+def watch_positions_control(mo):
+    training_positions = mo.ui.switch(value=True, label="Position embeddings")
+    return (training_positions,)
+
+
+@app.cell
+def watch_controls(copy_task, mo, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
     mo.vstack(
         [
-            mo.hstack([copy_task, training_heads], justify="start", gap=2),
+            mo.hstack([copy_task, training_heads, training_steps], justify="start", gap=2),
             mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+            mo.hstack([training_causal, training_positions], justify="start", gap=2),
         ]
     )
     return
 
 
 @app.cell
-def watch_training(copy_task, mo, training, training_dropout, training_heads, training_seed, training_tokens):
-    _heads, _tokens = training_heads.value, training_tokens.value
+def watch_training(LIST_PATTERN, copy_task, mo, printout, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
+    _heads, _tokens, _task, _steps = training_heads.value, training_tokens.value, copy_task.value, training_steps.value
     watch_settings = dict(
-        offsets=copy_task.value, num_heads=_heads, dropout=training_dropout.value, num_tokens=_tokens, seed=training_seed.value
+        **training.task_settings(_task), num_heads=_heads,
+        dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
+        steps=_steps, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # None when these settings can be trained
     # Each setting trains once per server; the default comes from a file, so opening the notebook trains nothing.
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title="Training the attention layer")
-    _allowed = ", ".join(str(h) for h in training.head_counts())
-    _farthest = max(abs(offset) for offset in copy_task.value)
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"Training {_steps} steps")
+    _allowed = printout.join_values(training.head_counts(), LIST_PATTERN)
+    _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
         "num_heads": f"**{_heads} heads cannot share a width of {training.WIDTH}.** `MultiHeadAttention` gives every head the same number of dimensions, so the head count must divide {training.WIDTH}: pick one of {_allowed}.",
         "offsets": f"**A sequence of {_tokens} tokens has no token {_farthest} positions away.** This task needs at least {_farthest + 1} tokens: move the token slider up, or pick another task.",
+        "seed": f"**The seed must be a whole number from 0 to {training.SEED_BOX_MAX}.** Type one in the Seed box; 123 is the default.",
     }
-    mo.callout(mo.md(_messages.get(watch_error.argument, str(watch_error))), kind="warn") if watch_error else None
+    _fallback = "**These settings cannot be trained.** Move a control back to one of its own values."
+    mo.callout(mo.md(_messages.get(watch_error.argument, _fallback)), kind="warn") if watch_error else None
     return (watch_run,)
 
 
 @app.cell
-def watch_step_control(mo, training):
-    training_step = mo.ui.slider(0, training.STEPS, step=training.SNAPSHOT_EVERY, value=training.STEPS, label="After training step", show_value=True, full_width=True)
-    training_step
+def watch_step_control(mo, training, training_steps):
+    training_step = mo.ui.slider(0, training_steps.value, step=training_steps.value // training.SNAPSHOTS, value=0, label="After training step", show_value=True, full_width=True)
     return (training_step,)
 
 
 @app.cell
 def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
     watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # eval mode, after that many steps
+    _names = {"taken": "taken by {heads}", "split": "split between {heads}", "blended": "blended in {heads}", "unlearned": "not learned", "hidden": "hidden by the causal mask"}
     _rows = []
-    for _verdict in watch_run.verdicts(training_step.value) if watch_run else []:
-        if _verdict.hidden:
-            _rows.append(f"| {-_verdict.offset} ahead | none | 0% | hidden by the causal mask |")
-        elif _verdict.owned:
-            _rows.append(f"| {_verdict.offset} back | {HEAD} {_verdict.head} | {_verdict.share:.0%} | taken |")
-        else:
-            _rows.append(f"| {_verdict.offset} back | {HEAD} {_verdict.head} | {_verdict.share:.0%} | not taken |")
+    for _v in watch_run.verdicts(training_step.value) if watch_run else []:
+        _target = "earlier copy" if _v.offset == 0 else (f"{_v.offset} back" if _v.offset > 0 else f"{-_v.offset} ahead")
+        _heads = " and ".join(f"{HEAD.lower()} {h}" for h in (_v.heads or (_v.head,)))
+        _verdict = _names[_v.kind].format(heads=_heads if _v.kind != "taken" else f"{HEAD.lower()} {_v.head}")
+        _rows.append(f"| {_target} | {_v.accuracy:.0%} | {HEAD} {_v.head}: {_v.share:.0%} | {_verdict} |")
+    _table = mo.md("\n".join(["| token | right | most weight | verdict |", "| :-- | --: | --: | :-- |", *_rows])) if watch_run else None
+    _chart = charts.loss_chart(
+        watch_run.losses,
+        snapshot_steps=[s.step for s in watch_run.snapshots],
+        snapshot_losses=[s.loss for s in watch_run.snapshots],
+        chance=watch_run.chance,
+        step=training_step.value,
+        title="Loss",
+        width=470,
+        height=230,
+        xlabel="training step",
+        ylabel="loss",
+        train_label="training batches (dropout on)",
+        eval_label="probe sequences (dropout off)",
+        chance_label="guessing",
+        marker_label=f"step {watch_snapshot.step}: loss {watch_snapshot.loss:.2f}",
+    ) if watch_run else None
     mo.vstack(
         [
-            attention_heatmaps(
-                watch_snapshot.weights,  # (heads, T, T): every head's weights on one probe sequence
-                watch_run.labels,
-                titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
-                masked=watch_run.masked,
-                **WEIGHT_LABELS,
-            ),
+            training_step,
             mo.hstack(
                 [
-                    charts.loss_chart(
-                        watch_run.losses,
-                        snapshot_steps=[s.step for s in watch_run.snapshots],
-                        snapshot_losses=[s.loss for s in watch_run.snapshots],
-                        chance=watch_run.chance,
-                        step=training_step.value,
-                        title="Loss",
-                        width=540,
-                        xlabel="training step",
-                        ylabel="loss",
-                        train_label="training batches (dropout on)",
-                        eval_label="probe sequences (dropout off)",
-                        chance_label="guessing",
-                        marker_label=f"step {watch_snapshot.step}: loss {watch_snapshot.loss:.2f}",
+                    attention_heatmaps(
+                        watch_snapshot.weights,  # (heads, T, T): every head's weights on one probe sequence
+                        watch_run.labels,
+                        titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
+                        masked=watch_run.masked,
+                        max_width=520,
+                        max_height=370,
+                        **WEIGHT_LABELS,
                     ),
-                    mo.md("\n".join(["| token | best head | share of its attention | verdict |", "| :-- | :-- | --: | :-- |", *_rows])),
+                    mo.vstack([_chart, _table], gap=0.5),
                 ],
                 widths=[1, 1],
-                align="center",
+                align="start",
                 gap=1,
             ),
         ]
     ) if watch_run else None
     return (watch_snapshot,)
+
+
+@app.cell
+def watch_predict_imports():
+    from shared import predict
+
+    return (predict,)
+
+
+@app.cell(hide_code=True)
+def watch_experiments_intro(mo):
+    mo.md(r"""
+    #### Four experiments: guess first
+
+    Each experiment below changes one thing and compares two runs, trained with seed 123 (a teacher
+    can have them trained before class). Pick what you expect; the runs, and whether you were right,
+    appear once you have chosen.
+    """)
+    return
+
+
+@app.cell
+def watch_outcomes():
+    # What each experiment may show: the outcome's key (computed from the run) -> the words a reader picks
+    LONGER_OUTCOMES = {
+        "stuck": "The loss stays near 1: one head cannot carry two tokens.",
+        "blend": "The loss keeps falling: the head keeps a blend of both keys, and the read-out learns to tell the two tokens apart.",
+        "take": "The head moves all of its weight to one key, and the other offset is dropped.",
+    }
+    CAUSAL_OUTCOMES = {
+        "copy": "It falls to about 0: every head can now see the next token and copy it.",
+        "guess": "It stays on the guessing line: random tokens cannot be predicted.",
+    }
+    POSITIONS_OUTCOMES = {
+        "same": "Nothing changes: the two heads still take the tokens 1 and 3 back.",
+        "lost": "The loss stays far above 0: the heads cannot tell which key is three back.",
+    }
+    CONTENT_OUTCOMES = {
+        "content": "A head learns to look for the earlier copy of the token, and the answer is right almost everywhere.",
+        "position": "No head helps: heads find keys by position, so the model stays near always giving the commonest answer.",
+    }
+    return CAUSAL_OUTCOMES, CONTENT_OUTCOMES, LONGER_OUTCOMES, POSITIONS_OUTCOMES
+
+
+@app.cell
+def longer_guess_control(LONGER_OUTCOMES, mo, predict):
+    longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · Train longer.** One head on offsets 1 and 3, for 2,000 steps instead of 400. What happens?")
+    longer_guess
+    return (longer_guess,)
+
+
+@app.cell
+def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
+    _long = training.trained(training.LONGER, title="Training 2,000 steps") if longer_guess.value else None
+    _two = training.trained(training.DEFAULT) if _long else None
+    if _long:
+        _at = {s: _long.at(s).loss for s in (400, 1200, 2000)}
+        _v = _long.verdicts(2000)
+        _truth = training.longer_outcome(_long)
+        _one_at, _two_at = _long.first_step(0.2), _two.first_step(0.2)
+        _reached = f"step {_one_at:,}" if _one_at else "not within 2,000 steps"
+        _why = f"Loss at step 400: {_at[400]:.2f}; at 1,200: {_at[1200]:.2f}; at 2,000: {_at[2000]:.2f}. At step 2,000 offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}, and the head still puts {_v[0].share:.0%} of its weight one back and {_v[1].share:.0%} three back: no key is dropped. A loss of 0.2 is reached at {_reached} with one head, at step {_two_at} with two heads, where each head takes an offset of its own."
+        _closing = {
+            "blend": "One head gets there slowly, by blending; more heads get there sooner, each head cleanly on one key.",
+            "take": "This head gave up the blend: one head has taken an offset, and the other offset lives on in what is left.",
+            "stuck": "In 2,000 steps the blend did not get much further: one head is not enough for two keys here.",
+        }
+        _why = f"{_why} {_closing[_truth]}"
+        _said = predict.reveal(longer_guess.value, _truth, outcomes=LONGER_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(longer_guess.value, _truth)),
+            charts.loss_chart(_long.losses, snapshot_steps=[s.step for s in _long.snapshots], snapshot_losses=[s.loss for s in _long.snapshots], chance=_long.chance, step=2000, title="One head, 2,000 steps", width=560, height=220, xlabel="training step", ylabel="loss", train_label="training batches", eval_label="probe sequences", chance_label="guessing"),
+        ]
+    ) if _long else None
+    return
+
+
+@app.cell
+def causal_guess_control(CAUSAL_OUTCOMES, mo, predict):
+    causal_guess = mo.ui.radio(
+        options=predict.options(CAUSAL_OUTCOMES),
+        label="**2 · Causal mask off.** The task is the next token. Clearing the module's mask buffer, `model.attention.mask.zero_()`, unmasks every key. What does the loss do?",
+    )
+    causal_guess
+    return (causal_guess,)
+
+
+@app.cell
+def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
+    _off = training.trained(training.CAUSAL_OFF) if causal_guess.value else None
+    _on = training.trained(training.NEXT_TOKEN) if _off else None
+    if _off:
+        _truth = training.causal_outcome(_off)
+        _v = _off.verdicts(_off.steps)[0]
+        _why = f"With the mask buffer cleared the loss ends at {_off.snapshots[-1].loss:.3f} and the answer is {_v.accuracy:.0%} right: head {_v.head} puts {_v.share:.0%} of its weight on the key one ahead and copies it. With the mask, the same model ends at {_on.snapshots[-1].loss:.2f}, next to the guessing line at {_on.chance:.2f}, and is {_on.verdicts(_on.steps)[0].accuracy:.0%} right. The mask does not stop a model from predicting the next token: it stops it from copying the answer, so copying has to become prediction from earlier tokens. These tokens are random, so nothing earlier predicts the next one; in text, earlier words do, and that is how a GPT is trained, mask on. The switch is one line because the mask is a buffer: state the module carries (saved with it and moved with it by `.to`), not code in its class."
+        _said = predict.reveal(causal_guess.value, _truth, outcomes=CAUSAL_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(causal_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def positions_guess_control(POSITIONS_OUTCOMES, mo, predict):
+    positions_guess = mo.ui.radio(
+        options=predict.options(POSITIONS_OUTCOMES),
+        label="**3 · Position embeddings off.** Two heads, offsets 1 and 3, but the position embeddings are left out. What happens?",
+    )
+    positions_guess
+    return (positions_guess,)
+
+
+@app.cell
+def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training):
+    _off = training.trained(training.NO_POSITIONS) if positions_guess.value else None
+    _on = training.trained(training.DEFAULT) if _off else None
+    if _off:
+        _truth = training.positions_outcome(_off)
+        _v = _off.verdicts(_off.steps)
+        _why = f"Without positions the loss ends at {_off.snapshots[-1].loss:.2f} (with them {_on.snapshots[-1].loss:.2f}; guessing {_off.chance:.2f}). Offset 1 is {_v[0].accuracy:.0%} right and offset 3 {_v[1].accuracy:.0%}; the largest share any head puts on the key one back is {_v[0].share:.0%}, on the key three back {_v[1].share:.0%}. A key then holds only its token, and a token looks the same wherever it stands, so a query cannot ask for the key three back. Position embeddings (chapter 2) are what let a head find a place in the sequence."
+        _said = predict.reveal(positions_guess.value, _truth, outcomes=POSITIONS_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(positions_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def content_guess_control(CONTENT_OUTCOMES, mo, predict):
+    content_guess = mo.ui.radio(
+        options=predict.options(CONTENT_OUTCOMES),
+        label="**4 · A question about content.** At every position: has this token appeared earlier in the sequence? Two heads, sequences of 8 tokens, 1,200 steps. What happens?",
+    )
+    content_guess
+    return (content_guess,)
+
+
+@app.cell
+def content_reveal(CONTENT_OUTCOMES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
+    _run = training.trained(training.CONTENT) if content_guess.value else None
+    if _run:
+        _v = _run.verdicts(_run.steps)[0]
+        _truth = training.content_outcome(_run)
+        _why = f"The answer is {_v.accuracy:.1%} right, against {_run.majority:.0%} for always giving the commonest answer. Where an earlier copy exists, head {_v.head} puts {_v.share:.0%} of its weight on it. That is 3.4's query matching keys by content: the query of a B scores high against every key that holds a B, wherever it stands. In the panels, look for the bright cells off the diagonal: there the key repeats the query's letter."
+        _said = predict.reveal(content_guess.value, _truth, outcomes=CONTENT_OUTCOMES, right="Right.", wrong="Not quite.", why=_why)
+        _last = _run.snapshots[-1]
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(content_guess.value, _truth)),
+            attention_heatmaps(_last.weights, _run.labels, titles=[f"{HEAD} {h + 1}" for h in range(_last.weights.shape[0])], masked=_run.masked, max_width=620, max_height=320, **WEIGHT_LABELS),
+        ]
+    ) if _run else None
+    return
+
+
+@app.cell(hide_code=True)
+def watch_heads_note(mo):
+    mo.md(r"""
+    **Heads that trained models grow.** Language models trained on text grow heads like these: a
+    *previous-token head* attends to the key one back (offset 1 above), and a *duplicate-token head*
+    attends to earlier copies of the current token (the content task); both kinds were found in
+    GPT-2 (Elhage et al., 2021; Wang et al., 2022). An *induction head* goes one step further: after
+    "A B ... A" it predicts B, by finding the earlier A and copying the token after it. A query can
+    only match what a key holds, and a key here holds its own token and position; to match "the
+    token after an A", the key must first hold its previous token, which a previous-token head in an
+    earlier layer writes into it. So induction heads need two attention layers, one after the
+    other: chapter 4 stacks them in transformer blocks.
+    """)
+    return
 
 
 @app.cell(hide_code=True)
@@ -1705,7 +1906,7 @@ def causality_controls(mo):
 
 
 @app.cell
-def causality_lab(causality, causality_guess, causality_token, mo):
+def causality_lab(LIST_PATTERN, causality, causality_guess, causality_token, mo, printout):
     LAB_NAMES = {
         "causal": "CausalAttention (3.5)",
         "wrapper": "MultiHeadAttentionWrapper (3.6.1)",
@@ -1732,7 +1933,7 @@ def causality_lab(causality, causality_guess, causality_token, mo):
     else:
         _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
         _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
-        _leaked = ", ".join(str(t + 1) for t in _wrong.leaks)
+        _leaked = printout.join_values((t + 1 for t in _wrong.leaks), LIST_PATTERN)
         _fixed = max(_right.largest_leak, causality_reports["sdpa_is_causal"].largest_leak)
         _opening = "**Right.**" if _correct else "**Not so.**"
         if _wrong.causal:
@@ -1756,7 +1957,7 @@ def causality_yours_text(mo):
 
 
 @app.cell
-def causality_yours(LAB_WORDS, causality, mo, torch):
+def causality_yours(LAB_WORDS, LIST_PATTERN, causality, mo, printout, torch):
     def my_attention(x):  # x: (b, T, d_in)
         scores = x @ x.transpose(1, 2)  # (b, T, T)
         future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)  # (b, T, T): True above the diagonal
@@ -1770,7 +1971,7 @@ def causality_yours(LAB_WORDS, causality, mo, torch):
         your_report = None
         _message = f"**`my_attention` raised an error:** {type(_error).__name__}: {_error}"
     else:
-        _leaked = ", ".join(str(t + 1) for t in your_report.leaks)
+        _leaked = printout.join_values((t + 1 for t in your_report.leaks), LIST_PATTERN)
         _message = (
             "**Causal:** changing token 4 moved nothing before it." if your_report.causal
             else f"**Not causal:** changing token 4 moved the outputs of tokens {_leaked}."

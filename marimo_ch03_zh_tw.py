@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 7587565d1baed02ac248506e42394ce9db951ec0bacbc7bbd3fc2050f7cebd67
+# content-sha256: 5f0f3d07a685b32a0d4418e17df99d037d0f4d1dd91b7bb5e3cd0296a59b11d0
 
 import marimo
 
@@ -1266,7 +1266,7 @@ def watch_code(mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
-            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果。迴圈每 5 步存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定觀測序列（probe sequences）的權重。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
+            以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果，在任何行程（process）裡都一樣。訓練每走完 $1/80$，迴圈就存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定觀測序列（probe sequences）的權重，以及每個偏移量答對的比例。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
             """),
             mo.md(printout.source_markdown(training.CopyModel)),
             mo.md(printout.source_markdown(training.train)),
@@ -1278,17 +1278,16 @@ def watch_code(mo, printout, training):
 @app.cell(hide_code=True)
 def watch_try(mo):
     mo.md(r"""
-    #### 自己訓練看看
+    ### 自己訓練看看
 
-    選一個任務和頭數。新的設定一兩秒就能訓練完，訓練時會顯示進度條。伺服器會記住每一組設定的訓練結果：只要有人訓練過，再選同一組設定就會立刻顯示，不必重新訓練。面板顯示每個頭在一條觀測序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則為每個偏移量找出關注它最多的頭。當這個頭把至少 80% 的注意力放在那裡，我們就說它「認領」了這個偏移量。可以試試：
+    選一個任務和頭數。400 步的新設定一兩秒就能訓練完，訓練時會顯示進度條；伺服器會記住每一組設定，所以任何人訓練過的設定都會立刻出現。把步數滑桿從 0 開始往右拉：面板顯示每個頭在一條觀測序列上的權重（查詢由上往下，鍵由左往右），圖表顯示損失，表格則列出每個偏移量模型答對多少，以及各個頭怎麼處理它。判定的用語如下：某個頭把至少 80% 的權重放在該偏移量的鍵上，就是**由頭 $k$ 認領**；好幾個頭一起帶著它，就是**分散在幾個頭**；一個頭同時帶著它和另一個偏移量，就是**混在一個頭裡**；答對的比例不到 90% 時，就是**尚未學會**。可以試試：
 
-    * **兩個頭，偏移量 1 和 3**（預設）。把步數滑桿從 0 開始往右拉。一開始，每個頭都把權重分散在前面的詞元上。到了第 50 步，一個頭幾乎把全部權重放在往前一個的鍵上（對角線正下方的一條亮線），另一個頭則放在往前三個的鍵上（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
-    * **一個頭。** 它沒辦法把全部權重同時放在兩個鍵上，只好分開：大約 60% 給往前一個，45% 給往前三個（這兩個比例是對不同的查詢取平均，所以加起來不一定是 100%）。損失停在 1 左右，離 0 很遠。
-    * **四個頭。** 學得一樣快：兩個頭各認領一個偏移量，多出來的頭則偏向其中一個。
-    * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，每個頭都得把權重分給兩個偏移量，損失降不下來；四個頭時，每個偏移量都有自己的頭。
-    * **下一個詞元。** 因果遮罩讓每個頭都看不到後面的鍵，所以沒有東西可學：損失一直停在隨機猜測的水準。這就是 3.5 的遮罩在發揮作用。
-    * 訓練時的 **dropout** 會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直偏高，而關閉 dropout 時的損失（深色線）仍然下降。多出來的頭會變成備援：用四個頭預測前一個詞元、dropout 設為 0.5 時，四個頭全都學會同一個偏移量。
-    * **三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**，就從不同的權重開始：認領偏移量的會是別的頭，但結果一樣。
+    * **兩個頭，偏移量 1 和 3**（預設）。第 0 步時，每個頭都把權重分散在前面的詞元上。前 100 步之內，一個頭認領往前一個的鍵（對角線正下方的一條亮線），另一個頭認領往前三個的鍵（再往下兩格的一條線），損失也從隨機猜測的水準降到接近 0。
+    * **一個頭。** 它每一列的權重總和是 1，所以只能同時帶著兩個鍵，把兩個詞元混在一起交給讀出層。到第 400 步，損失還在下降：一個偏移量已經從混合裡學會，另一個還沒有。選 2,000 步看看它最後能走到哪裡（下面第一個實驗會請你先猜）。
+    * **四個頭。** 其中兩個頭認領兩個偏移量，但比只有兩個頭時晚。
+    * **往前第 1、2、4 個詞元**，先用兩個頭，再用四個頭。兩個頭時，損失仍然降到遠低於隨機猜測：至少有一個偏移量是混在頭裡帶著的。四個頭時，每個偏移量都由自己的頭認領。
+    * **Dropout** 在訓練時會隨機把注意力權重歸零，有時剛好是某個頭最需要的那一個，所以訓練損失（淺色線）一直高於關閉 dropout 時的損失（深色線）。用四個頭預測前一個詞元時，不論有沒有 dropout，每個頭最後都會看向前一個詞元；dropout 讓它們更集中。
+    * **因果遮罩**、**位置嵌入**和「**這個詞元之前出現過嗎？**」這個任務，下面各有一個實驗。**三個頭**無法平分寬度 32；序列比任務需要的短，也就沒有那個位置：這兩種情況筆記本都會說明。**換一個隨機種子**（0 到 9999 的整數），就從不同的權重開始：認領偏移量的會是別的頭。
     """)
     return
 
@@ -1301,6 +1300,7 @@ def watch_task_control(mo):
             "往前第 1 和第 3 個詞元": (1, 3),
             "往前第 1、2、4 個詞元": (1, 2, 4),
             "下一個詞元（往後 1 個）": (-1,),
+            "這個詞元之前出現過嗎？": "seen",
         },
         value="往前第 1 和第 3 個詞元",
         label="預測目標",
@@ -1327,94 +1327,280 @@ def watch_tokens_control(mo, training):
 
 
 @app.cell
-def watch_seed_control(mo):
-    training_seed = mo.ui.number(start=0, stop=999, step=1, value=123, label="隨機種子")
+def watch_seed_control(mo, training):
+    training_seed = mo.ui.number(start=0, stop=training.SEED_BOX_MAX, step=1, value=123, label="隨機種子（0 到 9999）")
     return (training_seed,)
 
 
 @app.cell
-def watch_controls(copy_task, mo, training_dropout, training_heads, training_seed, training_tokens):
+def watch_steps_control(mo):
+    training_steps = mo.ui.dropdown(
+        options={"400（約 1 秒）": 400, "1,200（約 3 秒）": 1200, "2,000（約 5 秒）": 2000},
+        value="400（約 1 秒）",
+        label="訓練步數（新設定所需時間）",
+    )
+    return (training_steps,)
+
+
+@app.cell
+def watch_causal_control(mo):
+    training_causal = mo.ui.switch(value=True, label="因果遮罩")
+    return (training_causal,)
+
+
+@app.cell
+def watch_positions_control(mo):
+    training_positions = mo.ui.switch(value=True, label="位置嵌入")
+    return (training_positions,)
+
+
+@app.cell
+def watch_controls(copy_task, mo, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
     mo.vstack(
         [
-            mo.hstack([copy_task, training_heads], justify="start", gap=2),
+            mo.hstack([copy_task, training_heads, training_steps], justify="start", gap=2),
             mo.hstack([training_dropout, training_tokens, training_seed], justify="start", gap=2),
+            mo.hstack([training_causal, training_positions], justify="start", gap=2),
         ]
     )
     return
 
 
 @app.cell
-def watch_training(copy_task, mo, training, training_dropout, training_heads, training_seed, training_tokens):
-    _heads, _tokens = training_heads.value, training_tokens.value
+def watch_training(LIST_PATTERN, copy_task, mo, printout, training, training_causal, training_dropout, training_heads, training_positions, training_seed, training_steps, training_tokens):
+    _heads, _tokens, _task, _steps = training_heads.value, training_tokens.value, copy_task.value, training_steps.value
     watch_settings = dict(
-        offsets=copy_task.value, num_heads=_heads, dropout=training_dropout.value, num_tokens=_tokens, seed=training_seed.value
+        **training.task_settings(_task), num_heads=_heads,
+        dropout=training_dropout.value, num_tokens=_tokens, seed=training.box_seed(training_seed.value),
+        steps=_steps, causal=training_causal.value, positions=training_positions.value,
     )
     watch_error = training.setup_error(**watch_settings)  # 這組設定可以訓練時為 None
     # 每組設定在每個伺服器上只訓練一次；預設設定從檔案載入，所以開啟筆記本時什麼都不用訓練。
-    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title="正在訓練注意力層")
-    _allowed = ", ".join(str(h) for h in training.head_counts())
-    _farthest = max(abs(offset) for offset in copy_task.value)
+    watch_run = None if watch_error else training.trained(training.Experiment(**watch_settings), title=f"訓練 {_steps} 步")
+    _allowed = printout.join_values(training.head_counts(), LIST_PATTERN)
+    _farthest = max((abs(_o) for _o in watch_settings["offsets"] if isinstance(_o, int)), default=0)
     _messages = {
         "num_heads": f"**{_heads} 個頭無法平分 {training.WIDTH} 的寬度。** `MultiHeadAttention` 給每個頭相同的維度，所以頭數必須能整除 {training.WIDTH}：請從 {_allowed} 中選一個。",
         "offsets": f"**{_tokens} 個詞元的序列裡，沒有相隔 {_farthest} 個位置的詞元。** 這個任務至少需要 {_farthest + 1} 個詞元：請把詞元數的滑桿往右拉，或換一個任務。",
+        "seed": f"**隨機種子必須是 0 到 {training.SEED_BOX_MAX} 的整數。** 請在隨機種子欄位輸入一個；預設是 123。",
     }
-    mo.callout(mo.md(_messages.get(watch_error.argument, str(watch_error))), kind="warn") if watch_error else None
+    _fallback = "**這組設定無法訓練。** 請把控制項調回它本身提供的值。"
+    mo.callout(mo.md(_messages.get(watch_error.argument, _fallback)), kind="warn") if watch_error else None
     return (watch_run,)
 
 
 @app.cell
-def watch_step_control(mo, training):
-    training_step = mo.ui.slider(0, training.STEPS, step=training.SNAPSHOT_EVERY, value=training.STEPS, label="訓練步數", show_value=True, full_width=True)
-    training_step
+def watch_step_control(mo, training, training_steps):
+    training_step = mo.ui.slider(0, training_steps.value, step=training_steps.value // training.SNAPSHOTS, value=0, label="訓練步數", show_value=True, full_width=True)
     return (training_step,)
 
 
 @app.cell
 def watch_plots(HEAD, WEIGHT_LABELS, attention_heatmaps, charts, mo, training_step, watch_run):
     watch_snapshot = watch_run.at(training_step.value) if watch_run else None  # 評估模式，訓練了這麼多步之後
+    _names = {"taken": "由{heads}認領", "split": "分散在{heads}", "blended": "混在{heads}裡", "unlearned": "尚未學會", "hidden": "被因果遮罩擋住"}
     _rows = []
-    for _verdict in watch_run.verdicts(training_step.value) if watch_run else []:
-        if _verdict.hidden:
-            _rows.append(f"| 往後 {-_verdict.offset} 個 | 無 | 0% | 被因果遮罩擋住 |")
-        elif _verdict.owned:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 已認領 |")
-        else:
-            _rows.append(f"| 往前 {_verdict.offset} 個 | {HEAD} {_verdict.head} | {_verdict.share:.0%} | 沒有頭認領 |")
+    for _v in watch_run.verdicts(training_step.value) if watch_run else []:
+        _target = "前面相同的詞元" if _v.offset == 0 else (f"往前 {_v.offset} 個" if _v.offset > 0 else f"往後 {-_v.offset} 個")
+        _heads = "和".join(f"{HEAD.lower()} {h}" for h in (_v.heads or (_v.head,)))
+        _verdict = _names[_v.kind].format(heads=_heads if _v.kind != "taken" else f"{HEAD.lower()} {_v.head}")
+        _rows.append(f"| {_target} | {_v.accuracy:.0%} | {HEAD} {_v.head}: {_v.share:.0%} | {_verdict} |")
+    _table = mo.md("\n".join(["| 詞元 | 答對 | 權重最多 | 判定 |", "| :-- | --: | --: | :-- |", *_rows])) if watch_run else None
+    _chart = charts.loss_chart(
+        watch_run.losses,
+        snapshot_steps=[s.step for s in watch_run.snapshots],
+        snapshot_losses=[s.loss for s in watch_run.snapshots],
+        chance=watch_run.chance,
+        step=training_step.value,
+        title="損失",
+        width=470,
+        height=230,
+        xlabel="訓練步數",
+        ylabel="損失",
+        train_label="訓練批次（dropout 開啟）",
+        eval_label="觀測序列（dropout 關閉）",
+        chance_label="隨機猜測",
+        marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
+    ) if watch_run else None
     mo.vstack(
         [
-            attention_heatmaps(
-                watch_snapshot.weights,  # (heads, T, T)：每個頭在一條觀測序列上的權重
-                watch_run.labels,
-                titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
-                masked=watch_run.masked,
-                **WEIGHT_LABELS,
-            ),
+            training_step,
             mo.hstack(
                 [
-                    charts.loss_chart(
-                        watch_run.losses,
-                        snapshot_steps=[s.step for s in watch_run.snapshots],
-                        snapshot_losses=[s.loss for s in watch_run.snapshots],
-                        chance=watch_run.chance,
-                        step=training_step.value,
-                        title="損失",
-                        width=540,
-                        xlabel="訓練步數",
-                        ylabel="損失",
-                        train_label="訓練批次（dropout 開啟）",
-                        eval_label="觀測序列（dropout 關閉）",
-                        chance_label="隨機猜測",
-                        marker_label=f"第 {watch_snapshot.step} 步：損失 {watch_snapshot.loss:.2f}",
+                    attention_heatmaps(
+                        watch_snapshot.weights,  # (heads, T, T)：每個頭在一條觀測序列上的權重
+                        watch_run.labels,
+                        titles=[f"{HEAD} {h + 1}" for h in range(watch_snapshot.weights.shape[0])],
+                        masked=watch_run.masked,
+                        max_width=520,
+                        max_height=370,
+                        **WEIGHT_LABELS,
                     ),
-                    mo.md("\n".join(["| 要預測的詞元 | 關注最多的頭 | 注意力佔比 | 判定 |", "| :-- | :-- | --: | :-- |", *_rows])),
+                    mo.vstack([_chart, _table], gap=0.5),
                 ],
                 widths=[1, 1],
-                align="center",
+                align="start",
                 gap=1,
             ),
         ]
     ) if watch_run else None
     return (watch_snapshot,)
+
+
+@app.cell
+def watch_predict_imports():
+    from shared import predict
+
+    return (predict,)
+
+
+@app.cell(hide_code=True)
+def watch_experiments_intro(mo):
+    mo.md(r"""
+    #### 四個實驗：先猜再看
+
+    下面每個實驗只改一件事，並比較兩次以隨機種子 123 訓練的結果（老師可以在上課前先把它們訓練好）。先選出你預期的結果；選好之後，訓練結果和你猜得對不對才會出現。
+    """)
+    return
+
+
+@app.cell
+def watch_outcomes():
+    # 每個實驗可能出現的結果：結果的鍵（由訓練結果算出）-> 讀者選的那段文字
+    LONGER_OUTCOMES = {
+        "stuck": "損失停在 1 附近：一個頭沒辦法同時帶著兩個詞元。",
+        "blend": "損失繼續下降：這個頭一直把兩個鍵混在一起，讀出層則學會把兩個詞元分辨出來。",
+        "take": "這個頭把全部權重移到其中一個鍵上，另一個偏移量就放棄了。",
+    }
+    CAUSAL_OUTCOMES = {
+        "copy": "損失降到接近 0：每個頭現在都看得到下一個詞元，直接複製它。",
+        "guess": "損失停在隨機猜測的水準：隨機的詞元無法預測。",
+    }
+    POSITIONS_OUTCOMES = {
+        "same": "沒有變化：兩個頭仍然認領往前第 1 和第 3 個詞元。",
+        "lost": "損失一直遠高於 0：頭分辨不出哪個鍵是往前第三個。",
+    }
+    CONTENT_OUTCOMES = {
+        "content": "有一個頭學會去找前面相同的詞元，幾乎每個位置都答對。",
+        "position": "沒有頭幫得上忙：頭是依位置找鍵的，所以模型的表現只跟一直回答最常見的答案差不多。",
+    }
+    return CAUSAL_OUTCOMES, CONTENT_OUTCOMES, LONGER_OUTCOMES, POSITIONS_OUTCOMES
+
+
+@app.cell
+def longer_guess_control(LONGER_OUTCOMES, mo, predict):
+    longer_guess = mo.ui.radio(options=predict.options(LONGER_OUTCOMES), label="**1 · 訓練久一點。** 一個頭、偏移量 1 和 3，訓練 2,000 步而不是 400 步。會發生什麼事？")
+    longer_guess
+    return (longer_guess,)
+
+
+@app.cell
+def longer_reveal(LONGER_OUTCOMES, charts, longer_guess, mo, predict, training):
+    _long = training.trained(training.LONGER, title="訓練 2,000 步") if longer_guess.value else None
+    _two = training.trained(training.DEFAULT) if _long else None
+    if _long:
+        _at = {s: _long.at(s).loss for s in (400, 1200, 2000)}
+        _v = _long.verdicts(2000)
+        _truth = training.longer_outcome(_long)
+        _one_at, _two_at = _long.first_step(0.2), _two.first_step(0.2)
+        _reached = f"第 {_one_at:,} 步" if _one_at else "2,000 步內都沒有"
+        _why = f"第 400 步的損失是 {_at[400]:.2f}，第 1,200 步是 {_at[1200]:.2f}，第 2,000 步是 {_at[2000]:.2f}。到了第 2,000 步，偏移量 1 答對 {_v[0].accuracy:.0%}，偏移量 3 答對 {_v[1].accuracy:.0%}，而這個頭仍然把 {_v[0].share:.0%} 的權重放在往前一個、{_v[1].share:.0%} 放在往前三個：沒有放棄任何一個鍵。損失降到 0.2：一個頭是在{_reached}，兩個頭則在第 {_two_at} 步，那時每個頭各自認領一個偏移量。"
+        _closing = {
+            "blend": "一個頭靠著混合慢慢學會；頭多一點就學得快，每個頭乾淨地只看一個鍵。",
+            "take": "這個頭不再混合：它認領了一個偏移量，另一個偏移量只能靠剩下的權重。",
+            "stuck": "2,000 步裡，混合並沒有進步多少：在這裡，一個頭不夠應付兩個鍵。",
+        }
+        _why = f"{_why} {_closing[_truth]}"
+        _said = predict.reveal(longer_guess.value, _truth, outcomes=LONGER_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(longer_guess.value, _truth)),
+            charts.loss_chart(_long.losses, snapshot_steps=[s.step for s in _long.snapshots], snapshot_losses=[s.loss for s in _long.snapshots], chance=_long.chance, step=2000, title="一個頭，2,000 步", width=560, height=220, xlabel="訓練步數", ylabel="損失", train_label="訓練批次", eval_label="觀測序列", chance_label="隨機猜測"),
+        ]
+    ) if _long else None
+    return
+
+
+@app.cell
+def causal_guess_control(CAUSAL_OUTCOMES, mo, predict):
+    causal_guess = mo.ui.radio(
+        options=predict.options(CAUSAL_OUTCOMES),
+        label="**2 · 關掉因果遮罩。** 任務是下一個詞元。把模組的遮罩緩衝區清空（`model.attention.mask.zero_()`），每個鍵就都不再被遮蔽。損失會怎麼變化？",
+    )
+    causal_guess
+    return (causal_guess,)
+
+
+@app.cell
+def causal_reveal(CAUSAL_OUTCOMES, causal_guess, mo, predict, training):
+    _off = training.trained(training.CAUSAL_OFF) if causal_guess.value else None
+    _on = training.trained(training.NEXT_TOKEN) if _off else None
+    if _off:
+        _truth = training.causal_outcome(_off)
+        _v = _off.verdicts(_off.steps)[0]
+        _why = f"清空遮罩緩衝區後，損失最後是 {_off.snapshots[-1].loss:.3f}，答對 {_v.accuracy:.0%}：頭 {_v.head} 把 {_v.share:.0%} 的權重放在往後一個的鍵上，直接複製它。有遮罩時，同一個模型最後的損失是 {_on.snapshots[-1].loss:.2f}，緊貼著隨機猜測的 {_on.chance:.2f}，只答對 {_on.verdicts(_on.steps)[0].accuracy:.0%}。遮罩並不會阻止模型預測下一個詞元：它阻止的是模型直接抄答案，所以抄寫必須變成根據前面的詞元來預測。這裡的詞元是隨機的，前面沒有任何東西能預測下一個；在真正的文字裡，前面的字詞可以，而 GPT 正是在遮罩開著的情況下這樣訓練的。這個開關只要一行，因為遮罩是緩衝區：它是模組帶著的狀態（跟著模組一起儲存，也會被 `.to` 一起搬動），而不是類別裡的程式碼。"
+        _said = predict.reveal(causal_guess.value, _truth, outcomes=CAUSAL_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(causal_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def positions_guess_control(POSITIONS_OUTCOMES, mo, predict):
+    positions_guess = mo.ui.radio(
+        options=predict.options(POSITIONS_OUTCOMES),
+        label="**3 · 關掉位置嵌入。** 兩個頭、偏移量 1 和 3，但不加位置嵌入。會發生什麼事？",
+    )
+    positions_guess
+    return (positions_guess,)
+
+
+@app.cell
+def positions_reveal(POSITIONS_OUTCOMES, mo, positions_guess, predict, training):
+    _off = training.trained(training.NO_POSITIONS) if positions_guess.value else None
+    _on = training.trained(training.DEFAULT) if _off else None
+    if _off:
+        _truth = training.positions_outcome(_off)
+        _v = _off.verdicts(_off.steps)
+        _why = f"沒有位置嵌入時，損失最後是 {_off.snapshots[-1].loss:.2f}（有位置嵌入時是 {_on.snapshots[-1].loss:.2f}；隨機猜測是 {_off.chance:.2f}）。偏移量 1 答對 {_v[0].accuracy:.0%}，偏移量 3 答對 {_v[1].accuracy:.0%}；任何一個頭放在往前一個的鍵上的權重最多僅有 {_v[0].share:.0%}，放在往前三個的鍵上最多 {_v[1].share:.0%}。這時鍵只帶著自己的詞元，而同一個詞元不論在哪個位置看起來都一樣，所以查詢沒辦法指名要往前第三個鍵。正是位置嵌入（第 2 章）讓頭能在序列中找到一個位置。"
+        _said = predict.reveal(positions_guess.value, _truth, outcomes=POSITIONS_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
+    mo.callout(mo.md(_said), kind=predict.kind(positions_guess.value, _truth)) if _off else None
+    return
+
+
+@app.cell
+def content_guess_control(CONTENT_OUTCOMES, mo, predict):
+    content_guess = mo.ui.radio(
+        options=predict.options(CONTENT_OUTCOMES),
+        label="**4 · 關於內容的問題。** 在每個位置回答：這個詞元之前在序列中出現過嗎？兩個頭、每個序列 8 個詞元、1,200 步。會發生什麼事？",
+    )
+    content_guess
+    return (content_guess,)
+
+
+@app.cell
+def content_reveal(CONTENT_OUTCOMES, HEAD, WEIGHT_LABELS, attention_heatmaps, content_guess, mo, predict, training):
+    _run = training.trained(training.CONTENT) if content_guess.value else None
+    if _run:
+        _v = _run.verdicts(_run.steps)[0]
+        _truth = training.content_outcome(_run)
+        _why = f"答對 {_v.accuracy:.1%}，而一直回答最常見的答案只能答對 {_run.majority:.0%}。前面有相同詞元的地方，頭 {_v.head} 把 {_v.share:.0%} 的權重放在它上面。這就是 3.4 節裡查詢依內容去配對鍵：B 的查詢和每個帶著 B 的鍵都得到高分，不論它在哪個位置。在面板裡找找對角線以外的亮格：那裡的鍵和查詢是同一個字母。"
+        _said = predict.reveal(content_guess.value, _truth, outcomes=CONTENT_OUTCOMES, right="答對了。", wrong="不太對。", why=_why)
+        _last = _run.snapshots[-1]
+    mo.vstack(
+        [
+            mo.callout(mo.md(_said), kind=predict.kind(content_guess.value, _truth)),
+            attention_heatmaps(_last.weights, _run.labels, titles=[f"{HEAD} {h + 1}" for h in range(_last.weights.shape[0])], masked=_run.masked, max_width=620, max_height=320, **WEIGHT_LABELS),
+        ]
+    ) if _run else None
+    return
+
+
+@app.cell(hide_code=True)
+def watch_heads_note(mo):
+    mo.md(r"""
+    **訓練過的模型會長出的頭。** 用文字訓練的語言模型也會長出這樣的頭：*前一詞元頭*（previous-token head）關注往前一個的鍵（上面的偏移量 1），*重複詞元頭*（duplicate-token head）關注目前詞元在前面出現過的副本（內容任務）；這兩種頭都在 GPT-2 裡找到過（Elhage 等人，2021；Wang 等人，2022）。*歸納頭*（induction head）再多走一步：看到「A B ... A」之後，它預測 B，做法是找到前面的 A，再複製 A 後面的詞元。查詢只能配對鍵所帶的內容，而這裡的鍵只帶著自己的詞元和位置；要配對「A 後面的詞元」，鍵必須先帶著它前一個詞元，這要由前一層的前一詞元頭寫進去。所以歸納頭需要前後兩層注意力：第 4 章會把它們疊成 Transformer 區塊。
+    """)
+    return
 
 
 @app.cell(hide_code=True)
@@ -1526,7 +1712,7 @@ def causality_controls(mo):
 
 
 @app.cell
-def causality_lab(causality, causality_guess, causality_token, mo):
+def causality_lab(LIST_PATTERN, causality, causality_guess, causality_token, mo, printout):
     LAB_NAMES = {
         "causal": "CausalAttention（3.5）",
         "wrapper": "MultiHeadAttentionWrapper（3.6.1）",
@@ -1553,7 +1739,7 @@ def causality_lab(causality, causality_guess, causality_token, mo):
     else:
         _wrong, _right = causality_reports["sdpa_mask_wrong"], causality_reports["sdpa_mask_right"]
         _correct = (_guess == "causal") if _wrong.causal else (_guess == "leaks")
-        _leaked = ", ".join(str(t + 1) for t in _wrong.leaks)
+        _leaked = printout.join_values((t + 1 for t in _wrong.leaks), LIST_PATTERN)
         _fixed = max(_right.largest_leak, causality_reports["sdpa_is_causal"].largest_leak)
         _opening = "**答對了。**" if _correct else "**不是這樣。**"
         if _wrong.causal:
@@ -1575,7 +1761,7 @@ def causality_yours_text(mo):
 
 
 @app.cell
-def causality_yours(LAB_WORDS, causality, mo, torch):
+def causality_yours(LAB_WORDS, LIST_PATTERN, causality, mo, printout, torch):
     def my_attention(x):  # x：(b, T, d_in)
         scores = x @ x.transpose(1, 2)  # (b, T, T)
         future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)  # (b, T, T)：對角線以上為 True
@@ -1589,7 +1775,7 @@ def causality_yours(LAB_WORDS, causality, mo, torch):
         your_report = None
         _message = f"**`my_attention` 發生錯誤：** {type(_error).__name__}：{_error}"
     else:
-        _leaked = ", ".join(str(t + 1) for t in your_report.leaks)
+        _leaked = printout.join_values((t + 1 for t in your_report.leaks), LIST_PATTERN)
         _message = (
             "**是因果的：** 改掉詞元 4，它之前什麼都沒動。" if your_report.causal
             else f"**不是因果的：** 改掉詞元 4，詞元 {_leaked} 的輸出跟著動了。"

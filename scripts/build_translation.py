@@ -143,7 +143,7 @@ def read_catalogue(path: Path, locale: str) -> Catalog:
         raise UnsafeCatalogue(problems)
     catalog = Catalog(locale=locale, domain=DOMAIN, fuzzy=False)
     catalog.mime_headers = list(po.metadata.items())
-    for entry in po:
+    for entry in (entry for entry in po if not entry.obsolete):  # obsolete entries are read below, as obsolete
         catalog.add(
             entry.msgid,
             entry.msgstr,

@@ -251,7 +251,8 @@ def loss_chart(
         out.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         out.append(f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{value:g}</text>')
         value += tick
-    for s in range(0, steps + 1, 100 if steps >= 200 else max(1, steps // 4)):  # x ticks
+    x_tick = max(1, int(_nice_step(steps))) if steps >= 4 else 1  # about four to eight ticks, whatever the run's length
+    for s in range(0, steps + 1, x_tick):  # x ticks
         out.append(f'<text x="{x_of(s):.1f}" y="{top + plot_h + 14:.1f}" text-anchor="middle" font-size="10">{s}</text>')
     out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 24:.1f}" text-anchor="middle" fill="#555">{esc(xlabel)}</text>')
     out.append(f'<text transform="translate(12,{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" fill="#555">'

@@ -1,34 +1,45 @@
-"""Watch attention learn: one ``MultiHeadAttention`` layer trained to copy earlier tokens.
+"""Watch attention learn: one ``MultiHeadAttention`` layer trained on small tasks, and what it shows.
 
 The experiment behind the notebooks' section "Watch attention learn". A sequence of random tokens
 goes in, and at every position the model must name the tokens a fixed number of positions back: the
 task's *offsets*. ``(1,)`` asks for the previous token, ``(1, 3)`` for the tokens one and three back,
-``(-1,)`` for the *next* token, which the causal mask hides from every head.
+``(-1,)`` for the *next* token, which the causal mask hides from every head. The content task
+(``task="seen"``) asks instead whether the token at each position appeared earlier in the sequence.
 
 The model is token and position embeddings, one ``shared.attention.MultiHeadAttention`` (the
 chapter's class, causal mask and dropout included) and a linear read-out. There is no residual path,
 so attention is the model's only way to see another position: to copy the token three back, some
-head must put its weight on the key three back. One head cannot put all of its weight on two keys,
-so with fewer heads than offsets a head has to split its attention and the loss stays up; with
-enough heads, each head takes one offset. (Trained language models grow such heads too, for example
-the "previous-token heads" in Elhage et al., "A Mathematical Framework for Transformer Circuits", 2021.)
+head must put weight on the key three back. A head's row of weights sums to 1, so one head that
+serves two offsets keeps both keys at once and hands the read-out a blend of two tokens, which the
+read-out learns to decode, slowly (a loss of 0.2 at step 850 to past 2,000, by seed); with a head per
+offset each head takes one key and the loss is under 0.2 by step 45-50. :func:`verdict_of` names
+what happened to each offset from the share of right answers and the heads' attention: taken,
+split, blended, not learned (``"unlearned"``) or hidden.
+``tests/test_claims_training.py`` pins, over three seeds, every sentence of the notebook's prose that
+the run beside it does not compute. Trained language models grow such heads too: previous-token and
+duplicate-token heads (Elhage et al., "A Mathematical Framework for Transformer Circuits", 2021).
 
-:func:`train` is the loop the notebook shows. It keeps a :class:`Snapshot` every
-``SNAPSHOT_EVERY`` steps (eval-mode weights on fixed probe sequences), so a slider can scrub through
-the training without training again. :func:`trained` is what the notebook calls: it remembers every
-run per :class:`Experiment` for the whole process, trains each experiment once even when a class
-asks for it at the same moment, trains one experiment at a time, shows a progress bar in marimo,
-and hands out the default experiment from a committed file (``training_default.json``), so that
-opening the notebook trains nothing.
+Two switches act on the module's state, not its class (:func:`new_model`): ``causal=False`` empties
+the attention module's ``mask`` buffer, ``positions=False`` zeroes and freezes the position embeddings.
+
+:func:`train` is the loop the notebook shows. It keeps SNAPSHOTS + 1 :class:`Snapshot` s (eval-mode
+weights, loss and right answers on fixed probe sequences), so a slider can scrub through the training
+without training again; ``steps`` is one of ``STEP_CHOICES`` (400 by default). :func:`trained` is
+what the notebook calls: it remembers every run per :class:`Experiment` for the whole process, trains
+each experiment once even when a class asks for it at the same moment, trains one experiment at a
+time, shows a progress bar in marimo, and hands out the default experiment from a committed file
+(``training_default.json``), so that opening the notebook trains nothing.
 
 Random numbers: the weights, the batches and dropout's masks all come from PyTorch's global
 generator, through a :class:`shared.seeding.RandomStream` of the experiment's seed, so a run gives
-the same numbers whatever other readers of the same server do meanwhile.
+the same numbers whatever other readers of the same server do meanwhile, and in any process. Seeds
+go from 0 to ``MAX_SEED`` (2**32 - 1); the notebook's box offers 0 to ``SEED_BOX_MAX`` (9999).
 
-Speed (``python -m benchmarks.training_speed``): one experiment takes 0.9 to 1.7 s of one CPU
-thread, most of it in softmax. On the PyTorch CPU builds we measured, a softmax over rows of 12
-values costs about ten times as much as over rows of 16 (rows shorter than one vector register take a
-slow path), so the cost grows quickly with heads; the notebook offers at most ``MAX_HEADS`` = 4.
+Speed (``python -m benchmarks.training_speed``): an experiment of 400 steps takes 0.9 to 1.7 s of one
+CPU thread, most of it in softmax; 2,000 steps take five times as long. On the PyTorch CPU builds we
+measured, a softmax over rows of 12 values costs about ten times as much as over rows of 16 (rows
+shorter than one vector register take a slow path), so the cost grows quickly with heads; the
+notebook offers at most ``MAX_HEADS`` = 4.
 """
 
 from __future__ import annotations
@@ -63,11 +74,18 @@ TOKEN_CHOICES = (3, 4, 6, 8, 12)  # the notebook's sequence lengths: few setting
 MAX_HEADS = 4  # 1, 2 or 4 heads (3 does not divide the width); see Speed above
 BATCH_SIZE = 64
 LEARNING_RATE = 3e-3
-STEPS = 400
-SNAPSHOT_EVERY = 5
+STEPS = 400  # the default length of a run
+STEP_CHOICES = (400, 1200, 2000)  # "train longer": the run lengths the notebook offers
+SNAPSHOTS = 80  # snapshots per run after step 0: every 5 steps of 400, every 25 of 2,000
+SNAPSHOT_EVERY = STEPS // SNAPSHOTS
+MAX_SEED = 2**32 - 1  # seeds 0 .. 4,294,967,295 (the notebook's box offers 0 .. SEED_BOX_MAX)
+SEED_BOX_MAX = 9999
+TASKS = ("copy", "seen")  # copy the tokens at the offsets; or say whether this token appeared before
 PROBE_SEQUENCES = 64  # fixed sequences each snapshot measures on; the first is the plotted example
 PROBE_SEED = 2024
 OWNED = 0.8  # a head that puts at least this share of its attention on an offset has taken it
+INVOLVED = 0.25  # a head with at least this share on an offset helps carry it (two such heads: split)
+LEARNED = 0.9  # an offset is learned when at least this share of its predictions on the probe is right
 IGNORE = -100  # target where the asked-for position does not exist (cross_entropy skips it)
 LETTERS = "ABCDEFGH"
 DEFAULT_FILE = Path(__file__).with_name("training_default.json")
@@ -100,7 +118,11 @@ class Experiment:
     """One setting of the experiment; equal settings give equal runs.
 
     offsets: which tokens to copy, counted back from each position (1 = the previous token;
-    negative = a later token). num_tokens: sequence length, 2 to ``MAX_TOKENS``.
+    negative = a later token). num_tokens: sequence length, 2 to ``MAX_TOKENS``. steps: one of
+    ``STEP_CHOICES``. causal=False clears the attention module's mask buffer (every key visible);
+    positions=False leaves out the position embeddings. task "seen" asks, at every position, whether
+    the same token appeared earlier in the sequence (a question about content, not position); it has
+    no offsets.
     """
 
     offsets: tuple[int, ...] = (1, 3)
@@ -108,16 +130,29 @@ class Experiment:
     dropout: float = 0.0
     num_tokens: int = MAX_TOKENS
     seed: int = 123
+    steps: int = STEPS
+    causal: bool = True
+    positions: bool = True
+    task: str = "copy"
 
     def __post_init__(self):
-        offsets = _offsets(self.offsets)
-        heads, tokens, seed = (_integer(name, getattr(self, name)) for name in ("num_heads", "num_tokens", "seed"))
+        if self.task not in TASKS:
+            raise SetupError("task", f"task must be one of {TASKS}, got {self.task!r}")
+        offsets = _offsets(self.offsets) if self.task == "copy" else _no_offsets(self.offsets)
+        for name in ("causal", "positions"):
+            switch = getattr(self, name)
+            if not isinstance(switch, bool):
+                raise TypeError(f"{name} must be True or False, got {type(switch).__name__} ({switch!r})")
+        names = ("num_heads", "num_tokens", "seed", "steps")
+        heads, tokens, seed, steps = (_integer(name, getattr(self, name)) for name in names)
+        if steps not in STEP_CHOICES:
+            raise SetupError("steps", f"steps must be one of {STEP_CHOICES}, got {steps}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real):
             raise TypeError(f"dropout must be a float in [0, 1), got {type(self.dropout).__name__} ({self.dropout!r})")
         dropout = round(float(self.dropout), 6)  # a slider's 0.30000000000000004 is 0.3
         if not 2 <= tokens <= MAX_TOKENS:
             raise SetupError("num_tokens", f"num_tokens must be between 2 and {MAX_TOKENS}, got {tokens}")
-        farthest = max(offsets, key=abs)
+        farthest = max(offsets, key=abs, default=0)
         if abs(farthest) >= tokens:
             raise SetupError(
                 "offsets",
@@ -131,9 +166,9 @@ class Experiment:
             )
         if not 0.0 <= dropout < 1.0:
             raise SetupError("dropout", f"dropout must be in [0, 1), got {self.dropout!r}")
-        if seed < 0:
-            raise SetupError("seed", f"seed must be 0 or more, got {seed}")
-        checked = {"offsets": offsets, "num_heads": heads, "dropout": dropout, "num_tokens": tokens, "seed": seed}
+        if not 0 <= seed <= MAX_SEED:
+            raise SetupError("seed", f"seed must be between 0 and {MAX_SEED:,}, got {seed}")
+        checked = {"offsets": offsets, "num_heads": heads, "dropout": dropout, "num_tokens": tokens, "seed": seed, "steps": steps}
         for name, value in checked.items():
             object.__setattr__(self, name, value)  # plain ints, a float and a tuple: equal settings, equal keys
 
@@ -147,16 +182,46 @@ def _offsets(value: object) -> tuple[int, ...]:
     return offsets
 
 
+def _no_offsets(value: object) -> tuple[int, ...]:
+    if value in ((1, 3), ()):  # the default, or none: the content task has no offsets
+        return ()
+    raise SetupError("offsets", f"the task 'seen' has no offsets, got {value!r}")
+
+
 DEFAULT = Experiment()
+# The notebook's four predict-first experiments (and DEFAULT, to compare with)
+LONGER = Experiment(num_heads=1, steps=2000)  # one head on offsets 1 and 3, trained five times as long
+NEXT_TOKEN = Experiment(offsets=(-1,))  # the next token, causal mask on
+CAUSAL_OFF = Experiment(offsets=(-1,), causal=False)  # the same with the mask buffer cleared
+NO_POSITIONS = Experiment(positions=False)  # DEFAULT without position embeddings
+# "has this token appeared before?": of the settings measured (1, 2, 4 heads; 6, 8, 12 tokens; 400 and
+# 1,200 steps; seeds 0, 1, 123) this one shows a duplicate-token head most clearly: one head puts 0.72 to
+# 0.95 of its weight on the earlier copies (with 12 tokens and 400 steps two heads split it, about 0.5 each)
+CONTENT = Experiment(task="seen", num_tokens=8, steps=1200)
 
 
 def setup_error(**settings) -> SetupError | None:
-    """What is wrong with these settings (the error ``Experiment(**settings)`` would raise), or None."""
+    """What is wrong with these settings (the error ``Experiment(**settings)`` would raise), or None.
+
+    A wrong type (a browser can send anything) comes back as a SetupError too, its argument "settings"."""
     try:
         Experiment(**settings)
     except SetupError as error:
         return error
+    except TypeError as error:
+        return SetupError("seed" if "seed" in str(error) else "settings", str(error))
     return None
+
+
+def box_seed(value: object) -> int | None:
+    """The seed typed in the notebook's box as an int, or None when it is empty, not a whole number,
+    or outside 0 .. SEED_BOX_MAX (the notebook then says so: see Experiment.seed for the full range)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    whole = int(value)
+    return whole if 0 <= whole <= SEED_BOX_MAX else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,43 +242,95 @@ def copy_targets(tokens: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor
     return torch.stack(columns, dim=-1)  # (b, T, offsets)
 
 
+def earlier_copies(tokens: torch.Tensor) -> torch.Tensor:
+    """(b, T, T) bool: True where key j < query i holds the same token as the query."""
+    same = tokens[:, :, None] == tokens[:, None, :]  # (b, T, T)
+    earlier = torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool).tril(diagonal=-1)  # (T, T)
+    return same & earlier
+
+
+def seen_targets(tokens: torch.Tensor) -> torch.Tensor:
+    """targets[b, i, 0] = 1 when tokens[b, i] appeared earlier in the sequence, else 0."""
+    return earlier_copies(tokens).any(dim=-1).long().unsqueeze(-1)  # (b, T, 1)
+
+
+def task_targets(tokens: torch.Tensor, experiment: Experiment) -> torch.Tensor:
+    """The answers the model must give: (b, T, targets) class ids, IGNORE where there is none."""
+    return copy_targets(tokens, experiment.offsets) if experiment.task == "copy" else seen_targets(tokens)
+
+
+def classes(experiment: Experiment) -> int:
+    """How many answers each target has: a token (8) or yes/no (2)."""
+    return VOCAB_SIZE if experiment.task == "copy" else 2
+
+
+def targets_of(experiment: Experiment) -> int:
+    return len(experiment.offsets) if experiment.task == "copy" else 1
+
+
 class CopyModel(nn.Module):
-    """Token and position embeddings -> one MultiHeadAttention layer -> a linear read-out per offset."""
+    """Token and position embeddings -> one MultiHeadAttention layer -> a linear read-out per target."""
 
     def __init__(self, experiment: Experiment):
         super().__init__()
-        self.num_targets = len(experiment.offsets)
+        self.num_targets, self.num_classes = targets_of(experiment), classes(experiment)
         self.token_embedding = nn.Embedding(VOCAB_SIZE, WIDTH)
         self.position_embedding = nn.Embedding(experiment.num_tokens, WIDTH)
         self.attention = MultiHeadAttention(
             WIDTH, WIDTH, experiment.num_tokens, experiment.dropout, num_heads=experiment.num_heads
         )
-        self.readout = nn.Linear(WIDTH, self.num_targets * VOCAB_SIZE)
+        self.readout = nn.Linear(WIDTH, self.num_targets * self.num_classes)
 
     def forward(self, tokens: torch.Tensor, *, return_weights: bool = False):
         b, num_tokens = tokens.shape
         x = self.token_embedding(tokens) + self.position_embedding.weight[:num_tokens]  # (b, T, width)
         context, weights = forward_with_weights(self.attention, x)  # (b, T, width), (b, heads, T, T)
-        logits = self.readout(context).view(b, num_tokens, self.num_targets, VOCAB_SIZE)  # (b, T, offsets, vocab)
+        logits = self.readout(context).view(b, num_tokens, self.num_targets, self.num_classes)  # (b, T, targets, classes)
         return (logits, weights) if return_weights else logits
 
 
-def copy_loss(logits: torch.Tensor, tokens: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
-    """Cross-entropy of each offset's prediction, summed over the offsets.
+def new_model(experiment: Experiment) -> CopyModel:
+    """A fresh CopyModel with the experiment's switches applied to the module's state, not its class.
 
-    A model that guesses scores ln(8) = 2.08 per offset; one that copies perfectly scores 0.
+    causal=False empties the attention module's ``mask`` buffer: the mask is state the module carries
+    (3.5's buffer), so clearing it unmasks every key without any change to ``MultiHeadAttention``.
+    positions=False zeroes the position embeddings and freezes them: no position reaches attention.
     """
-    targets = copy_targets(tokens, offsets)  # (b, T, offsets)
+    model = CopyModel(experiment)
+    if not experiment.causal:
+        model.attention.mask.zero_()  # (context_length, context_length): no key is hidden any more
+    if not experiment.positions:
+        model.position_embedding.weight.data.zero_()
+        model.position_embedding.weight.requires_grad_(False)
+    return model
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each target's prediction, summed over the targets.
+
+    Copying: a model that guesses scores ln(8) = 2.08 per offset; one that copies perfectly scores 0.
+    """
     return sum(
         F.cross_entropy(logits[:, :, k].flatten(0, 1), targets[:, :, k].flatten(), ignore_index=IGNORE)
-        for k in range(len(offsets))
+        for k in range(targets.shape[-1])
     )
 
 
-def attention_shares(weights: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
-    """shares[h, k]: head h's mean weight on the key offsets[k] back, over every query that has one.
+def copy_loss(logits: torch.Tensor, tokens: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """task_loss of the copy task with these offsets."""
+    return task_loss(logits, copy_targets(tokens, offsets))
 
-    weights: (b, heads, T, T). A later token (negative offset) is masked, so its share is exactly 0.
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(targets,): the share of right answers per target, over the positions that have one."""
+    right = (logits.argmax(dim=-1) == targets) & (targets != IGNORE)  # (b, T, targets)
+    return right.sum(dim=(0, 1)) / (targets != IGNORE).sum(dim=(0, 1)).clamp(min=1)
+
+
+def attention_shares(weights: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """shares[h, k]: head h's mean weight on the key offsets[k] away, over every query that has one.
+
+    weights: (b, heads, T, T). Under the causal mask a later token (negative offset) gets exactly 0.
     """
     num_tokens = weights.shape[-1]
     shares = []
@@ -223,9 +340,23 @@ def attention_shares(weights: torch.Tensor, offsets: tuple[int, ...]) -> torch.T
     return torch.stack(shares, dim=1)  # (heads, offsets)
 
 
+def copy_shares(weights: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """shares[h, 0]: head h's mean weight on the earlier copies of the query's token, over the queries
+    that have one (the attention a duplicate-token head pays)."""
+    copies = earlier_copies(tokens)  # (b, T, T)
+    has_one = copies.any(dim=-1)  # (b, T)
+    on_copies = (weights * copies[:, None]).sum(dim=-1)  # (b, heads, T)
+    return (on_copies * has_one[:, None]).sum(dim=(0, 2)).div(has_one.sum().clamp(min=1)).unsqueeze(-1)  # (heads, 1)
+
+
 def chance_loss(experiment: Experiment) -> float:
-    """The loss of a model that guesses uniformly: ln(VOCAB_SIZE) per offset."""
-    return len(experiment.offsets) * math.log(VOCAB_SIZE)
+    """The loss of a model that guesses uniformly: ln(VOCAB_SIZE) per offset, ln(2) for yes/no."""
+    return targets_of(experiment) * math.log(classes(experiment))
+
+
+def snapshot_every(experiment: Experiment) -> int:
+    """Steps between two snapshots: SNAPSHOTS of them in every run, whatever its length."""
+    return experiment.steps // SNAPSHOTS
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,29 +378,60 @@ class Snapshot:
 
     step: int
     weights: np.ndarray  # (heads, T, T): attention on the example sequence
-    shares: np.ndarray  # (heads, offsets): see attention_shares
-    loss: float  # copy_loss on all probe sequences
+    shares: np.ndarray  # (heads, targets): see attention_shares and copy_shares
+    loss: float  # task_loss on all probe sequences
+    accuracy: np.ndarray  # (targets,): share of right answers per target on the probe sequences
+
+
+VERDICTS = ("taken", "split", "blended", "unlearned", "hidden")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Who took one target offset at one step."""
+    """What happened to one target (an offset, or the earlier copy of the content task) at one step.
 
-    offset: int
+    kind: "taken" (learned, and one head puts at least OWNED of its weight there), "split" (learned,
+    two or more heads put at least INVOLVED there), "blended" (learned through one head that also
+    attends elsewhere: the read-out decodes a blend), "unlearned" (under LEARNED right), "hidden"
+    (a later token behind the causal mask).
+    """
+
+    offset: int  # 0 for the content task's earlier copy
     head: int  # 1-based, as the plot titles count; the head with the largest share
-    share: float  # that head's mean weight on the offset's key
+    share: float  # that head's mean weight on the target's key(s)
     owned: bool  # share >= OWNED
     hidden: bool  # a later token: the causal mask hides it from every head
+    accuracy: float = 0.0  # share of right answers on the probe sequences
+    kind: str = "unlearned"
+    heads: tuple[int, ...] = ()  # 1-based, every head with at least INVOLVED, largest share first
+
+
+def verdict_of(offset: int, shares: np.ndarray, right: float, *, hidden: bool) -> Verdict:
+    """The verdict for one target from the heads' shares on it (heads,) and its accuracy."""
+    order = [int(h) for h in np.argsort(-shares, kind="stable")]
+    head, share = order[0], float(shares[order[0]])
+    involved = tuple(h + 1 for h in order if shares[h] >= INVOLVED)
+    if hidden:
+        kind = "hidden"
+    elif right < LEARNED:
+        kind = "unlearned"
+    elif share >= OWNED:
+        kind = "taken"
+    elif len(involved) >= 2:
+        kind = "split"
+    else:
+        kind = "blended"
+    return Verdict(offset, head + 1, share, share >= OWNED, hidden, float(right), kind, involved)
 
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """A finished training: the loss of every step and a snapshot every SNAPSHOT_EVERY steps."""
+    """A finished training: the loss of every step and SNAPSHOTS + 1 snapshots, from step 0 on."""
 
     experiment: Experiment
     example: tuple[int, ...]  # the plotted sequence (token ids)
-    losses: np.ndarray  # (STEPS,): losses[s - 1] is the training loss of step s (dropout on)
-    snapshots: tuple[Snapshot, ...]  # steps 0, SNAPSHOT_EVERY, ..., STEPS
+    losses: np.ndarray  # (steps,): losses[s - 1] is the training loss of step s (dropout on)
+    snapshots: tuple[Snapshot, ...]  # steps 0, every, 2 * every, ..., steps
 
     def __post_init__(self):
         object.__setattr__(self, "example", tuple(int(t) for t in self.example))
@@ -283,43 +445,69 @@ class TrainingRun:
 
     @property
     def masked(self) -> np.ndarray:
-        """(T, T) bool, True where the causal mask hides a key (above the diagonal)."""
+        """(T, T) bool, True where the causal mask hides a key (above the diagonal; none when it is cleared)."""
         size = len(self.example)
-        return np.triu(np.ones((size, size), dtype=bool), k=1)
+        return np.triu(np.ones((size, size), dtype=bool), k=1) & self.experiment.causal
 
     @property
     def chance(self) -> float:
         return chance_loss(self.experiment)
 
+    @property
+    def steps(self) -> int:
+        return self.experiment.steps
+
+    @property
+    def every(self) -> int:
+        return snapshot_every(self.experiment)
+
+    @property
+    def majority(self) -> float:
+        """The share of right answers of a model that always gives the commonest answer (per target)."""
+        probe = Probe(self.experiment)
+        targets = task_targets(probe.tokens, self.experiment)  # (n, T, targets)
+        best = []
+        for k in range(targets.shape[-1]):
+            column = targets[:, :, k][targets[:, :, k] != IGNORE]
+            best.append(float(torch.bincount(column).max()) / max(len(column), 1))
+        return max(best)
+
     def at(self, step: int) -> Snapshot:
         """The last snapshot taken at or before ``step``."""
-        step = min(max(int(step), 0), STEPS)
-        return self.snapshots[min(step // SNAPSHOT_EVERY, len(self.snapshots) - 1)]
+        step = min(max(int(step), 0), self.steps)
+        return self.snapshots[min(step // self.every, len(self.snapshots) - 1)]
 
     def verdicts(self, step: int) -> list[Verdict]:
-        """For each target offset, in the task's order: which head attends to it most, and how much."""
-        shares = self.at(step).shares  # (heads, offsets)
-        found = []
-        for k, offset in enumerate(self.experiment.offsets):
-            head = int(np.argmax(shares[:, k]))
-            share = float(shares[head, k])
-            found.append(Verdict(offset, head + 1, share, share >= OWNED, offset < 0))
-        return found
+        """For each target, in the task's order: which heads carry it, how much, and how well it is learned."""
+        snapshot = self.at(step)
+        offsets = self.experiment.offsets if self.experiment.task == "copy" else (0,)
+        return [
+            verdict_of(offset, snapshot.shares[:, k], float(snapshot.accuracy[k]), hidden=offset < 0 and self.experiment.causal)
+            for k, offset in enumerate(offsets)
+        ]
+
+    def first_step(self, below: float) -> int | None:
+        """The first snapshot step whose probe loss is under ``below``, or None."""
+        return next((s.step for s in self.snapshots if s.loss < below), None)
 
     # ---- to and from JSON (the committed default run): one snapshot per line, the numbers rounded
-    # (weights to 3 decimals, more than the plots show), each weight row only up to the diagonal: the
-    # causal mask makes the rest 0
+    # (weights to 3 decimals, more than the plots show), each weight row only up to the diagonal when
+    # the causal mask makes the rest 0
 
     def to_json(self) -> str:
+        causal = self.experiment.causal
+
         def rows(weights: np.ndarray) -> list:
-            return [[[round(float(w), 3) for w in row[: i + 1]] for i, row in enumerate(head)] for head in weights]
+            return [[[round(float(w), 3) for w in (row[: i + 1] if causal else row)] for i, row in enumerate(head)]
+                    for head in weights]
 
         lines = [
             json.dumps({"experiment": asdict(self.experiment), "example": list(self.example)}),
             json.dumps([round(float(v), 4) for v in self.losses]),
             *(
                 json.dumps({"step": s.step, "loss": round(s.loss, 4), "shares": np.round(s.shares.astype(float), 4).tolist(),
-                            "weights": rows(s.weights)}, separators=(",", ":"))
+                            "accuracy": np.round(s.accuracy.astype(float), 4).tolist(), "weights": rows(s.weights)},
+                           separators=(",", ":"))
                 for s in self.snapshots
             ),
         ]
@@ -338,7 +526,8 @@ class TrainingRun:
             experiment,
             head["example"],
             losses,
-            [Snapshot(s["step"], square(s["weights"]), _frozen(s["shares"]), float(s["loss"])) for s in snapshots],
+            [Snapshot(s["step"], square(s["weights"]), _frozen(s["shares"]), float(s["loss"]), _frozen(s["accuracy"]))
+             for s in snapshots],
         )
 
 
@@ -348,16 +537,22 @@ class Probe:
     def __init__(self, experiment: Experiment):
         generator = torch.Generator().manual_seed(PROBE_SEED)  # its own generator: no lock needed
         self.tokens = torch.randint(VOCAB_SIZE, (PROBE_SEQUENCES, experiment.num_tokens), generator=generator)  # (n, T)
-        self.offsets = experiment.offsets
+        self.experiment = experiment
+        self.targets = task_targets(self.tokens, experiment)  # (n, T, targets)
         self.example = self.tokens[0].tolist()  # the sequence the plots show
 
     def snapshot(self, model: CopyModel, step: int) -> Snapshot:
         model.eval()  # dropout off: the weights the model would use to predict
         with torch.no_grad():
-            logits, weights = model(self.tokens, return_weights=True)  # (n, T, offsets, vocab), (n, heads, T, T)
-            loss = copy_loss(logits, self.tokens, self.offsets).item()
+            logits, weights = model(self.tokens, return_weights=True)  # (n, T, targets, classes), (n, heads, T, T)
+            loss = task_loss(logits, self.targets).item()
+            right = accuracy(logits, self.targets)  # (targets,)
         model.train()
-        return Snapshot(step, _frozen(weights[0]), _frozen(attention_shares(weights, self.offsets)), loss)
+        if self.experiment.task == "copy":
+            shares = attention_shares(weights, self.experiment.offsets)  # (heads, offsets)
+        else:
+            shares = copy_shares(weights, self.tokens)  # (heads, 1)
+        return Snapshot(step, _frozen(weights[0]), _frozen(shares), loss, _frozen(right))
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,29 +560,66 @@ class Probe:
 # --------------------------------------------------------------------------------------------
 
 
-def train(experiment: Experiment, *, on_step: Callable[[int], None] | None = None) -> TrainingRun:
-    """Train a fresh CopyModel on the experiment's task; keep a snapshot every SNAPSHOT_EVERY steps."""
+def train(experiment: Experiment, *, on_step: Callable[[int], None] | None = None, until: int | None = None) -> TrainingRun:
+    """Train a fresh model on the experiment's task; keep SNAPSHOTS snapshots on the way.
+
+    until: stop after this many steps (tests of what happens early): the run is the first ``until``
+    steps of the full one, number for number."""
     one_torch_thread()  # tiny tensors: a second thread would only add waiting
     draws = RandomStream(experiment.seed)  # this run's own random numbers: weights, batches, dropout
     with draws:
-        model = CopyModel(experiment)
+        model = new_model(experiment)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     probe = Probe(experiment)
     losses, snapshots = [], [probe.snapshot(model, step=0)]
-    for step in range(1, STEPS + 1):
+    for step in range(1, min(experiment.steps, until or experiment.steps) + 1):
         with draws:  # a fresh batch of random sequences, and dropout's random masks
             tokens = torch.randint(VOCAB_SIZE, (BATCH_SIZE, experiment.num_tokens))  # (batch, T)
-            logits = model(tokens)  # (batch, T, offsets, vocab)
-        loss = copy_loss(logits, tokens, experiment.offsets)
+            logits = model(tokens)  # (batch, T, targets, classes)
+        loss = task_loss(logits, task_targets(tokens, experiment))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if step % SNAPSHOT_EVERY == 0:
+        if step % snapshot_every(experiment) == 0:
             snapshots.append(probe.snapshot(model, step))
         if on_step is not None:
             on_step(step)
     return TrainingRun(experiment, probe.example, losses, snapshots)
+
+
+# --------------------------------------------------------------------------------------------
+# What the notebook's four experiments show (the key of the outcome a reader may guess)
+# --------------------------------------------------------------------------------------------
+
+
+def task_settings(choice: object) -> dict:
+    """The notebook's task menu value -> Experiment settings: "seen" is the content task, else offsets."""
+    return {"task": "seen", "offsets": ()} if choice == "seen" else {"task": "copy", "offsets": choice}
+
+
+def longer_outcome(run: TrainingRun) -> str:
+    """"take" if a head took an offset by the end, "blend" if the loss kept falling (under 0.6 of the
+    loss at step 400) with no offset taken, else "stuck"."""
+    if any(v.kind == "taken" for v in run.verdicts(run.steps)):
+        return "take"
+    return "blend" if run.snapshots[-1].loss < 0.6 * run.at(STEPS).loss else "stuck"
+
+
+def causal_outcome(run: TrainingRun) -> str:
+    """"copy" if the next token is learned (loss under a tenth of guessing), else "guess"."""
+    return "copy" if run.snapshots[-1].loss < 0.1 * run.chance else "guess"
+
+
+def positions_outcome(run: TrainingRun) -> str:
+    """"same" if the loss ends under 0.2 (as with positions), else "lost"."""
+    return "same" if run.snapshots[-1].loss < 0.2 else "lost"
+
+
+def content_outcome(run: TrainingRun) -> str:
+    """"content" if the answer is learned and a head puts at least 0.4 of its weight on earlier copies."""
+    (verdict,) = run.verdicts(run.steps)
+    return "content" if verdict.accuracy >= LEARNED and verdict.share >= 0.4 else "position"
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,12 +808,12 @@ def trained(experiment: Experiment, *, title: str | None = None) -> TrainingRun:
     """The run for ``experiment``: trained at most once per process, with a progress bar in marimo."""
     if not isinstance(experiment, Experiment):
         raise TypeError(f"experiment must be a training.Experiment, got {type(experiment).__name__}")
-    with _progress_bar(title) as progress:
+    with _progress_bar(title, experiment.steps) as progress:
         return RUNS.get(experiment, progress)
 
 
 @contextlib.contextmanager
-def _progress_bar(title: str | None) -> Iterator[Callable[[int], None]]:
+def _progress_bar(title: str | None, total: int = STEPS) -> Iterator[Callable[[int], None]]:
     """``progress(steps_done)`` moves a marimo progress bar, shown from the first report (a remembered
     run reports nothing and shows nothing). Outside marimo it does nothing."""
     try:
@@ -596,7 +828,7 @@ def _progress_bar(title: str | None) -> Iterator[Callable[[int], None]]:
         if not in_marimo:
             return
         if state["bar"] is None:
-            state["context"] = mo.status.progress_bar(total=STEPS, title=title, remove_on_exit=True, show_rate=False)
+            state["context"] = mo.status.progress_bar(total=total, title=title, remove_on_exit=True, show_rate=False)
             state["bar"] = state["context"].__enter__()
         if steps_done > state["done"]:
             state["bar"].update(increment=steps_done - state["done"])
@@ -613,11 +845,16 @@ def _progress_bar(title: str | None) -> Iterator[Callable[[int], None]]:
 # starts (`python -m scripts.serve NOTEBOOK --train-suggested ...`), so a class that follows the prose
 # finds every one of them ready instead of queueing for the server's one training at a time.
 SUGGESTED = (
+    LONGER,
+    NEXT_TOKEN,
+    CAUSAL_OFF,
+    NO_POSITIONS,
+    CONTENT,
     Experiment(offsets=(1, 3), num_heads=1),
     Experiment(offsets=(1, 3), num_heads=4),
     Experiment(offsets=(1, 2, 4), num_heads=2),
     Experiment(offsets=(1, 2, 4), num_heads=4),
-    Experiment(offsets=(-1,), num_heads=2),
+    Experiment(offsets=(1,), num_heads=4),
     Experiment(offsets=(1,), num_heads=4, dropout=0.5),
 )
 

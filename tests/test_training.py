@@ -19,25 +19,11 @@ from shared.training import Experiment, RunCache, SetupError
 
 
 @pytest.fixture(scope="module")
-def two_offsets_one_head():
-    return training.train(Experiment(offsets=(1, 3), num_heads=1))
-
-
-@pytest.fixture(scope="module")
 def two_offsets_two_heads():
     return training.train(Experiment(offsets=(1, 3), num_heads=2))
 
 
 # ---------------------------------------------------------------- what attention learns
-
-
-def test_one_head_cannot_copy_two_offsets(two_offsets_one_head):
-    run = two_offsets_one_head
-    final = run.at(training.STEPS)
-    assert final.loss > 0.5, f"one head solved two offsets (loss {final.loss:.3f}); it should have to split its attention"
-    assert np.all(final.shares < 0.8), f"one head took an offset alone: shares {final.shares.tolist()}"
-    assert final.shares[0].sum() > 0.8, "the head should spend most of its attention on the two keys it needs"
-    assert all(not v.owned for v in run.verdicts(training.STEPS))
 
 
 def test_two_heads_each_take_one_offset(two_offsets_two_heads):
@@ -58,14 +44,75 @@ def test_specialisation_grows_during_training(two_offsets_two_heads):
 
 
 def test_a_later_token_cannot_be_learned_under_the_causal_mask():
-    run = training.train(Experiment(offsets=(-1,), num_heads=2))
-    final = run.at(training.STEPS)
+    run = training.train(Experiment(offsets=(-1,), num_heads=2), until=100)
+    final = run.snapshots[-1]
     assert final.loss > 0.95 * math.log(8), f"the next token was predicted (loss {final.loss:.3f}) through a causal mask"
     assert np.all(final.shares == 0)
     (verdict,) = run.verdicts(training.STEPS)
-    assert verdict.hidden and not verdict.owned
+    assert verdict.hidden and not verdict.owned and verdict.kind == "hidden"
     for snapshot in run.snapshots:
         assert np.all(np.triu(snapshot.weights, k=1) == 0), f"a future key got weight at step {snapshot.step}"
+
+
+def test_clearing_the_mask_buffer_unmasks_the_module_without_touching_its_class():
+    model = training.new_model(Experiment(offsets=(-1,), causal=False, num_tokens=6))
+    assert not model.attention.mask.any(), "the mask buffer still hides keys"
+    assert training.new_model(Experiment(num_tokens=6)).attention.mask.any(), "the class itself lost its mask"
+    run = training.train(Experiment(offsets=(-1,), causal=False, num_tokens=6), until=20)
+    assert np.triu(run.snapshots[-1].weights, k=1).sum() > 0.5, "no weight reached a later key with the mask cleared"
+    assert not run.masked.any()
+    back = training.TrainingRun.from_json(run.to_json())  # full rows are kept when nothing is masked
+    np.testing.assert_allclose(back.snapshots[-1].weights, run.snapshots[-1].weights, atol=6e-4)
+
+
+def test_without_positions_the_position_embeddings_stay_zero():
+    experiment = Experiment(positions=False, num_tokens=6)
+    model = training.new_model(experiment)
+    assert not model.position_embedding.weight.any() and not model.position_embedding.weight.requires_grad
+    assert training.train(experiment, until=10).experiment.positions is False
+
+
+def test_the_content_task_asks_whether_the_token_appeared_before():
+    tokens = torch.tensor([[0, 1, 0, 2, 1, 1]])  # A B A C B B
+    assert training.seen_targets(tokens)[0, :, 0].tolist() == [0, 0, 1, 0, 1, 1]
+    weights = torch.zeros(1, 2, 6, 6)
+    weights[0, 0, 2, 0] = weights[0, 0, 4, 1] = weights[0, 0, 5, 4] = 1.0  # head 1: every query on an earlier copy
+    weights[0, 1] = torch.eye(6)  # head 2: every query on itself
+    shares = training.copy_shares(weights, tokens)
+    assert shares[:, 0].tolist() == [1.0, 0.0]
+    assert Experiment(task="seen").offsets == () and training.chance_loss(Experiment(task="seen")) == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize(
+    ("shares", "right", "kind", "heads"),
+    [
+        ([0.9, 0.1], 0.99, "taken", (1,)),
+        ([0.5, 0.4], 0.95, "split", (1, 2)),
+        ([0.1, 0.6], 0.95, "blended", (2,)),
+        ([0.9, 0.1], 0.5, "unlearned", (1,)),
+    ],
+)
+def test_a_verdict_weighs_accuracy_and_attention(shares, right, kind, heads):
+    verdict = training.verdict_of(1, np.array(shares), right, hidden=False)
+    assert verdict.kind == kind and verdict.heads == heads and verdict.accuracy == right
+    assert training.verdict_of(-1, np.zeros(2), 0.1, hidden=True).kind == "hidden"
+
+
+def test_a_longer_run_keeps_80_snapshots_and_the_same_first_steps():
+    short = training.train(Experiment(num_heads=1, num_tokens=4), until=60)
+    longer = training.train(Experiment(num_heads=1, num_tokens=4, steps=1200), until=60)
+    np.testing.assert_array_equal(short.losses, longer.losses)  # steps only changes where the run stops
+    assert [s.step for s in longer.snapshots] == [0, 15, 30, 45, 60]
+    assert longer.at(44).step == 30 and longer.every == 15
+
+
+@pytest.mark.parametrize(
+    ("typed", "seed"),
+    [(123, 123), (0, 0), (9999, 9999), (5.0, 5), (None, None), (-1, None), (10_000, None), (2**64, None), (1.5, None),
+     ("7", None), (True, None), (float("nan"), None), (float("inf"), None)],
+)
+def test_the_seed_box_takes_whole_numbers_from_0_to_9999(typed, seed):
+    assert training.box_seed(typed) == seed
 
 
 def test_plotted_weights_are_eval_mode_rows_that_sum_to_one():
@@ -161,7 +208,7 @@ def test_the_default_experiment_loads_without_training():
     start = time.perf_counter()
     run = cache.get(training.DEFAULT)
     assert time.perf_counter() - start < 0.5, "the default run should come from its file, not a training"
-    assert run.experiment == training.DEFAULT and len(run.snapshots) == training.STEPS // training.SNAPSHOT_EVERY + 1
+    assert run.experiment == training.DEFAULT and len(run.snapshots) == training.SNAPSHOTS + 1
 
 
 # ---------------------------------------------------------------- one training per setting, for a class
@@ -287,6 +334,10 @@ def test_the_cache_forgets_the_oldest_runs_beyond_its_size():
         (dict(num_tokens=13), "num_tokens", ["got 13"]),
         (dict(dropout=1.0), "dropout", ["dropout", "[0, 1)", "1.0"]),
         (dict(seed=-1), "seed", ["seed", "-1"]),
+        (dict(seed=2**64), "seed", ["seed", "between 0 and 4,294,967,295"]),
+        (dict(steps=500), "steps", ["steps", "(400, 1200, 2000)", "500"]),
+        (dict(task="next"), "task", ["task", "'seen'", "'next'"]),
+        (dict(task="seen", offsets=(1,)), "offsets", ["'seen' has no offsets"]),
     ],
 )
 def test_bad_settings_name_the_argument_the_value_and_what_is_allowed(settings, argument, words):
@@ -309,6 +360,8 @@ def test_bad_settings_name_the_argument_the_value_and_what_is_allowed(settings, 
         (dict(num_heads=True), ["num_heads", "bool"]),
         (dict(dropout="0.1"), ["dropout", "str"]),
         (dict(seed=None), ["seed", "NoneType"]),
+        (dict(causal=1), ["causal", "True or False"]),
+        (dict(positions="no"), ["positions", "str"]),
     ],
 )
 def test_wrong_types_raise_type_errors(settings, words):
@@ -347,9 +400,10 @@ def _ui(value):
     return SimpleNamespace(value=value)
 
 
-def _settings(offsets=(1, 3), heads=2, dropout=0.0, tokens=training.MAX_TOKENS, seed=123):
+def _settings(offsets=(1, 3), heads=2, dropout=0.0, tokens=training.MAX_TOKENS, seed=123, steps=400, causal=True, positions=True):
     return dict(copy_task=_ui(offsets), training_heads=_ui(heads), training_dropout=_ui(dropout),
-                training_tokens=_ui(tokens), training_seed=_ui(seed))
+                training_tokens=_ui(tokens), training_seed=_ui(seed), training_steps=_ui(steps),
+                training_causal=_ui(causal), training_positions=_ui(positions))
 
 
 def test_the_notebook_opens_on_the_default_run_without_training(notebook, monkeypatch):
@@ -360,12 +414,18 @@ def test_the_notebook_opens_on_the_default_run_without_training(notebook, monkey
     monkeypatch.setattr(training, "RUNS", RunCache())
     output, defs = notebook.watch_training.run(**_settings())
     assert output is None and defs["watch_run"].experiment == training.DEFAULT
+    _, slider = notebook.watch_step_control.run(training_steps=_ui(400))
+    assert slider["training_step"].value == 0, "the step slider should start at step 0"
     shown, plotted = notebook.watch_plots.run(training_step=_ui(training.STEPS), watch_run=defs["watch_run"])
     assert "attn-heatmap" in shown.text and "attn-chart" in shown.text
     assert plotted["watch_snapshot"].weights.shape == (2, 12, 12)
 
 
-@pytest.mark.parametrize(("settings", "shown"), [(dict(heads=3), "32"), (dict(offsets=(1, 2, 4), tokens=4), "5")])
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [(dict(heads=3), "32"), (dict(offsets=(1, 2, 4), tokens=4), "5"), (dict(seed=None), "9999"), (dict(seed=2**64), "9999"),
+     (dict(seed=-3), "9999"), (dict(steps=401), ""), (dict(causal="yes"), "")],
+)
 def test_a_bad_combination_shows_a_message_not_a_traceback(notebook, settings, shown):
     output, defs = notebook.watch_training.run(**_settings(**settings))
     assert defs["watch_run"] is None
@@ -383,6 +443,7 @@ def test_the_step_slider_redraws_from_snapshots(notebook, step, monkeypatch):
     page = output.text
     assert "attn-heatmap" in page and "attn-chart" in page
     assert page.count("<tr>") == 3  # the verdict table: its header and one row per offset
+    assert page.count("%") >= 4, "each verdict row shows its share of right answers and of attention"
 
 
 def test_trainings_of_different_settings_run_one_at_a_time(monkeypatch):
@@ -431,6 +492,8 @@ def test_a_teacher_can_have_the_suggested_settings_trained_before_the_class(monk
     assert handed_to_marimo[-1] == ["marimo", "run", "marimo_ch03.py", "--headless"] and cached == [True]
     for experiment in training.SUGGESTED:  # each is a valid setting the notebook's controls can reach
         assert experiment.num_heads in training.head_counts()
+    for experiment in (training.LONGER, training.NEXT_TOKEN, training.CAUSAL_OFF, training.NO_POSITIONS, training.CONTENT):
+        assert experiment in training.SUGGESTED, f"the experiment {experiment} the prose reveals is not trained ahead"
 
 
 # ---------------------------------------------------------------- runs shared by the servers of one class
@@ -513,3 +576,37 @@ def test_two_server_processes_asking_at_once_share_one_training(tmp_path):
     assert sum(out.count("trained") for out, _ in said) == 1, said
     losses = {next(line for line in out.splitlines() if line.startswith("loss")) for out, _ in said}
     assert len(losses) == 1, f"the two servers hand out different runs: {losses}"
+
+
+# ---------------------------------------------------------------- predict first
+
+
+def test_a_guess_is_answered_right_or_wrong_with_the_reason():
+    from shared import predict
+
+    outcomes = {"same": "Nothing changes.", "lost": "The loss stays up."}
+    assert predict.reveal(None, "lost", outcomes=outcomes, right="Right.", wrong="No.", why="because") is None
+    said = predict.reveal("lost", "lost", outcomes=outcomes, right="Right.", wrong="No.", why="because")
+    assert said.startswith("**Right.** The loss stays up.") and said.endswith("because")
+    said = predict.reveal("same", "lost", outcomes=outcomes, right="Right.", wrong="No.", why="because")
+    assert said.startswith("**No.** The loss stays up.")
+    assert predict.kind("same", "lost") == "warn" and predict.kind("lost", "lost") == "success"
+    assert predict.options(outcomes) == {"Nothing changes.": "same", "The loss stays up.": "lost"}
+    for guess, truth in (("maybe", "lost"), ("lost", "maybe")):
+        with pytest.raises(ValueError, match="one of"):
+            predict.reveal(guess, truth, outcomes=outcomes, right="R", wrong="W", why="")
+
+
+def test_an_experiment_is_revealed_only_after_a_guess(notebook, monkeypatch):
+    default = training.trained(training.DEFAULT)
+    asked = []
+    monkeypatch.setattr(training, "trained", lambda experiment, **_: asked.append(experiment) or default)
+    _, defs = notebook.watch_outcomes.run()
+    outcomes = defs["POSITIONS_OUTCOMES"]
+    output, _ = notebook.positions_reveal.run(positions_guess=_ui(None), POSITIONS_OUTCOMES=outcomes)
+    assert output is None and asked == [], "the run was trained or shown before a guess"
+    truth = training.positions_outcome(default)  # the stand-in run copies the offsets: "same"
+    for guess, kind in ((truth, "success"), (next(k for k in outcomes if k != truth), "warn")):
+        output, _ = notebook.positions_reveal.run(positions_guess=_ui(guess), POSITIONS_OUTCOMES=outcomes)
+        assert f"data-kind='&quot;{kind}&quot;'" in output.text, f"a guess of {guess!r} was not answered as {kind}"
+    assert training.NO_POSITIONS in asked
