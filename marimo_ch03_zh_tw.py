@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
+# content-sha256: ee022af30674c949d06ab6614e2baf5da1d491481396fbc3e835c95b3c8f293e
 
 import marimo
 
@@ -20,7 +20,28 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="第 3 章 · 實作注意力機制", css_file="marimo_ch03.css")
 
 
-@app.cell
+@app.cell(hide_code=True)
+def title(edition_link, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                # 第 3 章 · 實作注意力機制
+
+                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
+
+                下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
+                """
+            ),
+            # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
+            edition_link("*英文版：[English](marimo_ch03.py)*"),
+            mo.outline(label="目錄"),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def setup():
     import marimo as mo
     import torch
@@ -72,7 +93,7 @@ def setup():
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def words():
     # 圖表上的詞元標籤：書中例句的中文版，延伸到十六個詞元。
     TOKENS = "你的 旅程 開始 於 一 步 而 每個 新 步伐 都 建立在 先前的 每 一步 之上".split()
@@ -83,27 +104,6 @@ def words():
     STATUS_WORDS = {"todo": "尚未作答", "error": "發生錯誤", "wrong": "還不正確", "correct": "正確"}
     IMPLEMENTATION_NAMES = {"wrapper": "包裝器（3.6.1）", "split": "權重切分（3.6.2）", "sdpa": "SDPA", "torch": "torch.nn.MultiheadAttention"}
     return HEAD, IMPLEMENTATION_NAMES, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
-
-
-@app.cell(hide_code=True)
-def title(edition_link, mo):
-    mo.vstack(
-        [
-            mo.md(
-                r"""
-                # 第 3 章 · 實作注意力機制
-
-                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
-
-                下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
-                """
-            ),
-            # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
-            edition_link("*英文版：[English](marimo_ch03.py)*"),
-            mo.outline(label="目錄"),
-        ]
-    )
-    return
 
 
 @app.cell(hide_code=True)
