@@ -364,6 +364,9 @@ def test_page_shows_the_chapter_offline(browser, served_site, folder, tmp_path_f
         page.screenshot(path=str(heatmap_shot))
         print(f"\n{folder}: screenshots {shot} and {heatmap_shot}; refused requests: {len(refused)}")
 
+        # the app's layout: no code cells, and no "Run or Edit" banner (its commands cannot work from a static copy)
+        code_and_banner = page.evaluate("() => [document.querySelectorAll('.cm-editor').length,"
+                                        " document.querySelectorAll('[data-testid=static-notebook-banner]').length]")
         text = page.evaluate("() => document.body.innerText")
         headings = page.evaluate("() => [...document.querySelectorAll('h1, h2')].map((h) => h.textContent.trim())")
         images = page.evaluate(
@@ -374,6 +377,8 @@ def test_page_shows_the_chapter_offline(browser, served_site, folder, tmp_path_f
         context.close()
 
     assert headings and headings[0] == title, headings[:3]
+    assert code_and_banner == [0, 0], f"{folder}: code editors and Run-or-Edit banners on the page: {code_and_banner}"
+    assert "Run or Edit" not in text
     for section in SECTIONS:
         assert any(heading.startswith(section + " ") for heading in headings), (section, headings)
     missing_numbers = [number for number in BOOK_NUMBERS if number not in text]
