@@ -14,7 +14,32 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Chapter 3 · Coding attention mechanisms", css_file="marimo_ch03.css")
 
 
-@app.cell
+@app.cell(hide_code=True)
+def title(edition_link, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                # Chapter 3 · Coding attention mechanisms
+
+                A hands-on companion to chapter 3 of *Build a Large Language Model (From Scratch)* by
+                Sebastian Raschka. We build attention the way the chapter does, one small step at a
+                time, and every step is something you can poke: move a slider and the plots redraw
+                with the weights the real code computed.
+
+                The numbers printed below use the book's example and the book's random seeds, so
+                you can check them against the page.
+                """
+            ),
+            # The other language's notebook: edition_link points the link at what this page can open.
+            edition_link("*中文版：[臺灣繁體中文](marimo_ch03_zh_tw.py)*"),
+            mo.outline(label="Contents"),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def setup():
     import marimo as mo
     import torch
@@ -66,7 +91,7 @@ def setup():
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def words():
     # Token labels for plots: the book's sentence, continued to sixteen tokens.
     TOKENS = "Your journey starts with one step and each new step builds on every step before it".split()
@@ -80,31 +105,6 @@ def words():
     DEVICE_WORDS = {"cpu": "CPU ({machine}, {threads} threads)", "cpu_one_thread": "CPU ({machine}, 1 thread)", "mps": "Apple GPU (MPS)"}
     LIST_PATTERN = "{earlier}, {later}"
     return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
-
-
-@app.cell(hide_code=True)
-def title(edition_link, mo):
-    mo.vstack(
-        [
-            mo.md(
-                r"""
-                # Chapter 3 · Coding attention mechanisms
-
-                A hands-on companion to chapter 3 of *Build a Large Language Model (From Scratch)* by
-                Sebastian Raschka. We build attention the way the chapter does, one small step at a
-                time, and every step is something you can poke: move a slider and the plots redraw
-                with the weights the real code computed.
-
-                The numbers printed below use the book's example and the book's random seeds, so
-                you can check them against the page.
-                """
-            ),
-            # The other language's notebook: edition_link points the link at what this page can open.
-            edition_link("*中文版：[臺灣繁體中文](marimo_ch03_zh_tw.py)*"),
-            mo.outline(label="Contents"),
-        ]
-    )
-    return
 
 
 @app.cell(hide_code=True)

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 5f0f3d07a685b32a0d4418e17df99d037d0f4d1dd91b7bb5e3cd0296a59b11d0
+# content-sha256: 764a553ba570265dc473884b4f229c33f9c1f2a2c68dbfacf6d0ab7723ae0d79
 
 import marimo
 
@@ -20,7 +20,28 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="第 3 章 · 實作注意力機制", css_file="marimo_ch03.css")
 
 
-@app.cell
+@app.cell(hide_code=True)
+def title(edition_link, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+                # 第 3 章 · 實作注意力機制
+
+                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
+
+                下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
+                """
+            ),
+            # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
+            edition_link("英文版：[English](marimo_ch03.py)"),
+            mo.outline(label="目錄"),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def setup():
     import marimo as mo
     import torch
@@ -72,7 +93,7 @@ def setup():
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def words():
     # 圖表上的詞元標籤：書中例句的中文版，延伸到十六個詞元。
     TOKENS = "你的 旅程 開始 於 一小 步 而 每個 新的 一步 都 建立在 之前的 每 一步 上".split()
@@ -86,27 +107,6 @@ def words():
     DEVICE_WORDS = {"cpu": "CPU（{machine}，{threads} 個執行緒）", "cpu_one_thread": "CPU（{machine}，1 個執行緒）", "mps": "Apple GPU（MPS）"}
     LIST_PATTERN = "{earlier}、{later}"
     return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
-
-
-@app.cell(hide_code=True)
-def title(edition_link, mo):
-    mo.vstack(
-        [
-            mo.md(
-                r"""
-                # 第 3 章 · 實作注意力機制
-
-                這本互動筆記本陪你讀 Sebastian Raschka《Build a Large Language Model (From Scratch)》的第 3 章。我們照著這一章的順序，一小步一小步地打造注意力機制（attention mechanism）。每一步都能動手試：拖曳滑桿，圖表就會用真正的程式碼算出的權重重新繪製。
-
-                下方印出的數字使用書中的範例和書中的隨機種子（random seed），可以直接和書頁對照。
-                """
-            ),
-            # 另一種語言的筆記本：edition_link 會把連結指向這個頁面打得開的位址。
-            edition_link("英文版：[English](marimo_ch03.py)"),
-            mo.outline(label="目錄"),
-        ]
-    )
-    return
 
 
 @app.cell(hide_code=True)

@@ -4,10 +4,15 @@
     python -m scripts.export_site --out DIR    # the same under DIR
     python3 -m http.server 8000 --directory site   # then open http://localhost:8000/
 
-Each notebook is run by ``marimo export html`` (with this interpreter, from the repository root so
-that ``shared/`` is importable). The pages open in read mode: every output, and each cell's code as
-the notebook shows it (teaching code visible, the code behind the prose folded). A notebook file that does not exist yet is skipped with a
-warning; a failed export makes the script exit non-zero.
+Each notebook is run by ``marimo export html --no-include-code`` (with this interpreter, from the
+repository root so that ``shared/`` is importable). The pages look like the app (``marimo run``): the
+chapter's outputs, from the title down, and no code cells; without code, marimo's page also leaves out
+its "Run or Edit" banner, whose commands cannot work from a static copy. A notebook file that does not
+exist yet is skipped with a warning; a failed export makes the script exit non-zero.
+
+The script writes only into a folder that is new, empty, or written by an earlier export (it leaves a
+record, ``.export_site.json``, of the files it wrote). Another export into that folder replaces those
+files and leaves any other file alone; any other non-empty folder is refused (exit code 2) untouched.
 
 marimo's exported page loads marimo's front end (its scripts, styles, fonts, icons) from a CDN, and
 ``marimo export html`` has no option to change that (``marimo run``/``edit`` have ``--asset-url``;
@@ -55,6 +60,9 @@ FRONTEND_CHUNKS = "assets"  # the folder of scripts, styles and fonts; copied wh
 # Attributes whose URL the browser fetches by itself. <a>/<area> href is followed only when clicked.
 FETCHING_ATTRIBUTES = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", "background"})
 NAVIGATION_TAGS = frozenset({"a", "area"})
+# Left in the site folder: the files this script wrote there. Another export into the same folder
+# replaces exactly those; a non-empty folder without it is someone else's and is refused.
+RECORD = ".export_site.json"
 CSS_URL = re.compile(r"""url\(\s*(['"]?)(?P<url>[^'")\s]+)\1\s*\)|@import\s+(['"])(?P<imported>[^'"]+)\3""", re.IGNORECASE)
 
 
@@ -126,9 +134,10 @@ connection is needed: everything the pages load is in this folder.</p>
 
 <h2>What a static page can do · <span lang="zh-Hant-TW">靜態頁面能做什麼</span></h2>
 <ul class="notes">
-<li>Read everything: the prose, the code, the book's numbers, and every plot and diagram, as they were
-computed when the site was built.<br>
-<span class="zh" lang="zh-Hant-TW">閱讀全部內容：說明文字、程式碼、書中的數值，以及每一張圖表和示意圖，都是建置網站時計算出來的結果。</span></li>
+<li>Read the chapter the way its app shows it: the prose, the book's numbers, the classes each step
+prints, and every plot and diagram, as they were computed when the site was built. The code cells are
+left out; to read and run them, open the live notebook (below).<br>
+<span class="zh" lang="zh-Hant-TW">以應用程式的樣子閱讀這一章：說明文字、書中的數值、每個步驟印出的類別，以及每一張圖表和示意圖，都是建置網站時計算出來的結果。程式碼儲存格沒有放進來；想閱讀並執行程式碼，請開啟下方可互動的筆記本。</span></li>
 <li>Not react: nothing runs in your browser, so the sliders, switches and menus are drawn but moving them
 changes nothing, the plots keep their default settings, and exercise answers cannot be run.<br>
 <span class="zh" lang="zh-Hant-TW">不會互動：瀏覽器裡沒有執行任何程式，所以滑桿、開關和選單雖然畫在頁面上，拖曳或切換都不會改變任何東西；圖表維持預設設定，練習的答案也無法執行。</span></li>
@@ -180,7 +189,7 @@ def export_commands(out: Path, pages=PAGES) -> list[tuple[Page, list[str], Path]
             str(source),
             "-o",
             str(target),
-            "--include-code",
+            "--no-include-code",
             "-f",
         ]
         commands.append((page, command, target))
@@ -370,8 +379,8 @@ def copy_frontend(needed: set[str], site: Path, frontend: Path) -> None:
     """Copy the front-end files the pages name into the site, at their path under ``dist/``.
 
     The chunks in ``assets/`` import one another (and their fonts) at run time, by relative paths the
-    page never names, so the whole folder is copied once (replacing an older copy) and shared by all
-    pages. A manifest brings the icons it names.
+    page never names, so the whole folder is copied once and shared by all pages. A manifest brings
+    the icons it names.
     """
     wanted = set(needed)
     for file in needed:
@@ -379,8 +388,9 @@ def copy_frontend(needed: set[str], site: Path, frontend: Path) -> None:
             folder = Path(file).parent
             wanted |= {(folder / icon).as_posix() for icon in manifest_icons(frontend / file) if (frontend / folder / icon).is_file()}
     if any(file.split("/", 1)[0] == FRONTEND_CHUNKS for file in wanted):
-        shutil.rmtree(site / FRONTEND_CHUNKS, ignore_errors=True)
-        shutil.copytree(frontend / FRONTEND_CHUNKS, site / FRONTEND_CHUNKS)
+        # Into the folder as it is: main() has already removed what an earlier export put there, and
+        # checked that nothing of the reader's is in the way.
+        shutil.copytree(frontend / FRONTEND_CHUNKS, site / FRONTEND_CHUNKS, dirs_exist_ok=True)
     for file in sorted(wanted):
         if file.split("/", 1)[0] != FRONTEND_CHUNKS:
             (site / file).parent.mkdir(parents=True, exist_ok=True)
@@ -404,6 +414,65 @@ def localize_all(out: Path, exported: list[Page]) -> tuple[list[Page], list[str]
         kept.append(page)
     copy_frontend(needed, out, frontend)
     return kept, failures
+
+
+class ForeignFolderError(RuntimeError):
+    """The output folder holds files this script did not write: it refuses to touch them."""
+
+
+def files_in(folder: Path) -> set[str]:
+    """Every file (and link) under ``folder``, as paths relative to it, with forward slashes."""
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file() or path.is_symlink()}
+
+
+def claim(out: Path) -> set[str]:
+    """Check that ``out`` is this script's to write, and return the files an earlier export wrote there.
+
+    A new or empty folder is ours. So is a folder with the record (:data:`RECORD`) an earlier export
+    left, which lists the files it wrote: a new export replaces those and leaves every other file alone.
+    Any other folder belongs to someone else: ForeignFolderError, and nothing is changed.
+    """
+    if out.exists() and not out.is_dir():
+        raise ForeignFolderError(f"--out {out} is a file, not a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return set()
+    record = out / RECORD
+    if not record.is_file():
+        raise ForeignFolderError(
+            f"{out} is not empty and was not written by this script (it has no {RECORD}), so nothing in it was touched: "
+            "choose a new or empty folder with --out (or empty this one yourself)"
+        )
+    try:
+        written = json.loads(record.read_text(encoding="utf-8"))["files"]
+        if not isinstance(written, list) or not all(isinstance(name, str) for name in written):
+            raise TypeError("files is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ForeignFolderError(f"{record} cannot be read ({error}), so nothing in {out} was touched") from error
+    inside = {name for name in written if name and not Path(name).is_absolute() and ".." not in Path(name).parts}
+    if inside != set(written):
+        raise ForeignFolderError(f"{record} names files outside {out}: {sorted(set(written) - inside)[:5]}; nothing was touched")
+    return inside
+
+
+def remove_written(out: Path, written: set[str]) -> None:
+    """Delete the files an earlier export wrote (those still there), then the folders that leaves empty."""
+    for name in sorted(written, reverse=True):
+        path = out / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+        for folder in path.parents:
+            if folder == out or not folder.is_relative_to(out):
+                break
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def planned_files(pages=PAGES) -> set[str]:
+    """The files an export will write, as far as they are known before it runs (the front end's root
+    files, such as an icon, are known only after; copy_frontend would overwrite those)."""
+    chunks = frontend_dir() / FRONTEND_CHUNKS
+    names = {f"{FRONTEND_CHUNKS}/{name}" for name in files_in(chunks)}
+    return names | {f"{page.folder}/index.html" for page in pages} | {"index.html", RECORD}
 
 
 def folder_size(folder: Path) -> int:
@@ -450,11 +519,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: site/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    try:
+        earlier = claim(out)
+        theirs = files_in(out) - earlier - {RECORD} if out.is_dir() else set()
+        in_the_way = sorted(theirs & planned_files())
+        if in_the_way:
+            raise ForeignFolderError(f"{out} holds files this script did not write where it would write: "
+                                     f"{', '.join(in_the_way[:5])}; nothing was touched")
+    except ForeignFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    remove_written(out, earlier | {RECORD})
     out.mkdir(parents=True, exist_ok=True)
     exported, failures = export_all(out)
     exported, local_failures = localize_all(out, exported)
     failures += local_failures
     (out / "index.html").write_text(index_html(exported), encoding="utf-8")
+    written = sorted(files_in(out) - theirs - {RECORD})
+    (out / RECORD).write_text(json.dumps({"written_by": "python -m scripts.export_site", "files": written}, indent=1) + "\n",
+                              encoding="utf-8")
     print(f"wrote {out / 'index.html'}; the site holds {folder_size(out) / 2**20:.1f} MiB, everything its pages load")
     print(f"read it through a web server, not from the disk: cd {out} && {SERVE_COMMAND}")
     for failure in failures:

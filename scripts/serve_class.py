@@ -39,6 +39,7 @@ Ctrl-C (or SIGTERM) stops HAProxy and every process this started.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import ctypes
 import hashlib
@@ -195,13 +196,94 @@ def render_config(template: str, notebooks: list[Notebook], values: dict[str, st
     return text
 
 
+# The landing page (several notebooks at one address): what each chapter is, in its own language.
+BLURBS = {"en": "Build attention step by step, and play with every stage.",
+          "zh-tw": "一步一步實作注意力機制，每個階段都能動手操作。"}
+LANDING_NOTE = ("Each of you gets your own copy of the chapter: what you move changes only your page.",
+                "每個人都有自己的一份章節：你移動的控制項只會改變你自己的頁面。")
+# The chapter's look: marimo's own fonts (Lora for headings, PT Sans for text), from the front end
+# the first notebook's processes serve (and HAProxy caches), with system fonts while they load.
+LANDING_STYLE = """\
+{fonts}
+body {{ font-family: "PT Sans", system-ui, "Noto Sans CJK TC", "PingFang TC", "Microsoft JhengHei", sans-serif;
+       max-width: 44rem; margin: 4rem auto; padding: 0 1.5rem; line-height: 1.6; color: #1c1c1c; background: #fff;
+       font-size: 1.1rem; }}
+h1 {{ font-family: Lora, Georgia, "Noto Serif CJK TC", serif; font-weight: 500; font-size: 2.2rem; line-height: 1.25;
+     margin: 0 0 .6rem; }}
+h1 .zh {{ display: block; font-size: .75em; color: #444; }}
+p.sub {{ color: #555; margin: 0 0 2rem; }}
+ul {{ list-style: none; padding: 0; margin: 0; }}
+li {{ margin: 1rem 0; }}
+li a {{ display: block; border: 1px solid #ddd; border-radius: 10px; padding: 1rem 1.2rem; text-decoration: none;
+       color: inherit; box-shadow: 0 1px 3px rgba(0,0,0,.06); }}
+li a:hover, li a:focus {{ border-color: #1f5f99; box-shadow: 0 2px 8px rgba(31,95,153,.18); }}
+li .title {{ font-family: Lora, Georgia, "Noto Serif CJK TC", serif; font-size: 1.45rem; color: #1f5f99; }}
+li .blurb {{ display: block; color: #444; margin-top: .2rem; }}
+p.note {{ margin-top: 2rem; color: #555; font-size: .95rem; border-left: 4px solid #1f5f99; padding: .2rem .9rem; }}
+"""
+
+
+def app_title(path: Path) -> str | None:
+    """The notebook's ``marimo.App(app_title=...)``, read from its file (None when it has none)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "App":
+            for keyword in node.keywords:
+                if keyword.arg == "app_title" and isinstance(keyword.value, ast.Constant):
+                    return str(keyword.value.value)
+    return None
+
+
+def _font_faces(prefix: str) -> str:
+    """@font-face rules for marimo's Lora and PT Sans, as served under ``prefix`` (none if marimo lacks them)."""
+    import marimo
+
+    assets = Path(marimo.__file__).parent / "_static" / "assets"
+    faces = []
+    for family, pattern, weight in (("Lora", "Lora-VariableFont_wght-*.woff2", "400 700"),
+                                    ("PT Sans", "PTSans-Regular-*.woff2", "400"), ("PT Sans", "PTSans-Bold-*.woff2", "700")):
+        found = sorted(assets.glob(pattern))
+        if found:
+            faces.append(f'@font-face {{ font-family: "{family}"; font-weight: {weight}; font-display: swap;'
+                         f' src: url("{prefix}assets/{found[0].name}") format("woff2"); }}')
+    return "\n".join(faces)
+
+
 def landing_page(notebooks: list[Notebook]) -> str:
-    links = "\n".join(f'  <li><a href="{nb.prefix}">{html.escape(nb.label)}</a> <small>({html.escape(nb.path.name)})</small></li>'
-                      for nb in notebooks)
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
-            "<title>Chapter 3 · 第 3 章</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;"
-            "margin:4rem auto;padding:0 1.5rem;line-height:1.8;font-size:1.2rem}</style></head><body>\n"
-            f"<h1>Chapter 3 · 第 3 章</h1>\n<ul>\n{links}\n</ul>\n</body></html>\n")
+    """The page at / when several notebooks share the address: one card per chapter, in its language."""
+    items = []
+    for nb in notebooks:
+        lang = "zh-Hant-TW" if nb.route == "zh-tw" else nb.route
+        title = html.escape(app_title(nb.path) or nb.label)
+        blurb = BLURBS.get(nb.route)
+        more = f'<span class="blurb">{html.escape(blurb)}</span>' if blurb else ""
+        items.append(f'  <li lang="{lang}"><a href="{nb.prefix}" hreflang="{lang}"><span class="title">{title}</span>'
+                     f"{more}</a></li>")
+    style = LANDING_STYLE.format(fonts=_font_faces(notebooks[0].prefix))
+    entries = "\n".join(items)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chapter 3 · 第 3 章</title>
+<style>
+{style}</style>
+</head>
+<body>
+<h1>Coding attention mechanisms <span class="zh" lang="zh-Hant-TW">實作注意力機制</span></h1>
+<p class="sub">Chapter 3 of <em>Build a Large Language Model (From Scratch)</em>. Choose your language.<br>
+<span lang="zh-Hant-TW"><em lang="en">Build a Large Language Model (From Scratch)</em> 第 3 章。請選擇語言。</span></p>
+<ul>
+{entries}
+</ul>
+<p class="note">{html.escape(LANDING_NOTE[0])}<br><span lang="zh-Hant-TW">{html.escape(LANDING_NOTE[1])}</span></p>
+</body>
+</html>
+"""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -483,6 +565,7 @@ def main(argv: list[str]) -> int:
         password_file.write_text(args.password, encoding="utf-8")
     popens: list[subprocess.Popen] = []
     lost: LostSessions | None = None
+    interrupted, haproxy_popen = False, None
 
     def on_sigterm(_signum, _frame):
         raise SystemExit(0)
@@ -587,12 +670,27 @@ def main(argv: list[str]) -> int:
         print("serve_class: Ctrl-C stops the class", flush=True)
         return supervise(notebooks, haproxy_popen, args.password)
     except KeyboardInterrupt:
+        interrupted = True
         return 0
     finally:
         stop(popens)
         if lost is not None:
             lost.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+        if interrupted:
+            print(stopped_words(notebooks, proxy=haproxy_popen is not None, port=args.port), flush=True)
+
+
+def stopped_words(notebooks: list[Notebook], proxy: bool, port: int) -> str:
+    """What Ctrl-C stopped, for the terminal: HAProxy, and the marimo processes of each notebook started here."""
+    parts = [f"HAProxy on port {port}"] if proxy else []
+    for nb in notebooks:
+        started = sum(s.popen is not None for s in nb.servers)
+        if started:
+            parts.append(f"{started} marimo process{'es' if started != 1 else ''} for {nb.path.name}")
+    what = ", ".join(parts) if parts else "nothing had started yet"
+    return (f"\nserve_class: Ctrl-C: stopped {what}; removed the class's temporary folder (its password file and logs). "
+            "The class's address no longer answers.")
 
 
 def wait_proxy(admin_socket: Path, notebooks: list[Notebook], haproxy: subprocess.Popen, timeout: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import socket
@@ -168,6 +169,69 @@ def test_localize_fails_loudly_on_anything_still_external(tmp_path, frontend, ma
     assert named in str(error.value)
 
 
+def _fake_export(extra: dict[str, str] | None = None):
+    """export_all without marimo: the English page, naming one front-end file by its CDN address, and
+    any ``extra`` files (name -> text), as if the export had written them."""
+    def export_all(out):
+        (out / "en").mkdir(parents=True, exist_ok=True)
+        (out / "en" / "index.html").write_text(f'<html><head><script src="{CDN}/assets/index-abc.js"></script></head></html>',
+                                               encoding="utf-8")
+        for name, text in (extra or {}).items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text, encoding="utf-8")
+        return [exporter.PAGES[0]], []
+    return export_all
+
+
+def test_export_refuses_a_folder_it_did_not_write(tmp_path, frontend, monkeypatch, capsys):
+    """--out into a folder of the reader's: refused, untouched (it used to delete assets/ and overwrite index.html)."""
+    monkeypatch.setattr(exporter, "frontend_dir", lambda: frontend)
+    monkeypatch.setattr(exporter, "export_all", _fake_export())
+    out = tmp_path / "my-pages"
+    (out / "assets").mkdir(parents=True)
+    (out / "assets" / "mine.css").write_text("body {}", encoding="utf-8")
+    (out / "index.html").write_text("my own page", encoding="utf-8")
+    def contents():
+        return {path.relative_to(out).as_posix(): path.read_text(encoding="utf-8") for path in out.rglob("*") if path.is_file()}
+    before = contents()
+    assert exporter.main(["--out", str(out)]) == 2
+    assert "was not written by this script" in capsys.readouterr().err
+    assert contents() == before
+
+
+def test_a_new_export_replaces_only_what_the_last_one_wrote(tmp_path, frontend, monkeypatch):
+    monkeypatch.setattr(exporter, "frontend_dir", lambda: frontend)
+    monkeypatch.setattr(exporter, "export_all", _fake_export({"en/old-page.html": "from the first export"}))
+    out = tmp_path / "site"
+    assert exporter.main(["--out", str(out)]) == 0
+    record = json.loads((out / exporter.RECORD).read_text(encoding="utf-8"))["files"]
+    assert {"index.html", "en/index.html", "en/old-page.html", "assets/index-abc.js"} <= set(record)
+    (out / "notes.txt").write_text("the teacher's notes", encoding="utf-8")  # added by hand after the export
+    (out / "assets" / "extra.css").write_text("added by hand", encoding="utf-8")
+    monkeypatch.setattr(exporter, "export_all", _fake_export())
+    assert exporter.main(["--out", str(out)]) == 0
+    assert not (out / "en" / "old-page.html").exists()  # written by the first export, not by this one
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "the teacher's notes"
+    assert (out / "assets" / "extra.css").read_text(encoding="utf-8") == "added by hand"
+    assert (out / "en" / "index.html").is_file() and (out / "assets" / "index-abc.js").is_file()
+    # the reader's file where the export would write: refused, untouched
+    (out / exporter.RECORD).write_text(json.dumps({"files": ["index.html"]}), encoding="utf-8")
+    assert exporter.main(["--out", str(out)]) == 2
+    assert (out / "en" / "index.html").is_file()
+
+
+def test_a_damaged_record_or_a_file_is_refused(tmp_path):
+    (tmp_path / "page.html").write_text("x", encoding="utf-8")
+    with pytest.raises(exporter.ForeignFolderError, match="is a file"):
+        exporter.claim(tmp_path / "page.html")
+    (tmp_path / exporter.RECORD).write_text(json.dumps({"files": ["../../etc/passwd"]}), encoding="utf-8")
+    with pytest.raises(exporter.ForeignFolderError, match="outside"):
+        exporter.claim(tmp_path)
+    (tmp_path / exporter.RECORD).write_text("{not json", encoding="utf-8")
+    with pytest.raises(exporter.ForeignFolderError, match="cannot be read"):
+        exporter.claim(tmp_path)
+
+
 def test_installed_marimo_ships_its_front_end():
     frontend = exporter.frontend_dir()
     assert any(frontend.joinpath(exporter.FRONTEND_CHUNKS).glob("index-*.js"))
@@ -300,6 +364,9 @@ def test_page_shows_the_chapter_offline(browser, served_site, folder, tmp_path_f
         page.screenshot(path=str(heatmap_shot))
         print(f"\n{folder}: screenshots {shot} and {heatmap_shot}; refused requests: {len(refused)}")
 
+        # the app's layout: no code cells, and no "Run or Edit" banner (its commands cannot work from a static copy)
+        code_and_banner = page.evaluate("() => [document.querySelectorAll('.cm-editor').length,"
+                                        " document.querySelectorAll('[data-testid=static-notebook-banner]').length]")
         text = page.evaluate("() => document.body.innerText")
         headings = page.evaluate("() => [...document.querySelectorAll('h1, h2')].map((h) => h.textContent.trim())")
         images = page.evaluate(
@@ -310,6 +377,8 @@ def test_page_shows_the_chapter_offline(browser, served_site, folder, tmp_path_f
         context.close()
 
     assert headings and headings[0] == title, headings[:3]
+    assert code_and_banner == [0, 0], f"{folder}: code editors and Run-or-Edit banners on the page: {code_and_banner}"
+    assert "Run or Edit" not in text
     for section in SECTIONS:
         assert any(heading.startswith(section + " ") for heading in headings), (section, headings)
     missing_numbers = [number for number in BOOK_NUMBERS if number not in text]

@@ -22,13 +22,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-COMMAND_START = re.compile(r"(\.venv/bin/\S|python3? -m \S|python3? \S+\.py|marimo (edit|run) \S|sudo |pip install \S)")
+COMMAND_START = re.compile(
+    r"(\.venv/bin/\S|\.venv\\Scripts\\\S|py -m \S|python3? -m \S|python3? \S+\.py|marimo (edit|run) \S|sudo |pip install \S)"
+)
 
 # command pattern -> where it runs: "here" (test_readme_command_runs below), "test:<file>::<name>", or "ci:<text in .ci/run>"
 ZH = "test:tests/test_zh_tw.py::"
 RUNS: dict[str, str] = {
-    r"python3 -m venv \.venv && .*pip install \"\.\[test\]\" && \.venv/bin/python -m pytest": "ci:.venv/bin/python -m pytest",
-    r"python3 -m venv \.venv && .*pip install \. && \.venv/bin/marimo edit --no-sandbox marimo_ch03\.py": "here",
+    r"python3 -m venv \.venv": "ci:python3 -m venv .venv",
+    r"\.venv/bin/pip install torch": "ci:.venv/bin/pip install -q torch==2.13.0",
+    r"\.venv/bin/pip install \.": 'ci:pip install -q ".[test]"',
+    r"\.venv/bin/pip install \"\.\[test\]\"": 'ci:pip install -q ".[test]"',
     r"\.venv/bin/marimo (edit|run) --no-sandbox marimo_ch03(_zh_tw)?\.py( marimo_ch03_zh_tw\.py)?": "here",
     r"\.venv/bin/python marimo_ch03\.py": "here",
     r"\.venv/bin/python -m pytest( .*)?": "ci:.venv/bin/python -m pytest",
@@ -44,11 +48,19 @@ RUNS: dict[str, str] = {
     r"\.venv/bin/python -m scripts\.serve_class .* --backends-only .*": "test:tests/test_proxy.py::test_processes_on_another_machine_join_the_class",  # noqa: E501
     r"(\.venv/bin/)?python -m scripts\.serve_class( .*)?": "test:tests/test_proxy.py::test_a_class_through_the_proxy_and_a_process_that_stops",  # noqa: E501
     r"(\.venv/bin/)?python -m scripts\.serve.*": "test:tests/test_classroom.py::test_a_class_opening_at_once_sees_identical_outputs_and_private_controls",  # noqa: E501
+    r"\.venv/bin/python -m benchmarks\.notebook_startup": "here",
     r"\.venv/bin/python -m benchmarks\.attention_speed --quick": "test:tests/test_devices.py::test_the_benchmark_runs_and_judges_its_goals",  # noqa: E501
     r"(\.venv/bin/)?python -m benchmarks\.(classroom_load|app_latency)( .*)?": "here",
     r"\.venv/bin/pre-commit (install|run --all-files)": "test:tests/test_repository.py::test_the_pre_commit_configuration_is_valid",  # noqa: E501
 }
 NOT_RUN: dict[str, str] = {
+    r"\.venv/bin/pip install torch --index-url https://download\.pytorch\.org/whl/cpu": (
+        "the test machines reach no package index but PyPI; .ci/run installs the same CPU-only build "
+        "(2.13.0+cpu) from the machine's own wheel folder, and every test then runs on it"
+    ),
+    r"py -m venv \.venv|\.venv\\Scripts\\(pip install (torch|\.)|marimo edit --no-sandbox marimo_ch03\.py)": (
+        "Windows commands; the test machines run Linux, where the same steps run with .venv/bin/"
+    ),
     r"\.venv/bin/pip install jupyterlab && \.venv/bin/jupyter lab ch03\.ipynb": (
         "starts an interactive JupyterLab server after a download; "
         "tests/test_ipynb.py runs the same notebooks in a Jupyter kernel"
@@ -142,7 +154,7 @@ def test_readme_command_runs(command: str) -> None:
     elif "benchmarks." in command:
         module = re.search(r"-m (benchmarks\.\w+)", command).group(1)
         smallest = {"benchmarks.classroom_load": ["marimo_ch03.py", "--students", "1", "--duration", "2"],
-                    "benchmarks.app_latency": ["--help"]}[module]
+                    "benchmarks.app_latency": ["--help"], "benchmarks.notebook_startup": ["--help"]}[module]
         result = subprocess.run([sys.executable, "-m", module, *smallest], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     else:
