@@ -50,6 +50,7 @@ RUNS: dict[str, str] = {
     r"(\.venv/bin/)?python -m scripts\.serve.*": "test:tests/test_classroom.py::test_a_class_opening_at_once_sees_identical_outputs_and_private_controls",  # noqa: E501
     r"\.venv/bin/python -m benchmarks\.notebook_startup": "here",
     r"\.venv/bin/python -m benchmarks\.attention_speed --quick": "test:tests/test_devices.py::test_the_benchmark_runs_and_judges_its_goals",  # noqa: E501
+    r"\.venv/bin/python -m benchmarks\.kv_cache_speed": "test:tests/test_kv_cache.py::test_the_benchmark_runs_at_a_tiny_size",
     r"(\.venv/bin/)?python -m benchmarks\.(classroom_load|app_latency)( .*)?": "here",
     r"\.venv/bin/pre-commit (install|run --all-files)": "test:tests/test_repository.py::test_the_pre_commit_configuration_is_valid",  # noqa: E501
 }
