@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
+# content-sha256: f8e35d81359c6d015fc2b537567e209bf2cbdb310f4618168406740d11d18c3f
 
 import marimo
 
@@ -142,6 +142,27 @@ def s3_1(diagrams, mo):
                 attention_label="加上注意力：每一步輸出都看得到所有輸入",
             ),
         ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def control_words():
+    # 伺服器會依每個控制項自己的範圍與選項，檢查它收到的值
+    # （shared/controls.py）；不符合的值不會被採用，並告訴讀者。
+    from shared import controls as _controls
+
+    _controls.refuse_with(
+        {
+            "title": "未採用：{label}",
+            "range": "請選 {start} 到 {stop} 之間的數；頁面送來的是 {value}。",
+            "steps": "請選 {start} 到 {stop} 之間、間隔 {step} 的數；頁面送來的是 {value}。",
+            "choices": "請從這些選項中選一個：{choices}；頁面送來的是 {value}。",
+            "empty": "請選 {start} 到 {stop} 之間的數；欄位是空的。",
+            "other": "這個控制項不接受 {value}。",
+            "kept": "它維持在 {kept}。",
+            "unlabelled": "一個控制項",
+        }
     )
     return
 
