@@ -29,6 +29,10 @@ Last, it makes marimo do once per process what it otherwise does again for every
 the chapter (``scripts/session_caches.py`` says what and why: a Python 3.11 parse race, and three
 caches that take the server's CPU per arriving student from about 0.63 s to 0.40 s).
 ``--no-session-caches`` (also ours) leaves them out, to measure the difference.
+
+And it puts ``scripts/session_guard.py`` in front of marimo's app: a session belongs to the browser
+that opened it (a cookie), a request naming a session this process does not hold is answered without a
+traceback, and request bodies are limited to 1 MiB.
 """
 
 from __future__ import annotations
@@ -102,6 +106,9 @@ def main(argv: list[str]) -> None:
         from scripts import session_caches as caches
 
         caches.prepare()  # imports marimo: after remember_entry_points, as that requires
+    from scripts import session_guard
+
+    session_guard.install()  # a session belongs to its browser; small request bodies
     print("scripts.serve: starting marimo run", file=sys.stderr, flush=True)
     sys.argv = ["marimo", "run", *argv]
     runpy.run_module("marimo", run_name="__main__", alter_sys=True)
