@@ -163,6 +163,8 @@ def control_words():
             "other": "This control cannot take {value}.",
             "kept": "It stays at {kept}.",
             "unlabelled": "a control",
+            "busy": "**The server is busy:** {waiting} trainings are waiting already. Try one of the settings the text suggests (they are trained first), or this one again in a minute.",
+            "queued": "{ahead} before yours; your other controls answer once it has trained",
         }
     )
     return

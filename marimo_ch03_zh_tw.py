@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: f8e35d81359c6d015fc2b537567e209bf2cbdb310f4618168406740d11d18c3f
+# content-sha256: eedbe0a5172c2ec36a0c1a3480363a39848f6da1ac10591d02f7c1f08cbd6370
 
 import marimo
 
@@ -162,6 +162,8 @@ def control_words():
             "other": "這個控制項不接受 {value}。",
             "kept": "它維持在 {kept}。",
             "unlabelled": "一個控制項",
+            "busy": "**伺服器正忙：**已經有 {waiting} 個訓練在排隊。請試試內文建議的設定（它們會優先訓練），或過一分鐘再試這個設定。",
+            "queued": "前面還有 {ahead} 個；訓練完成後，你的其他控制項才會回應",
         }
     )
     return

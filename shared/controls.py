@@ -45,6 +45,10 @@ WORDS = {
     "other": "This control cannot take {value}.",
     "kept": "It stays at {kept}.",
     "unlabelled": "a control",
+    # shared/training.py: the server's queue of trainings
+    "busy": ("**The server is busy:** {waiting} trainings are waiting already. Try one of the settings the text "
+             "suggests (they are trained first), or this one again in a minute."),
+    "queued": "{ahead} before yours; your other controls answer once it has trained",
 }
 
 _words: dict[int, tuple[weakref.ref, dict[str, str]]] = {}  # id(kernel context) -> (its ref, words)
@@ -274,6 +278,11 @@ def refuse_with(words: dict[str, str]) -> None:
             if ref() is None:
                 del _words[key]
         _words[id(context)] = (weakref.ref(context), dict(words))
+
+
+def words() -> dict[str, str]:
+    """The calling notebook's words (given to :func:`refuse_with`), else the English ones."""
+    return _words_here()
 
 
 def _words_here() -> dict[str, str]:
