@@ -40,6 +40,8 @@ import json
 import math
 import numbers
 import os
+import stat
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -622,14 +624,48 @@ def run_file(folder: Path, experiment: Experiment) -> Path:
     return folder / f"run-{hashlib.sha256(settings.encode()).hexdigest()[:20]}.jsonl"
 
 
+MAX_RUN_BYTES = 2 * 2**20  # a run of 4 heads and 12 tokens is about 160 kB on disk
+
+
 def _read_run(path: Path, experiment: Experiment) -> TrainingRun | None:
+    """The run in ``path`` if it is a plain file of a sane size holding a whole, finite run of
+    ``experiment``; else None (it is then trained again and replaced)."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RUN_BYTES:
+            return None  # a folder, a pipe or a device where the file should be, or a file far too big
         run = TrainingRun.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # half-written by hand, or from an older format: trained again and replaced
-    return run if run.experiment == experiment else None
+    return run if _whole(run, experiment) else None
+
+
+def _whole(run: TrainingRun, experiment: Experiment) -> bool:
+    """Is ``run`` a finished run of ``experiment``: every step's loss and every snapshot, of the right
+    shapes, all finite? (A file cut at a line break parses, and would show step 35 under a slider
+    saying 400.)"""
+    heads, size, offsets = experiment.num_heads, experiment.num_tokens, len(experiment.offsets)
+    steps = list(range(0, STEPS + 1, SNAPSHOT_EVERY))
+    try:
+        return (
+            run.experiment == experiment
+            and len(run.example) == size
+            and all(0 <= t < VOCAB_SIZE for t in run.example)
+            and run.losses.shape == (STEPS,)
+            and bool(np.isfinite(run.losses).all())
+            and [s.step for s in run.snapshots] == steps
+            and all(
+                s.weights.shape == (heads, size, size)
+                and s.shares.shape == (heads, offsets)
+                and bool(np.isfinite(s.weights).all() and np.isfinite(s.shares).all())
+                and math.isfinite(s.loss)
+                for s in run.snapshots
+            )
+        )
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
@@ -652,20 +688,44 @@ def _setting_lock(path: Path, on_step) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+_FOLDERS_WARNED: set[str] = set()
+
+
+def _warn_once(folder: Path, error: OSError) -> None:
+    """One line in the server's terminal per unusable folder, however many settings fail there."""
+    if str(folder) in _FOLDERS_WARNED:
+        return
+    _FOLDERS_WARNED.add(str(folder))
+    print(f"shared.training: warning: the runs folder {folder} cannot be used ({type(error).__name__}: "
+          f"{error.strerror or error}); trained runs are kept in this process's memory instead",
+          file=sys.stderr, flush=True)
+
+
 def _shared_run(folder: Path, experiment: Experiment, on_step=None) -> TrainingRun:
+    """The run from the shared folder, trained and written there if missing. A folder that cannot be
+    made, read or written (or a folder where a run file or its lock should be) does not stop anyone:
+    the run is trained in memory, with one warning in the terminal."""
     path = run_file(folder, experiment)
     run = _read_run(path, experiment)
     if run is not None:
         return run
-    folder.mkdir(parents=True, exist_ok=True)
-    with _setting_lock(path, on_step):
-        run = _read_run(path, experiment)  # trained by another server while this one waited
-        if run is None:
-            text = _train_in_turn(experiment, on_step).to_json()
-            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-            run = TrainingRun.from_json(text)
+    trained_here = None
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _setting_lock(path, on_step):
+            run = _read_run(path, experiment)  # trained by another server while this one waited
+            if run is None:
+                trained_here = _train_in_turn(experiment, on_step)
+                text = trained_here.to_json()
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, path)
+                run = TrainingRun.from_json(text)
+    except OSError as error:
+        _warn_once(folder, error)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return trained_here if trained_here is not None else _train_in_turn(experiment, on_step)
     return run
 
 
