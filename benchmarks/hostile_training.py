@@ -86,7 +86,8 @@ def main() -> None:
     for checkout in args.checkout or [str(ROOT)]:
         notebook = Path(checkout).resolve() / "marimo_ch03.py"
         for hostile in (int(h) for h in args.hostile.split(",")):
-            with marimo_app(notebook, timeout=300, preload=True, extra_args=["--train-suggested"] if args.train_suggested else []) as app:
+            extra = ["--train-suggested"] if args.train_suggested else []
+            with marimo_app(notebook, timeout=300, preload=True, extra_args=extra) as app:
                 result: dict = {}
 
                 async def run(url=app.url, h=hostile, out=result) -> None:
