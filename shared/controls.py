@@ -325,8 +325,9 @@ def message(element: Any, found: Problem, words: dict[str, str] | None = None) -
     words = words or _words_here()
     facts = {key: html.escape(str(value)) for key, value in found.items()}
     title = words["title"].format(label=_label(element, words))
-    text = words[found.reason].format_map(_Facts(facts)) + " " + words["kept"].format(kept=html.escape(_kept(element)))
-    return html.escape(title), text
+    reason = words[found.reason].format_map(_Facts(facts))
+    gap = "" if reason.endswith(("。", "！", "？", "：")) else " "  # no space after a full-width stop
+    return html.escape(title), reason + gap + words["kept"].format(kept=html.escape(_kept(element)))
 
 
 class _Facts(dict):
