@@ -26,6 +26,12 @@ chapter is at /; with several, / is a page of links and each notebook has its ow
 * If a process stops, its students' pages reload into a short page (deploy/session-lost.html)
   that says what happened and opens the chapter again; the other students notice nothing, and new
   students go to the processes still running. A stopped process is reported, not restarted.
+* Limits that one student's page (or a hand-made request) cannot get around: a session belongs to
+  the browser that opened it (scripts/session_guard.py), a request body is at most 1 MiB, a session
+  makes at most 300 requests in 10 s, and a second class on a taken port is refused (deploy/haproxy.cfg).
+* The password is in no file and in no process list: each marimo process gets it through a pipe, and
+  what the processes print shows `***` for it. A run folder left behind by a class that did not stop
+  cleanly (SIGKILL, a power cut) is removed when the next class starts.
 * Several machines: on each other machine run the same command with --backends-only --host
   0.0.0.0 --port FIRST (it starts the processes only, and prints what to add here), then give this
   machine their addresses with --remote.
@@ -33,7 +39,7 @@ chapter is at /; with several, / is a page of links and each notebook has its ow
 All processes of one class share one PYTHONHASHSEED (derived from the password): marimo derives
 the token each page sends back (`Marimo-Server-Token`) from the notebook's text with Python's
 `hash()`, so a page served by one process is then accepted by all of them, on every machine.
-Ctrl-C (or SIGTERM) stops HAProxy and every process this started.
+Ctrl-C (or SIGTERM, or SIGHUP: a closed terminal) stops HAProxy and every process this started.
 """
 
 from __future__ import annotations
