@@ -192,6 +192,14 @@ def problem(element: Any, value: Any) -> Problem | None:
     if isinstance(element, mo.ui.matrix):
         return _matrix_problem(element, args, value)
     first = element._initial_value_frontend if hasattr(element, "_initial_value_frontend") else None
+    if isinstance(element, mo.ui.form):  # it hands the value to its element, whose own check applies
+        return None
+    if isinstance(first, dict) and hasattr(element, "_elements"):
+        # mo.ui.array, mo.ui.dictionary, .batch(): {key: a child's value}; marimo hands each value to
+        # the child, whose own check applies; only the keys are the parent's to check
+        if isinstance(value, dict) and set(value) <= set(first):
+            return None
+        return Problem(reason="other", value=_shown(value))
     if _too_big(value) or (first is not None and value is not None and _json_kind(value) != _json_kind(first)):
         return Problem(reason="other", value=_shown(value))
     return None

@@ -19,7 +19,7 @@ from shared import controls
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("marimo_ch03.py", "marimo_ch03_zh_tw.py")
 KNOWN = {"slider", "number", "range_slider", "switch", "checkbox", "radio", "dropdown", "multiselect",
-         "text", "text_area", "run_button", "button", "matrix"}  # the kinds problem() checks by their own rules
+         "text", "text_area", "run_button", "button", "matrix", "array", "dictionary", "form"}  # the kinds problem() checks by their own rules
 
 
 # ----------------------------------------------------------------------------------------------
@@ -65,6 +65,22 @@ def test_choices_switches_and_buttons_take_only_what_they_offer():
     grid = mo.ui.matrix([[1, 2], [3, 4]], min_value=0, max_value=9)
     assert controls.problem(grid, [[0, 9], [5, 5]]) is None
     assert controls.problem(grid, [[0, 10], [5, 5]]) is not None and controls.problem(grid, [[1, 2]]) is not None
+
+
+def test_controls_inside_an_array_a_dictionary_or_a_form_are_checked_by_their_own_rules():
+    controls.install()  # what refuse_with does in a notebook: marimo hands each child its value
+    inner = mo.ui.slider(1, 5, value=2)
+    group = mo.ui.dictionary({"x": inner, "y": mo.ui.switch()})
+    assert controls.problem(group, {"x": 3}) is None
+    assert controls.problem(group, {"z": 3}) is not None and controls.problem(group, [3]) is not None
+    child = group["x"]
+    child._update(10**9)  # outside a kernel the refusal only keeps the value (no page to tell)
+    assert child.value == 2
+    child._update(4)
+    assert child.value == 4
+    form = mo.ui.number(start=0, stop=9, value=1).form()
+    form._update(10**9)
+    assert form.element.value == 1
 
 
 def test_a_message_never_carries_a_huge_value_or_markup():
