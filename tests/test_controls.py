@@ -19,7 +19,8 @@ from shared import controls
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("marimo_ch03.py", "marimo_ch03_zh_tw.py")
 KNOWN = {"slider", "number", "range_slider", "switch", "checkbox", "radio", "dropdown", "multiselect",
-         "text", "text_area", "run_button", "button", "matrix", "array", "dictionary", "form"}  # the kinds problem() checks by their own rules
+         "text", "text_area", "run_button", "button", "matrix", "array", "dictionary",
+         "form"}  # the kinds problem() checks by their own rules
 
 
 # ----------------------------------------------------------------------------------------------
