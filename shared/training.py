@@ -494,13 +494,20 @@ class _Left(Exception):
     """The session that waited for a training has closed: its place in the queue is given up."""
 
 
+class _Preempted(Exception):
+    """A suggested setting is waiting: the running training of another setting steps aside for it
+    (it goes back to the head of the others' queue and starts again: same seed, same run)."""
+
+
 # One training at a time in this process, in a queue of bounded length. A server runs Python on about one
 # core, and trainings that run side by side share it: ten at once would all finish after ten seconds, one
 # after another the first finishes after one. It also leaves the other readers' cells more of the core
 # meanwhile. The queue holds at most QUEUE_LIMIT waiting trainings (a few seconds of waiting); a request
 # beyond that is refused at once with a message (Busy), not queued for minutes behind sessions that ask
 # for new settings in a loop. The suggested settings go before the others and are never refused. A
-# waiter whose session closed leaves the queue (its training is not run). A session asks for one
+# waiter whose session closed leaves the queue (its training is not run). A suggested setting does not
+# even wait for the training under way: that one steps aside (it is started again right after), so a
+# student following the prose waits for one training, their own. A session asks for one
 # training at a time (its cell waits), and marimo merges the control changes that arrive meanwhile into
 # the latest, so a student who moves the seed five times while waiting gets one more training, not five.
 QUEUE_LIMIT = 4
@@ -515,6 +522,7 @@ class _TrainingQueue:
         self._running: object | None = None
         self.refused = 0  # for tests and benchmarks
         self.dropped = 0
+        self.preempted = 0
 
     def __len__(self) -> int:
         with self._cond:
@@ -533,6 +541,10 @@ class _TrainingQueue:
             else:
                 place = sum(1 for s, _ in self._waiting if s) if suggested else len(self._waiting)
                 self._waiting.insert(place, (suggested, ticket))
+        return self.run_again(experiment, work, on_wait, left, ticket, suggested)
+
+    def run_again(self, experiment, work, on_wait, left, ticket, suggested) -> TrainingRun:
+        """Wait for ``ticket``'s turn (it is queued, or running already), then run ``work``."""
         try:
             while self._running is not ticket:
                 with self._cond:
@@ -554,10 +566,26 @@ class _TrainingQueue:
             raise
         try:
             return work()
-        finally:
+        except _Preempted:
             with self._cond:
                 self._running = None
+                place = sum(1 for s, _ in self._waiting if s)
+                self._waiting.insert(place, (suggested, ticket))  # first of the others, after the suggested
+                self.preempted += 1
                 self._cond.notify_all()
+            return self.run_again(experiment, work, on_wait, left, ticket, suggested)
+        finally:
+            with self._cond:
+                if self._running is ticket:
+                    self._running = None
+                self._cond.notify_all()
+
+    def should_step_aside(self, experiment: Experiment) -> bool:
+        """Is a suggested setting waiting while ``experiment``, not a suggested one, trains?"""
+        if experiment in SUGGESTED:
+            return False
+        with self._cond:
+            return any(s for s, _ in self._waiting)
 
 
 TRAININGS = _TrainingQueue()
@@ -596,7 +624,13 @@ def _train_in_turn(experiment: Experiment, on_step=None) -> TrainingRun:
         if on_step is not None:
             _report(on_step, 0, ahead)
 
-    return TRAININGS.run(experiment, lambda: train(experiment, on_step=on_step), on_wait, _session_left)
+    def step(done: int) -> None:
+        if TRAININGS.should_step_aside(experiment):
+            raise _Preempted
+        if on_step is not None:
+            on_step(done)
+
+    return TRAININGS.run(experiment, lambda: train(experiment, on_step=step), on_wait, _session_left)
 
 
 def _report(progress, step: int, ahead: int | None) -> None:

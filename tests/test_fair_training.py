@@ -119,3 +119,31 @@ def test_trained_outside_marimo_raises_busy_with_a_clear_message(monkeypatch):
     finally:
         blocker.set()
         thread.join(5)
+
+
+def test_a_suggested_setting_does_not_wait_for_the_training_under_way():
+    queue = _TrainingQueue(limit=4)
+    order, release = [], threading.Event()
+    hostile = _other(1)
+
+    def hostile_work():  # a training's steps, as _train_in_turn makes them: each asks whether to step aside
+        order.append("hostile starts")
+        for _ in range(500):
+            if queue.should_step_aside(hostile):
+                raise training._Preempted
+            if release.is_set():
+                break
+            time.sleep(0.01)
+        order.append("hostile done")
+        return "hostile"
+
+    results = {}
+    first = threading.Thread(target=lambda: results.update(hostile=queue.run(hostile, hostile_work)), daemon=True)
+    first.start()
+    time.sleep(0.1)
+    results["suggested"] = queue.run(SUGGESTED[1], lambda: order.append("suggested") or "suggested")
+    release.set()
+    first.join(5)
+    assert results == {"hostile": "hostile", "suggested": "suggested"}
+    assert order == ["hostile starts", "suggested", "hostile starts", "hostile done"], order
+    assert queue.preempted == 1 and len(queue) == 0
