@@ -151,6 +151,29 @@ def s3_1(diagrams, mo):
 
 
 @app.cell(hide_code=True)
+def control_words():
+    # The server checks every control's value against the control's own range and options
+    # (shared/controls.py); a value that does not fit is not used, and the reader is told so.
+    from shared import controls as _controls
+
+    _controls.refuse_with(
+        {
+            "title": "Not used: {label}",
+            "range": "Pick a number from {start} to {stop}; the page sent {value}.",
+            "steps": "Pick a number from {start} to {stop} in steps of {step}; the page sent {value}.",
+            "choices": "Pick one of: {choices}; the page sent {value}.",
+            "empty": "Pick a number from {start} to {stop}; the box was empty.",
+            "other": "This control cannot take {value}.",
+            "kept": "It stays at {kept}.",
+            "unlabelled": "a control",
+            "busy": "**The server is busy:** {waiting} trainings are waiting already. Try one of the settings the text suggests (they are trained first), or this one again in a minute.",
+            "queued": "{ahead} before yours; your other controls answer once it has trained",
+        }
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def s3_2(diagrams, mo):
     mo.vstack(
         [

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 764a553ba570265dc473884b4f229c33f9c1f2a2c68dbfacf6d0ab7723ae0d79
+# content-sha256: 964acfe317f47fa5a1ccab7df18d4df93a6dcb40dd2688bcbb0cb968ecf8b766
 
 import marimo
 
@@ -145,6 +145,29 @@ def s3_1(diagrams, mo):
                 attention_label="加上注意力：每一步輸出都看得到所有輸入",
             ),
         ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def control_words():
+    # 伺服器會依每個控制項自己的範圍與選項，檢查它收到的值
+    # （shared/controls.py）；不符合的值不會被採用，並告訴讀者。
+    from shared import controls as _controls
+
+    _controls.refuse_with(
+        {
+            "title": "未採用：{label}",
+            "range": "請選 {start} 到 {stop} 之間的數；頁面送來的是 {value}。",
+            "steps": "請選 {start} 到 {stop} 之間、間隔 {step} 的數；頁面送來的是 {value}。",
+            "choices": "請從這些選項中選一個：{choices}；頁面送來的是 {value}。",
+            "empty": "請選 {start} 到 {stop} 之間的數；欄位是空的。",
+            "other": "這個控制項不接受 {value}。",
+            "kept": "它維持在 {kept}。",
+            "unlabelled": "一個控制項",
+            "busy": "**伺服器正忙：**已經有 {waiting} 個訓練在排隊。請試試內文建議的設定（它們會優先訓練），或過一分鐘再試這個設定。",
+            "queued": "前面還有 {ahead} 個；訓練完成後，你的其他控制項才會回應",
+        }
     )
     return
 

@@ -29,17 +29,28 @@ Last, it makes marimo do once per process what it otherwise does again for every
 the chapter (``scripts/session_caches.py`` says what and why: a Python 3.11 parse race, and three
 caches that take the server's CPU per arriving student from about 0.63 s to 0.40 s).
 ``--no-session-caches`` (also ours) leaves them out, to measure the difference.
+
+And it puts ``scripts/session_guard.py`` in front of marimo's app: a session belongs to the browser
+that opened it (a cookie), a request naming a session this process does not hold is answered without a
+traceback, and request bodies are limited to 1 MiB.
+
+The class password never shows in what it prints: marimo's sign-in link (``access_token=...``) and the
+password itself are printed as ``***``. ``--token-password-file -`` reads the password from stdin (how
+``scripts.serve_class`` hands it over, so that it is in no file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata
 import pkgutil
+import re
 import runpy
 import sys
 import time
+from pathlib import Path
 
 TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings "Watch attention learn" suggests
 NO_SESSION_CACHES = "--no-session-caches"  # ours: leave out scripts/session_caches.py
@@ -62,6 +73,54 @@ def remember_entry_points() -> None:
 
     entry_points.remembered = True
     importlib.metadata.entry_points = entry_points
+
+
+class Redacted:
+    """A text stream that writes through to another with the class password (and any
+    ``access_token=...``, marimo's sign-in link) replaced by ``***``: marimo prints its link, password
+    included, at start, and a teacher's terminal may be projected, or kept in a log file."""
+
+    ACCESS_TOKEN = re.compile(r"(access_token=)[^\s&'\"\x1b]+")
+
+    def __init__(self, stream, secret: str | None):
+        self._stream, self._secret = stream, secret
+
+    def write(self, text: str) -> int:
+        shown = self.ACCESS_TOKEN.sub(r"\1***", text)
+        if self._secret:
+            shown = shown.replace(self._secret, "***")
+        self._stream.write(shown)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name):  # fileno, isatty, encoding, buffer ...: the real stream's
+        return getattr(self._stream, name)
+
+
+def take_password(argv: list[str]) -> tuple[list[str], str | None]:
+    """The class password, from ``--token-password PW``, ``--token-password-file FILE`` or
+    ``--token-password-file -`` (read here from stdin, as serve_class sends it, and handed on to marimo
+    in this process's arguments, which no other process sees); and the arguments for marimo."""
+    out, password, k = [], None, 0
+    while k < len(argv):
+        arg = argv[k]
+        if arg in ("--token-password", "--token-password-file") and k + 1 < len(argv):
+            value = argv[k + 1]
+            if arg == "--token-password":
+                password = value
+            elif value == "-":
+                password = sys.stdin.readline().strip()
+                out += ["--token-password", password]
+                k += 2
+                continue
+            else:
+                with contextlib.suppress(OSError):
+                    password = Path(value).read_text(encoding="utf-8").strip()
+        out.append(arg)
+        k += 1
+    return out, password
 
 
 def preload() -> float:
@@ -88,6 +147,8 @@ def main(argv: list[str]) -> None:
     train_suggested = TRAIN_SUGGESTED in argv
     session_caches = NO_SESSION_CACHES not in argv
     argv = [arg for arg in argv if arg not in (TRAIN_SUGGESTED, NO_SESSION_CACHES)]
+    argv, password = take_password(argv)
+    sys.stdout, sys.stderr = Redacted(sys.stdout, password), Redacted(sys.stderr, password)
     remember_entry_points()
     seconds = preload()
     print(f"scripts.serve: torch, matplotlib and shared/ imported in {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -102,6 +163,9 @@ def main(argv: list[str]) -> None:
         from scripts import session_caches as caches
 
         caches.prepare()  # imports marimo: after remember_entry_points, as that requires
+    from scripts import session_guard
+
+    session_guard.install()  # a session belongs to its browser; small request bodies
     print("scripts.serve: starting marimo run", file=sys.stderr, flush=True)
     sys.argv = ["marimo", "run", *argv]
     runpy.run_module("marimo", run_name="__main__", alter_sys=True)

@@ -26,6 +26,12 @@ chapter is at /; with several, / is a page of links and each notebook has its ow
 * If a process stops, its students' pages reload into a short page (deploy/session-lost.html)
   that says what happened and opens the chapter again; the other students notice nothing, and new
   students go to the processes still running. A stopped process is reported, not restarted.
+* Limits that one student's page (or a hand-made request) cannot get around: a session belongs to
+  the browser that opened it (scripts/session_guard.py), a request body is at most 1 MiB, a session
+  makes at most 300 requests in 10 s, and a second class on a taken port is refused (deploy/haproxy.cfg).
+* The password is in no file and in no process list: each marimo process gets it through a pipe, and
+  what the processes print shows `***` for it. A run folder left behind by a class that did not stop
+  cleanly (SIGKILL, a power cut) is removed when the next class starts.
 * Several machines: on each other machine run the same command with --backends-only --host
   0.0.0.0 --port FIRST (it starts the processes only, and prints what to add here), then give this
   machine their addresses with --remote.
@@ -33,7 +39,7 @@ chapter is at /; with several, / is a page of links and each notebook has its ow
 All processes of one class share one PYTHONHASHSEED (derived from the password): marimo derives
 the token each page sends back (`Marimo-Server-Token`) from the notebook's text with Python's
 `hash()`, so a page served by one process is then accepted by all of them, on every machine.
-Ctrl-C (or SIGTERM) stops HAProxy and every process this started.
+Ctrl-C (or SIGTERM, or SIGHUP: a closed terminal) stops HAProxy and every process this started.
 """
 
 from __future__ import annotations
@@ -302,22 +308,65 @@ def _die_with_parent() -> None:
 PREEXEC = _die_with_parent if _LIBC is not None else None
 
 
-def start_marimo(nb: Notebook, server: Server, run_dir: Path, password_file: Path | None, seed: str, caches: bool,
+def start_marimo(nb: Notebook, server: Server, run_dir: Path, password: str | None, seed: str, caches: bool,
                  extra: list[str]) -> None:
     """``python -m scripts.serve NOTEBOOK`` on ``server``'s address; the trained runs of every process
-    of the class go to one folder (``CH03_TRAINED_RUNS``), so each setting is trained once."""
+    of the class go to one folder (``CH03_TRAINED_RUNS``), so each setting is trained once. The password
+    goes to the process through a pipe (marimo's ``--token-password-file -``): it is in no file and in
+    no process list."""
     server.log = run_dir / f"{nb.route}-{server.name}.log"
     cmd = [sys.executable, "-m", "scripts.serve", str(nb.path), "--headless", "--no-sandbox",
            "--host", server.host, "--port", str(server.port)]
-    cmd += ["--token-password-file", str(password_file)] if password_file else ["--no-token"]
+    cmd += ["--token-password-file", "-"] if password else ["--no-token"]
     if nb.base_url:
         cmd += ["--base-url", nb.base_url]
     if not caches:
         cmd.append("--no-session-caches")
     cmd += extra
     with open(server.log, "ab") as log:
-        server.popen = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        server.popen = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.PIPE if password else subprocess.DEVNULL,
                                         env={**os.environ, "PYTHONHASHSEED": seed, "CH03_TRAINED_RUNS": str(run_dir / "trained-runs")}, preexec_fn=PREEXEC)
+    if password:
+        server.popen.stdin.write(password.encode("utf-8"))
+        server.popen.stdin.close()
+
+
+RUN_DIR_PREFIX = "serve_class-"
+
+
+def clean_stale_run_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the run folders (logs, sockets, trained runs) of classes whose serve_class is gone: a
+    SIGKILL or a power cut leaves them behind, and an older serve_class kept the password there. A
+    folder counts as gone when the process named in its ``pid`` file is not running (or it has no
+    ``pid`` file and is more than a minute old). Returns what it removed."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            pid_file = folder / "pid"
+            if pid_file.is_file():
+                pid = int(pid_file.read_text().strip() or 0)
+                if pid > 0 and _running(pid):
+                    continue
+            elif time.time() - folder.stat().st_mtime < 60:
+                continue  # being set up right now by another serve_class
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def wait_healthy(nb: Notebook, servers: list[Server], headers: dict[str, str], timeout: float, password: str | None) -> None:
@@ -557,12 +606,10 @@ def main(argv: list[str]) -> int:
     notebooks = class_notebooks(args.notebooks)
     auth = {"Authorization": "Basic " + b64encode(f"{args.user}:{args.password}".encode()).decode()} if args.password else {}
     seed = hash_seed(args.password)
-    run_dir = Path(tempfile.mkdtemp(prefix="serve_class-"))  # mode 0700: the password file, sockets, logs
-    password_file = None
-    if args.password:
-        password_file = run_dir / "password"
-        password_file.touch(mode=0o600)
-        password_file.write_text(args.password, encoding="utf-8")
+    for stale in clean_stale_run_dirs():
+        print(f"serve_class: removed {stale}, left behind by a class that did not stop cleanly", file=sys.stderr, flush=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))  # mode 0700: sockets, logs, trained runs (no password)
+    (run_dir / "pid").write_text(str(os.getpid()), encoding="utf-8")
     popens: list[subprocess.Popen] = []
     lost: LostSessions | None = None
     interrupted, haproxy_popen = False, None
@@ -571,6 +618,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sigterm)  # a closed terminal: the same clean stop
     local_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host  # where this machine reaches HAProxy
     try:
         # -- the marimo processes on this machine
@@ -615,7 +663,7 @@ def main(argv: list[str]) -> int:
             for s in nb.servers:
                 if not s.remote:
                     # the trained runs go to one folder for the whole class: one process trains them for all
-                    start_marimo(nb, s, run_dir, password_file, seed, caches=not args.no_session_caches,
+                    start_marimo(nb, s, run_dir, args.password, seed, caches=not args.no_session_caches,
                                  extra=["--train-suggested"] if args.train_suggested and first else [])
                     popens.append(s.popen)
                     first = False

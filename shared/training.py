@@ -46,10 +46,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import math
 import numbers
 import os
+import stat
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -635,6 +638,7 @@ class _Pending:
     def __init__(self):
         self.future: Future = Future()
         self.steps_done = 0
+        self.ahead: int | None = None  # trainings before this one while it waits for its turn
 
 
 class RunCache:
@@ -669,10 +673,10 @@ class RunCache:
                 continue  # its trainer was interrupted (a reader left): train it here instead
 
     def _produce_for(self, experiment, pending, progress) -> TrainingRun:
-        def on_step(step: int) -> None:
-            pending.steps_done = step
-            if progress is not None and step % SNAPSHOT_EVERY == 0:
-                progress(step)
+        def on_step(step: int, ahead: int | None = None) -> None:
+            pending.steps_done, pending.ahead = step, ahead
+            if progress is not None and (step % SNAPSHOT_EVERY == 0 or ahead is not None):
+                _report(progress, step, ahead)
 
         try:
             run = self._produce(experiment, on_step=on_step)
@@ -687,14 +691,16 @@ class RunCache:
 
     @staticmethod
     def _wait_for(pending: _Pending, progress) -> TrainingRun:
-        shown = -1
+        shown = None
         while True:
             try:
                 return pending.future.result(timeout=0.1)
-            except WaitedTooLong:  # still training: show how far it got
-                if progress is not None and pending.steps_done != shown:
-                    shown = pending.steps_done
-                    progress(shown)
+            except WaitedTooLong:  # still training (or queued): show how far it got
+                if _session_left():
+                    raise _Left from None
+                if progress is not None and (pending.steps_done, pending.ahead) != shown:
+                    shown = (pending.steps_done, pending.ahead)
+                    _report(progress, *shown)
 
     def _forget_old(self) -> None:
         finished = [key for key, p in self._runs.items() if p.future.done()]
@@ -711,10 +717,125 @@ class _Abandoned(Exception):
     """The training this caller waited for stopped without a result or an error of its own."""
 
 
-# One training at a time in this process. A server runs Python on about one core, and trainings that run
-# side by side share it: ten at once would all finish after ten seconds, one after another the first
-# finishes after one. It also leaves the other readers' cells more of the core meanwhile.
-_ONE_TRAINING_AT_A_TIME = threading.Lock()
+class Busy(RuntimeError):
+    """The server has ``QUEUE_LIMIT`` trainings waiting already; the notebook says so and suggests the
+    settings that are trained first (:data:`SUGGESTED`)."""
+
+
+class _Left(Exception):
+    """The session that waited for a training has closed: its place in the queue is given up."""
+
+
+class _Preempted(Exception):
+    """A suggested setting is waiting: the running training of another setting steps aside for it
+    (it goes back to the head of the others' queue and starts again: same seed, same run)."""
+
+
+# One training at a time in this process, in a queue of bounded length. A server runs Python on about one
+# core, and trainings that run side by side share it: ten at once would all finish after ten seconds, one
+# after another the first finishes after one. It also leaves the other readers' cells more of the core
+# meanwhile. The queue holds at most QUEUE_LIMIT waiting trainings (a few seconds of waiting); a request
+# beyond that is refused at once with a message (Busy), not queued for minutes behind sessions that ask
+# for new settings in a loop. The suggested settings go before the others and are never refused. A
+# waiter whose session closed leaves the queue (its training is not run). A suggested setting does not
+# even wait for the training under way: that one steps aside (it is started again right after), so a
+# student following the prose waits for one training, their own. A session asks for one
+# training at a time (its cell waits), and marimo merges the control changes that arrive meanwhile into
+# the latest, so a student who moves the seed five times while waiting gets one more training, not five.
+QUEUE_LIMIT = 4
+_POLL_S = 0.1
+
+
+class _TrainingQueue:
+    def __init__(self, limit: int = QUEUE_LIMIT):
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[bool, object]] = []  # (suggested, ticket), in turn order
+        self._running: object | None = None
+        self.refused = 0  # for tests and benchmarks
+        self.dropped = 0
+        self.preempted = 0
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def run(self, experiment: Experiment, work: Callable[[], TrainingRun], on_wait=None,
+            left: Callable[[], bool] = lambda: False) -> TrainingRun:
+        ticket = object()
+        suggested = experiment in SUGGESTED
+        with self._cond:
+            if self._running is None and not self._waiting:
+                self._running = ticket
+            elif not suggested and sum(not s for s, _ in self._waiting) >= self.limit:
+                self.refused += 1
+                raise Busy(f"{self.limit} trainings are waiting already; try a suggested setting")
+            else:
+                place = sum(1 for s, _ in self._waiting if s) if suggested else len(self._waiting)
+                self._waiting.insert(place, (suggested, ticket))
+        return self.run_again(experiment, work, on_wait, left, ticket, suggested)
+
+    def run_again(self, experiment, work, on_wait, left, ticket, suggested) -> TrainingRun:
+        """Wait for ``ticket``'s turn (it is queued, or running already), then run ``work``."""
+        try:
+            while self._running is not ticket:
+                with self._cond:
+                    if self._running is None and self._waiting[0][1] is ticket:
+                        self._waiting.pop(0)
+                        self._running = ticket
+                        break
+                    ahead = 1 + [t for _, t in self._waiting].index(ticket)
+                    self._cond.wait(_POLL_S)
+                if left():
+                    raise _Left
+                if on_wait is not None:
+                    on_wait(ahead)
+        except BaseException:
+            with self._cond:
+                self._waiting = [(s, t) for s, t in self._waiting if t is not ticket]
+                self.dropped += 1
+                self._cond.notify_all()
+            raise
+        try:
+            return work()
+        except _Preempted:
+            with self._cond:
+                self._running = None
+                place = sum(1 for s, _ in self._waiting if s)
+                self._waiting.insert(place, (suggested, ticket))  # first of the others, after the suggested
+                self.preempted += 1
+                self._cond.notify_all()
+            return self.run_again(experiment, work, on_wait, left, ticket, suggested)
+        finally:
+            with self._cond:
+                if self._running is ticket:
+                    self._running = None
+                self._cond.notify_all()
+
+    def should_step_aside(self, experiment: Experiment) -> bool:
+        """Is a suggested setting waiting while ``experiment``, not a suggested one, trains?"""
+        if experiment in SUGGESTED:
+            return False
+        with self._cond:
+            return any(s for s, _ in self._waiting)
+
+
+TRAININGS = _TrainingQueue()
+
+
+def _session_left() -> bool:
+    """Has the marimo session this thread works for been closed? (marimo 0.25 puts a StopKernelCommand
+    in the kernel's control queue, which its kernel reads only after the running cell; we look.)"""
+    try:
+        from marimo._runtime.context import get_context
+
+        enqueue = get_context()._kernel.enqueue_control_request
+        names = enqueue.__code__.co_freevars
+        queue = enqueue.__closure__[names.index("control_queue")].cell_contents
+        waiting = list(queue.queue)  # a queue.Queue's deque, read without taking anything
+    except Exception:  # noqa: BLE001 - outside marimo, or another marimo: never "left"
+        return False
+    return any(type(command).__name__ == "StopKernelCommand" for command in waiting)
 
 
 def _load_or_train(experiment: Experiment, on_step=None) -> TrainingRun:
@@ -731,14 +852,29 @@ def _load_or_train(experiment: Experiment, on_step=None) -> TrainingRun:
 
 
 def _train_in_turn(experiment: Experiment, on_step=None) -> TrainingRun:
-    if not _ONE_TRAINING_AT_A_TIME.acquire(blocking=False):
+    def on_wait(ahead: int) -> None:
         if on_step is not None:
-            on_step(0)
-        _ONE_TRAINING_AT_A_TIME.acquire()
+            _report(on_step, 0, ahead)
+
+    def step(done: int) -> None:
+        if TRAININGS.should_step_aside(experiment):
+            raise _Preempted
+        if on_step is not None:
+            on_step(done)
+
+    return TRAININGS.run(experiment, lambda: train(experiment, on_step=step), on_wait, _session_left)
+
+
+def _report(progress, step: int, ahead: int | None) -> None:
+    """``progress(step, ahead)`` when it takes the queue position too, else ``progress(step)``."""
+    progress(step, ahead) if _takes_ahead(progress) else progress(step)
+
+
+def _takes_ahead(on_step) -> bool:
     try:
-        return train(experiment, on_step=on_step)
-    finally:
-        _ONE_TRAINING_AT_A_TIME.release()
+        return "ahead" in inspect.signature(on_step).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # Several server processes of one class (scripts/serve_class.py) share their trained runs through one
@@ -754,14 +890,48 @@ def run_file(folder: Path, experiment: Experiment) -> Path:
     return folder / f"run-{hashlib.sha256(settings.encode()).hexdigest()[:20]}.jsonl"
 
 
+MAX_RUN_BYTES = 2 * 2**20  # a run of 4 heads and 12 tokens is about 160 kB on disk
+
+
 def _read_run(path: Path, experiment: Experiment) -> TrainingRun | None:
+    """The run in ``path`` if it is a plain file of a sane size holding a whole, finite run of
+    ``experiment``; else None (it is then trained again and replaced)."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RUN_BYTES:
+            return None  # a folder, a pipe or a device where the file should be, or a file far too big
         run = TrainingRun.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # half-written by hand, or from an older format: trained again and replaced
-    return run if run.experiment == experiment else None
+    return run if _whole(run, experiment) else None
+
+
+def _whole(run: TrainingRun, experiment: Experiment) -> bool:
+    """Is ``run`` a finished run of ``experiment``: every step's loss and every snapshot, of the right
+    shapes, all finite? (A file cut at a line break parses, and would show step 35 under a slider
+    saying 400.)"""
+    heads, size, offsets = experiment.num_heads, experiment.num_tokens, len(experiment.offsets)
+    steps = list(range(0, STEPS + 1, SNAPSHOT_EVERY))
+    try:
+        return (
+            run.experiment == experiment
+            and len(run.example) == size
+            and all(0 <= t < VOCAB_SIZE for t in run.example)
+            and run.losses.shape == (STEPS,)
+            and bool(np.isfinite(run.losses).all())
+            and [s.step for s in run.snapshots] == steps
+            and all(
+                s.weights.shape == (heads, size, size)
+                and s.shares.shape == (heads, offsets)
+                and bool(np.isfinite(s.weights).all() and np.isfinite(s.shares).all())
+                and math.isfinite(s.loss)
+                for s in run.snapshots
+            )
+        )
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
@@ -784,20 +954,44 @@ def _setting_lock(path: Path, on_step) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+_FOLDERS_WARNED: set[str] = set()
+
+
+def _warn_once(folder: Path, error: OSError) -> None:
+    """One line in the server's terminal per unusable folder, however many settings fail there."""
+    if str(folder) in _FOLDERS_WARNED:
+        return
+    _FOLDERS_WARNED.add(str(folder))
+    print(f"shared.training: warning: the runs folder {folder} cannot be used ({type(error).__name__}: "
+          f"{error.strerror or error}); trained runs are kept in this process's memory instead",
+          file=sys.stderr, flush=True)
+
+
 def _shared_run(folder: Path, experiment: Experiment, on_step=None) -> TrainingRun:
+    """The run from the shared folder, trained and written there if missing. A folder that cannot be
+    made, read or written (or a folder where a run file or its lock should be) does not stop anyone:
+    the run is trained in memory, with one warning in the terminal."""
     path = run_file(folder, experiment)
     run = _read_run(path, experiment)
     if run is not None:
         return run
-    folder.mkdir(parents=True, exist_ok=True)
-    with _setting_lock(path, on_step):
-        run = _read_run(path, experiment)  # trained by another server while this one waited
-        if run is None:
-            text = _train_in_turn(experiment, on_step).to_json()
-            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-            run = TrainingRun.from_json(text)
+    trained_here = None
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _setting_lock(path, on_step):
+            run = _read_run(path, experiment)  # trained by another server while this one waited
+            if run is None:
+                trained_here = _train_in_turn(experiment, on_step)
+                text = trained_here.to_json()
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, path)
+                run = TrainingRun.from_json(text)
+    except OSError as error:
+        _warn_once(folder, error)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return trained_here if trained_here is not None else _train_in_turn(experiment, on_step)
     return run
 
 
@@ -808,28 +1002,51 @@ def trained(experiment: Experiment, *, title: str | None = None) -> TrainingRun:
     """The run for ``experiment``: trained at most once per process, with a progress bar in marimo."""
     if not isinstance(experiment, Experiment):
         raise TypeError(f"experiment must be a training.Experiment, got {type(experiment).__name__}")
-    with _progress_bar(title, experiment.steps) as progress:
-        return RUNS.get(experiment, progress)
+    try:
+        with _progress_bar(title, experiment.steps) as progress:
+            return RUNS.get(experiment, progress)
+    except (Busy, _Left):
+        if not _in_marimo():
+            raise
+        import marimo as mo
+
+        from shared import controls
+
+        # the cell stops with the message (no traceback, no log line); the plots below wait for a run
+        mo.stop(True, mo.callout(mo.md(controls.words()["busy"].format(waiting=TRAININGS.limit)), kind="warn"))
+        raise  # not reached: mo.stop raises
+
+
+def _in_marimo() -> bool:
+    try:
+        import marimo as mo
+
+        return mo.running_in_notebook()
+    except ImportError:  # pragma: no cover - marimo is a dependency
+        return False
 
 
 @contextlib.contextmanager
 def _progress_bar(title: str | None, total: int = STEPS) -> Iterator[Callable[[int], None]]:
     """``progress(steps_done)`` moves a marimo progress bar, shown from the first report (a remembered
     run reports nothing and shows nothing). Outside marimo it does nothing."""
-    try:
-        import marimo as mo
+    in_marimo = _in_marimo()
+    state = {"bar": None, "done": 0, "context": None, "ahead": None}
 
-        in_marimo = mo.running_in_notebook()
-    except ImportError:  # pragma: no cover - marimo is a dependency
-        in_marimo = False
-    state = {"bar": None, "done": 0, "context": None}
-
-    def progress(steps_done: int) -> None:
+    def progress(steps_done: int, ahead: int | None = None) -> None:
         if not in_marimo:
             return
+        import marimo as mo
+
         if state["bar"] is None:
             state["context"] = mo.status.progress_bar(total=total, title=title, remove_on_exit=True, show_rate=False)
             state["bar"] = state["context"].__enter__()
+        if ahead != state["ahead"]:  # waiting for its turn: say how many trainings come first, and why
+            from shared import controls
+
+            state["ahead"] = ahead
+            words = controls.words()["queued"].format(ahead=ahead) if ahead else ""
+            state["bar"].update(increment=0, subtitle=words)
         if steps_done > state["done"]:
             state["bar"].update(increment=steps_done - state["done"])
             state["done"] = steps_done

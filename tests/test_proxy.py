@@ -288,6 +288,10 @@ def test_a_class_through_the_proxy_and_a_process_that_stops():
         log = cls.log_text()
         assert "stopped with exit code -9" in log and "1 of 2 processes" in log
         assert cls.password not in log, "the password is not printed"
+        # nor is it in any file of the class (the processes' logs included) or any process's command line
+        files = [p for p in Path(cls.state["run_dir"]).rglob("*") if p.is_file()]
+        assert files and not [p for p in files if cls.password in p.read_text(errors="replace")]
+        assert not [pid for pid in class_pids if _running(pid) and cls.password in " ".join(psutil.Process(pid).cmdline())]
     assert not [pid for pid in class_pids if _running(pid)], "processes of the class left running"
 
 

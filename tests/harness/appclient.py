@@ -41,6 +41,9 @@ import websockets
 _UI_ELEMENT = re.compile(
     r"<marimo-ui-element object-id='(?P<id>[^']+)'[^>]*><marimo-(?P<tag>slider|switch|checkbox)\b(?P<attrs>[^>]*)>"
 )
+_ANY_UI_ELEMENT = re.compile(
+    r"<marimo-ui-element object-id='(?P<id>[^']+)'[^>]*><marimo-(?P<tag>[a-z-]+)\b(?P<attrs>[^>]*)>"
+)
 _ATTR = re.compile(r"data-(?P<key>[a-z-]+)='(?P<value>[^']*)'")
 _SERVER_TOKEN = re.compile(r'"serverToken"\s*:\s*"?(?P<token>[^",}\s]+)')
 
@@ -102,6 +105,13 @@ def controls_in(output_html: str) -> list[Control]:
     return found
 
 
+def ui_elements_in(output_html: str) -> list[tuple[str, str, dict[str, object]]]:
+    """Every marimo control in one cell's HTML output, whatever its kind: (object id, tag such as
+    ``number`` or ``dropdown``, its data attributes decoded)."""
+    return [(m["id"], m["tag"], {a["key"]: _attr_value(a["value"]) for a in _ATTR.finditer(m["attrs"])})
+            for m in _ANY_UI_ELEMENT.finditer(output_html)]
+
+
 def _same(reported: object, want: object) -> bool:
     """Does the value the server reported (a short text such as ``"7"``, ``"0.5"`` or ``"True"``)
     stand for ``want``?"""
@@ -152,6 +162,7 @@ class ProtocolStudent:
         self.controls: dict[str, Control] = {}
         self.outputs: dict[str, str] = {}  # cell id -> its latest output (HTML or text)
         self.errors: dict[str, str] = {}  # cell id -> the error it showed (marimo's error channel)
+        self.alerts: list[dict] = []  # toasts the server sent (title, description)
         self.bytes_received = 0
         self.messages = 0
         self.first_render_ms: float | None = None  # opening -> the first run completed (every output there)
@@ -255,6 +266,8 @@ class ProtocolStudent:
             if isinstance(out.get("data"), str) and "<marimo-ui-element" in out["data"]:
                 for c in controls_in(out["data"]):
                     self.controls.setdefault(c.object_id, c)
+        elif op == "alert":
+            self.alerts.append(data)
         elif op == "variables":
             for v in data.get("variables", []):
                 for cell in v.get("declared_by", []):
@@ -279,6 +292,11 @@ class ProtocolStudent:
                 pass
 
     # -- changes ---------------------------------------------------------------------------------
+
+    def post_values(self, object_ids: list[str], values: list[object]) -> int:
+        """Send values for controls as a page would (or as a hand-made request can: any values); the
+        HTTP status."""
+        return self._post(object_ids, values)
 
     def _post(self, object_ids: list[str], values: list[object]) -> int:
         body = json.dumps({"objectIds": object_ids, "values": values}).encode()
