@@ -82,6 +82,13 @@ def words():
     return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
+@app.cell
+def notebook_locale():
+    # The notebook's language: the code listings from shared/ show their comments in it.
+    LOCALE = "en"
+    return (LOCALE,)
+
+
 @app.cell(hide_code=True)
 def title(edition_link, mo):
     mo.vstack(
@@ -511,7 +518,7 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, mo, printout):
+def s3_4_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -522,7 +529,7 @@ def s3_4_2(attention, mo, printout):
             weights it used, which is how this notebook's plots get them.
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v1)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v1, LOCALE)),
         ]
     )
     return
@@ -537,7 +544,7 @@ def v1_numbers(attention, inputs, seeded):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, mo, printout):
+def v2_intro(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -545,7 +552,7 @@ def v2_intro(attention, mo, printout):
             and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v2)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v2, LOCALE)),
         ]
     )
     return
@@ -573,8 +580,8 @@ def exercise_3_1_text(mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_candidates(exercises, mo, printout):
-    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
+def exercise_3_1_candidates(LOCALE, exercises, mo, printout):
+    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy, LOCALE) for _name, _copy in exercises.CANDIDATES.items()]
     mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
     return
 
@@ -625,10 +632,10 @@ def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
+def exercise_3_1_solution(LOCALE, STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
-            mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(printout.source_markdown(exercises.solution_weight_transfer, LOCALE)),
             mo.md(f"Checked here: **{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**."),
         ]
     )
@@ -713,7 +720,7 @@ def causal_caption(mo):
 
 
 @app.cell(hide_code=True)
-def mask_routes_intro(equivalence, mo, printout):
+def mask_routes_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -725,7 +732,7 @@ def mask_routes_intro(equivalence, mo, printout):
             function does both:
 
             """),
-            mo.md(printout.source_markdown(equivalence.mask_routes)),
+            mo.md(printout.source_markdown(equivalence.mask_routes, LOCALE)),
         ]
     )
     return
@@ -845,7 +852,7 @@ def dropout_caption(mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, mo, printout):
+def s3_5_3(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -856,7 +863,7 @@ def s3_5_3(attention, mo, printout):
             another device, never trained); and it applies dropout to the weights.
 
             """),
-            mo.md(printout.source_markdown(attention.CausalAttention)),
+            mo.md(printout.source_markdown(attention.CausalAttention, LOCALE)),
         ]
     )
     return
@@ -916,7 +923,7 @@ def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, mo, printout):
+def s3_6(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -929,7 +936,7 @@ def s3_6(attention, mo, printout):
             concatenates their outputs, so the output width is $h \cdot d_\text{out}$:
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper, LOCALE)),
         ]
     )
     return
@@ -992,7 +999,7 @@ def exercise_3_2_solution(exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, mo, printout):
+def s3_6_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -1006,7 +1013,7 @@ def s3_6_2(attention, mo, printout):
             `out_proj` mixes the concatenated heads.
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttention)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttention, LOCALE)),
         ]
     )
     return
@@ -1121,7 +1128,7 @@ def contiguous_note(mo):
 
 
 @app.cell(hide_code=True)
-def same_weights_intro(equivalence, mo, printout):
+def same_weights_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -1142,7 +1149,7 @@ def same_weights_intro(equivalence, mo, printout):
             have random embeddings of width $d_\text{in} = 12$.
 
             """),
-            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper, LOCALE)),
         ]
     )
     return
@@ -1389,7 +1396,7 @@ def watch_intro(mo):
 
 
 @app.cell(hide_code=True)
-def watch_code(mo, printout, training):
+def watch_code(LOCALE, mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
@@ -1401,8 +1408,8 @@ def watch_code(mo, printout, training):
             keeps a snapshot: each head's weights in eval mode (dropout off) on fixed probe sequences.
             The step slider below moves through these snapshots; it does not train again.
             """),
-            mo.md(printout.source_markdown(training.CopyModel)),
-            mo.md(printout.source_markdown(training.train)),
+            mo.md(printout.source_markdown(training.CopyModel, LOCALE)),
+            mo.md(printout.source_markdown(training.train, LOCALE)),
         ]
     )
     return
@@ -1801,8 +1808,8 @@ def kv_intro(mo):
 
 
 @app.cell(hide_code=True)
-def kv_code(attention, mo, printout):
-    mo.accordion({"The module with its cache (shared/attention.py)": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention))})
+def kv_code(LOCALE, attention, mo, printout):
+    mo.accordion({"The module with its cache (shared/attention.py)": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention, LOCALE))})
     return
 
 
