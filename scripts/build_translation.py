@@ -42,7 +42,7 @@ import json
 import re
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polib
@@ -116,7 +116,8 @@ def shown_listing_words(english: str, root: Path = ROOT) -> list[ShownListing]:
     shown = []
     for listing in shown_listings(english, read_module):
         text = top_level_definitions((root / listing.path).read_text(encoding="utf-8"))[listing.name]
-        shown.append(ShownListing(listing, text, listing_pieces(text)))
+        pieces = [replace(piece, cell=listing.reference) for piece in listing_pieces(text)]  # where a message points
+        shown.append(ShownListing(listing, text, pieces))
     return shown
 
 

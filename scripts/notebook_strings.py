@@ -463,6 +463,7 @@ def program_difference(reference: str, candidate: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 LISTING_CALL = "source_markdown"
+MARKDOWN_FENCE = re.compile(r"^ {0,3}(```|~~~)")  # a line that would close the fenced block a listing is shown in
 
 
 @dataclass(frozen=True)
@@ -524,7 +525,7 @@ def shown_listings(source: str, read_module) -> list[Listing]:
             for target in ast.walk(node.target):
                 if isinstance(target, ast.Name):
                     loops[target.id] = node.iter
-    found: list[Listing] = []
+    found: list[tuple[int, int, Listing]] = []
 
     def resolve(node: ast.AST, line: int) -> list[Listing]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("items", "values"):
@@ -548,9 +549,8 @@ def shown_listings(source: str, read_module) -> list[Listing]:
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == LISTING_CALL and node.args:
-            found += resolve(node.args[0], node.lineno)
-    found.sort(key=lambda listing: source.find(listing.name))
-    return list(dict.fromkeys(found))
+            found += [(node.lineno, order, listing) for order, listing in enumerate(resolve(node.args[0], node.lineno))]
+    return list(dict.fromkeys(listing for _, _, listing in sorted(found, key=lambda item: item[:2])))
 
 
 def _docstring_nodes(tree: ast.Module) -> set[int]:
@@ -597,6 +597,9 @@ def translate_listing(text: str, translations: dict[str, str]) -> tuple[str, lis
     result = "".join(out)
     if difference := program_difference(text, result):
         raise TranslationError(f"the translated listing is not the same program: {difference}")
+    fences = [line for line in result.splitlines() if MARKDOWN_FENCE.match(line) and line not in text.splitlines()]
+    if fences:
+        raise TranslationError(f"a translation would end the listing's Markdown code block early: {fences[0].strip()[:60]!r}")
     return result, missing
 
 

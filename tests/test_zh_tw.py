@@ -489,7 +489,7 @@ def catalogue_texts(pieces: list[Piece], table: dict[str, str]) -> list[Text]:
         if piece.msgid in seen or piece.msgid not in table:
             continue
         seen.add(piece.msgid)
-        where = f"msgid {piece.msgid[:40]!r} (line {piece.line}, {piece.kind})"
+        where = f"msgid {piece.msgid[:40]!r} ({piece.cell + ', ' if ':' in piece.cell else ''}line {piece.line}, {piece.kind})"
         texts.append(Text(where, table[piece.msgid], True, piece.markdown))
     return texts
 
@@ -1035,6 +1035,8 @@ def test_a_listing_translation_that_would_change_the_code_is_refused() -> None:
     )
     with pytest.raises(TranslationError):
         translate_listing(text, {"twice": "兩倍\nimport os"})
+    with pytest.raises(TranslationError, match="Markdown code block"):  # the listing is shown in a ``` block
+        translate_listing('def f(x):\n    """Doubles x.\nTwice."""\n', {"Doubles x.\nTwice.": "把 x 加倍。\n```"})
     hostile = '""" + __import__("os").getcwd() + """'
     escaped, _ = translate_listing(text, {"Doubles x.": hostile})  # stays one docstring, quotes escaped
     assert ast.get_docstring(ast.parse(escaped).body[0]) == hostile
