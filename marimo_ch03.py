@@ -107,6 +107,13 @@ def words():
     return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
 
 
+@app.cell
+def notebook_locale():
+    # The notebook's language: the code listings from shared/ show their comments in it.
+    LOCALE = "en"
+    return (LOCALE,)
+
+
 @app.cell(hide_code=True)
 def font_notice(TOKENS, cjk_font, mo, session):
     _needs_cjk = session.needs_cjk(" ".join(TOKENS))
@@ -534,7 +541,7 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, mo, printout):
+def s3_4_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -545,7 +552,7 @@ def s3_4_2(attention, mo, printout):
             weights it used, which is how this notebook's plots get them.
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v1)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v1, LOCALE)),
         ]
     )
     return
@@ -560,7 +567,7 @@ def v1_numbers(attention, inputs, seeded):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, mo, printout):
+def v2_intro(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -568,7 +575,7 @@ def v2_intro(attention, mo, printout):
             and can add a bias. That version, `SelfAttention_v2`, is the one we build on:
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v2)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v2, LOCALE)),
         ]
     )
     return
@@ -596,8 +603,8 @@ def exercise_3_1_text(mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_candidates(exercises, mo, printout):
-    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
+def exercise_3_1_candidates(LOCALE, exercises, mo, printout):
+    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy, LOCALE) for _name, _copy in exercises.CANDIDATES.items()]
     mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
     return
 
@@ -648,10 +655,10 @@ def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
+def exercise_3_1_solution(LOCALE, STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
-            mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(printout.source_markdown(exercises.solution_weight_transfer, LOCALE)),
             mo.md(f"Checked here: **{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**."),
         ]
     )
@@ -736,7 +743,7 @@ def causal_caption(mo):
 
 
 @app.cell(hide_code=True)
-def mask_routes_intro(equivalence, mo, printout):
+def mask_routes_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -748,7 +755,7 @@ def mask_routes_intro(equivalence, mo, printout):
             function does both:
 
             """),
-            mo.md(printout.source_markdown(equivalence.mask_routes)),
+            mo.md(printout.source_markdown(equivalence.mask_routes, LOCALE)),
         ]
     )
     return
@@ -868,7 +875,7 @@ def dropout_caption(mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, mo, printout):
+def s3_5_3(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -879,7 +886,7 @@ def s3_5_3(attention, mo, printout):
             another device, never trained); and it applies dropout to the weights.
 
             """),
-            mo.md(printout.source_markdown(attention.CausalAttention)),
+            mo.md(printout.source_markdown(attention.CausalAttention, LOCALE)),
         ]
     )
     return
@@ -939,7 +946,7 @@ def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, mo, printout):
+def s3_6(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -952,7 +959,7 @@ def s3_6(attention, mo, printout):
             concatenates their outputs, so the output width is $h \cdot d_\text{out}$:
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper, LOCALE)),
         ]
     )
     return
@@ -1015,7 +1022,7 @@ def exercise_3_2_solution(exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, mo, printout):
+def s3_6_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -1029,7 +1036,7 @@ def s3_6_2(attention, mo, printout):
             `out_proj` mixes the concatenated heads.
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttention)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttention, LOCALE)),
         ]
     )
     return
@@ -1144,7 +1151,7 @@ def contiguous_note(mo):
 
 
 @app.cell(hide_code=True)
-def same_weights_intro(equivalence, mo, printout):
+def same_weights_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -1165,7 +1172,7 @@ def same_weights_intro(equivalence, mo, printout):
             have random embeddings of width $d_\text{in} = 12$.
 
             """),
-            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper, LOCALE)),
         ]
     )
     return
@@ -1412,7 +1419,7 @@ def watch_intro(mo):
 
 
 @app.cell(hide_code=True)
-def watch_code(mo, printout, training):
+def watch_code(LOCALE, mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
@@ -1425,8 +1432,8 @@ def watch_code(mo, printout, training):
             off) on fixed probe sequences, with the share of right answers per offset. The step
             slider below moves through these snapshots; it does not train again.
             """),
-            mo.md(printout.source_markdown(training.CopyModel)),
-            mo.md(printout.source_markdown(training.train)),
+            mo.md(printout.source_markdown(training.CopyModel, LOCALE)),
+            mo.md(printout.source_markdown(training.train, LOCALE)),
         ]
     )
     return
@@ -2025,8 +2032,8 @@ def kv_intro(mo):
 
 
 @app.cell(hide_code=True)
-def kv_code(attention, mo, printout):
-    mo.accordion({"The module with its cache (shared/attention.py)": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention))})
+def kv_code(LOCALE, attention, mo, printout):
+    mo.accordion({"The module with its cache (shared/attention.py)": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention, LOCALE))})
     return
 
 

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 964acfe317f47fa5a1ccab7df18d4df93a6dcb40dd2688bcbb0cb968ecf8b766
+# content-sha256: f45094cc357bb007cf78da5620173577036399c437e585b440243c8645b76efa
 
 import marimo
 
@@ -107,6 +107,13 @@ def words():
     DEVICE_WORDS = {"cpu": "CPU（{machine}，{threads} 個執行緒）", "cpu_one_thread": "CPU（{machine}，1 個執行緒）", "mps": "Apple GPU（MPS）"}
     LIST_PATTERN = "{earlier}、{later}"
     return DEVICE_WORDS, HEAD, IMPLEMENTATION_NAMES, LIST_PATTERN, SCORE_LABELS, STATUS_WORDS, TOKENS, WEIGHT_LABELS
+
+
+@app.cell
+def notebook_locale():
+    # 這份筆記本的語言：取自 shared/ 的程式碼，註解以這個語言顯示。
+    LOCALE = "zh_TW"
+    return (LOCALE,)
 
 
 @app.cell(hide_code=True)
@@ -505,7 +512,7 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
-def s3_4_2(attention, mo, printout):
+def s3_4_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -514,7 +521,7 @@ def s3_4_2(attention, mo, printout):
             把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`）。除了書中的行為，它還能回傳計算時用到的權重；這本筆記本的圖表，就是這樣拿到權重的。
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v1)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v1, LOCALE)),
         ]
     )
     return
@@ -529,14 +536,14 @@ def v1_numbers(attention, inputs, seeded):
 
 
 @app.cell(hide_code=True)
-def v2_intro(attention, mo, printout):
+def v2_intro(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
             `nn.Linear` 層做的是同樣的乘法，但它初始化權重的方式更適合訓練，也能加上偏差項（bias）。這個版本 `SelfAttention_v2` 就是我們接下來的基礎：
 
             """),
-            mo.md(printout.source_markdown(attention.SelfAttention_v2)),
+            mo.md(printout.source_markdown(attention.SelfAttention_v2, LOCALE)),
         ]
     )
     return
@@ -561,8 +568,8 @@ def exercise_3_1_text(mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_candidates(exercises, mo, printout):
-    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy) for _name, _copy in exercises.CANDIDATES.items()]
+def exercise_3_1_candidates(LOCALE, exercises, mo, printout):
+    _blocks = ["**" + _name + "**\n\n" + printout.source_markdown(_copy, LOCALE) for _name, _copy in exercises.CANDIDATES.items()]
     mo.hstack([mo.vstack([mo.md(_blocks[0]), mo.md(_blocks[1])]), mo.vstack([mo.md(_blocks[2]), mo.md(_blocks[3])])], gap=2)
     return
 
@@ -611,10 +618,10 @@ def exercise_3_1_check(answer_3_1, check_3_1, choice_3_1, exercises, mo):
 
 
 @app.cell(hide_code=True)
-def exercise_3_1_solution(STATUS_WORDS, exercises, mo, printout):
+def exercise_3_1_solution(LOCALE, STATUS_WORDS, exercises, mo, printout):
     _solution = mo.vstack(
         [
-            mo.md(printout.source_markdown(exercises.solution_weight_transfer)),
+            mo.md(printout.source_markdown(exercises.solution_weight_transfer, LOCALE)),
             mo.md(f"這份參考解答的檢查結果：**{STATUS_WORDS[exercises.check_weight_transfer(exercises.solution_weight_transfer).status]}**。"),
         ]
     )
@@ -693,7 +700,7 @@ def causal_caption(mo):
 
 
 @app.cell(hide_code=True)
-def mask_routes_intro(equivalence, mo, printout):
+def mask_routes_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -702,7 +709,7 @@ def mask_routes_intro(equivalence, mo, printout):
             書中用兩種方式套用遮罩。第一種先對每個分數取 softmax，把未來詞元的權重設為 0，再把每一列除以它新的總和，讓這一列的總和重新等於 1。第二種則把未來的**分數**設為 $-\infty$，只取一次 softmax。下面這個函式兩種都做：
 
             """),
-            mo.md(printout.source_markdown(equivalence.mask_routes)),
+            mo.md(printout.source_markdown(equivalence.mask_routes, LOCALE)),
         ]
     )
     return
@@ -813,7 +820,7 @@ def dropout_caption(mo):
 
 
 @app.cell(hide_code=True)
-def s3_5_3(attention, mo, printout):
+def s3_5_3(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -822,7 +829,7 @@ def s3_5_3(attention, mo, printout):
             這個類別在 `SelfAttention_v2` 之上多做了三件事：它可一次接受整批（batch）序列，形狀為 $(b, T, d_\text{in})$；它把遮罩存成緩衝區（buffer），會跟著模組移到其他裝置（device），但永遠不參與訓練；它還會對權重套用 dropout。
 
             """),
-            mo.md(printout.source_markdown(attention.CausalAttention)),
+            mo.md(printout.source_markdown(attention.CausalAttention, LOCALE)),
         ]
     )
     return
@@ -877,7 +884,7 @@ def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
 
 
 @app.cell(hide_code=True)
-def s3_6(attention, mo, printout):
+def s3_6(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -888,7 +895,7 @@ def s3_6(attention, mo, printout):
             一個注意力頭（head）學會一種詞元之間的關聯方式。多個頭各有自己的 $W_q, W_k, W_v$，就能同時學會好幾種，這就是多頭注意力（multi-head attention）。最直接的做法，是讓 $h$ 個因果注意力頭並排執行，再把它們的輸出串接（concatenate）起來，所以輸出寬度是 $h \cdot d_\text{out}$：
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttentionWrapper, LOCALE)),
         ]
     )
     return
@@ -949,7 +956,7 @@ def exercise_3_2_solution(exercises, mo):
 
 
 @app.cell(hide_code=True)
-def s3_6_2(attention, mo, printout):
+def s3_6_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -960,7 +967,7 @@ def s3_6_2(attention, mo, printout):
             混合串接後的各個頭。
 
             """),
-            mo.md(printout.source_markdown(attention.MultiHeadAttention)),
+            mo.md(printout.source_markdown(attention.MultiHeadAttention, LOCALE)),
         ]
     )
     return
@@ -1049,7 +1056,7 @@ def contiguous_note(mo):
 
 
 @app.cell(hide_code=True)
-def same_weights_intro(equivalence, mo, printout):
+def same_weights_intro(LOCALE, equivalence, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
@@ -1064,7 +1071,7 @@ def same_weights_intro(equivalence, mo, printout):
             包裝器沒有 `out_proj`，所以它的輸出要再經過權重切分的 `out_proj`。另外，`torch.nn.MultiheadAttention` 要求輸入和輸出一樣寬，所以這裡的六個詞元改用寬度 $d_\text{in} = 12$ 的隨機嵌入向量。
 
             """),
-            mo.md(printout.source_markdown(equivalence.copy_into_wrapper)),
+            mo.md(printout.source_markdown(equivalence.copy_into_wrapper, LOCALE)),
         ]
     )
     return
@@ -1285,14 +1292,14 @@ def watch_intro(mo):
 
 
 @app.cell(hide_code=True)
-def watch_code(mo, printout, training):
+def watch_code(LOCALE, mo, printout, training):
     mo.vstack(
         [
             mo.md(r"""
             以下是 `shared/training.py` 裡的模型和訓練迴圈。損失是每個偏移量預測的交叉熵（cross-entropy），再對所有偏移量加總：隨機猜測時，每個偏移量的損失是 $\ln 8 \approx 2.08$；完全複製正確時是 0。`draws` 是這次訓練自己的一串亂數（初始權重、批次、dropout 的遮罩），所以在共用的伺服器上，每位讀者用同一個隨機種子都會得到同一次訓練的結果，在任何行程（process）裡都一樣。訓練每走完 $1/80$，迴圈就存一份快照（snapshot）：每個頭在評估模式（eval mode，dropout 關閉）下，對一組固定觀測序列（probe sequences）的權重，以及每個偏移量答對的比例。下方的步數滑桿就是在這些快照之間移動，不會重新訓練。
             """),
-            mo.md(printout.source_markdown(training.CopyModel)),
-            mo.md(printout.source_markdown(training.train)),
+            mo.md(printout.source_markdown(training.CopyModel, LOCALE)),
+            mo.md(printout.source_markdown(training.train, LOCALE)),
         ]
     )
     return
@@ -1820,8 +1827,8 @@ def kv_intro(mo):
 
 
 @app.cell(hide_code=True)
-def kv_code(attention, mo, printout):
-    mo.accordion({"帶快取的模組（shared/attention.py）": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention))})
+def kv_code(LOCALE, attention, mo, printout):
+    mo.accordion({"帶快取的模組（shared/attention.py）": mo.md(printout.source_markdown(attention.KVCacheMultiHeadAttention, LOCALE))})
     return
 
 

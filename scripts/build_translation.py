@@ -5,6 +5,15 @@ verdicts, comments in the code; see ``scripts/notebook_strings.py``) are the mes
 catalogue ``locales/<locale>/LC_MESSAGES/ch03.po``, which Babel reads, merges and writes. Each
 catalogue gives one generated notebook, ``marimo_ch03_<locale>.py``.
 
+The code listings the notebook shows from ``shared/`` (``printout.source_markdown``) are words too:
+their comments and docstrings are messages of the same catalogue, referenced by file and definition,
+found by reading the English notebook and the definitions it passes. The build writes them translated
+to ``locales/<locale>/LC_MESSAGES/ch03_listings.json`` (each one proved the English definition's
+program, and keyed by the hash of that English source), and sets the generated notebook's
+``LOCALE = "en"`` to the locale, which ``source_markdown(obj, LOCALE)`` uses to find them. When a
+definition in shared/ changes, a rebuild extracts its new words and ``--check`` fails until they are
+translated; until then the notebook shows that definition in English, never an old copy of it.
+
     python -m scripts.build_translation              # every catalogue: merge the English in, write the notebook
     python -m scripts.build_translation --check      # change nothing; exit 1 if anything is stale or untranslated
     python -m scripts.build_translation --force      # also overwrite a generated notebook that was edited
@@ -29,10 +38,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polib
@@ -40,12 +50,18 @@ from babel.messages.catalog import Catalog, Message
 
 from scripts.ipynb_words import WORDS as IPYNB_WORDS
 from scripts.notebook_strings import (
+    Listing,
     Piece,
     TranslationError,
     encode,
     find_pieces,
+    listing_pieces,
     program_difference,
+    set_locale,
+    shown_listings,
+    top_level_definitions,
     translate,
+    translate_listing,
     unsafe_text,
 )
 
@@ -60,7 +76,13 @@ HEADER_COMMENT = (
     "`python -m scripts.build_translation`. The msgid lines come from the English notebook: change them there."
 )
 VOLATILE_HEADERS = {"Generated-By", "POT-Creation-Date", "Report-Msgid-Bugs-To"}  # would change the file for no reason
-KIND_NOTES = {"string": "text", "fstring": "f-string: keep every {placeholder}", "comment": "a comment in the code"}
+KIND_NOTES = {
+    "string": "text",
+    "fstring": "f-string: keep every {placeholder}",
+    "comment": "a comment in the code",
+    "docstring": "a docstring in the code",
+}
+LISTINGS_NAME = f"{DOMAIN}_listings.json"  # what shared/printout.source_markdown reads (see ``listings_path``)
 
 
 def _note(piece: Piece) -> str:
@@ -72,21 +94,57 @@ def catalogue_path(locale: str, root: Path = ROOT) -> Path:
     return root / "locales" / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def listings_path(locale: str, root: Path = ROOT) -> Path:
+    """The listings a notebook shows, in ``locale``'s words: written by the build, read by ``shared/printout.py``."""
+    return root / "locales" / locale / "LC_MESSAGES" / LISTINGS_NAME
+
+
+@dataclass(frozen=True)
+class ShownListing:
+    """A definition the notebook shows, its English source and the words in it."""
+
+    listing: Listing
+    text: str
+    pieces: list[Piece]
+
+
+def shown_listing_words(english: str, root: Path = ROOT) -> list[ShownListing]:
+    """Every listing the English notebook shows (``printout.source_markdown``), read from shared/ as it is now."""
+    def read_module(module: str) -> str:
+        return (root / "shared" / f"{module.replace('.', '/')}.py").read_text(encoding="utf-8")
+
+    shown = []
+    for listing in shown_listings(english, read_module):
+        text = top_level_definitions((root / listing.path).read_text(encoding="utf-8"))[listing.name]
+        pieces = [replace(piece, cell=listing.reference) for piece in listing_pieces(text)]  # where a message points
+        shown.append(ShownListing(listing, text, pieces))
+    return shown
+
+
 def target_path(locale: str, root: Path = ROOT) -> Path:
     return root / f"marimo_ch03_{locale.lower()}.py"
 
 
-def template_from(pieces: list[Piece]) -> Catalog:
+def template_from(pieces: list[Piece], listings: list[ShownListing] = ()) -> Catalog:
     """The catalogue's template: one message per distinct English string, in notebook order, then the
-    words the Jupyter builder writes itself (scripts/ipynb_words.py)."""
+    comments and docstrings of the listings the notebook shows (referenced by file and definition), then
+    the words the Jupyter builder writes itself (scripts/ipynb_words.py)."""
     template = Catalog(domain=DOMAIN, project="attention-playground-ch03", fuzzy=False)
-    for piece in pieces:
-        note = _note(piece)
+    placed = [(piece, SOURCE.name, _note(piece)) for piece in pieces]
+    placed += [
+        (piece, shown.listing.path, f"listing {shown.listing.reference}: {KIND_NOTES[piece.kind]}")
+        for shown in listings
+        for piece in shown.pieces
+    ]
+    for piece, path, note in placed:
         existing = template.get(piece.msgid)
         if existing is None:
-            template.add(piece.msgid, locations=[(SOURCE.name, piece.line)], auto_comments=[note])
-        elif note not in existing.auto_comments:
-            existing.auto_comments.append(note)
+            template.add(piece.msgid, locations=[(path, piece.line)], auto_comments=[note])
+        else:
+            if note not in existing.auto_comments:
+                existing.auto_comments.append(note)
+            if path not in {name for name, _ in existing.locations}:
+                existing.locations.append((path, piece.line))
     for english in dict.fromkeys(IPYNB_WORDS.values()):
         if template.get(english) is None:
             note = "Jupyter notebooks: written by scripts/build_ipynb.py" + ("; keep every {placeholder}" if "{" in english else "")
@@ -205,10 +263,26 @@ def header(locale: str) -> str:
     )
 
 
+def render_listings(listings: list[ShownListing], catalog: Catalog) -> tuple[str, list[Piece]]:
+    """The listings file's text (each shown definition with its words translated, under the hash of its English
+    source, so that a definition changed since the build is shown in English), and the pieces left in English.
+    Raises TranslationError unless each translated listing is the English definition's program."""
+    table, entries, missing = translations_of(catalog), {}, []
+    for shown in listings:
+        try:
+            text, left = translate_listing(shown.text, table)
+        except TranslationError as error:
+            raise TranslationError(f"{shown.listing.reference}: {error}") from error
+        missing += left
+        if text != shown.text:
+            entries[shown.listing.reference] = {"english_sha256": hashlib.sha256(shown.text.encode("utf-8")).hexdigest(), "text": text}
+    return json.dumps(entries, ensure_ascii=False, indent=1, sort_keys=True) + "\n", missing
+
+
 def render(english: str, catalog: Catalog, locale: str) -> tuple[str, list[Piece]]:
     """The generated notebook's text, and the pieces it had to leave in English. Raises TranslationError unless the
     text is the English program with other words (strings and comments)."""
-    body, missing = translate(english, translations_of(catalog))
+    body, missing = translate(set_locale(english, locale), translations_of(catalog))
     first_code = re.search(r"^(import|from) ", body, re.MULTILINE)
     cut = first_code.start() if first_code else 0
     text = body[:cut] + header(locale) + "\n" + body[cut:]
@@ -270,9 +344,15 @@ def catalogue_problems(catalog: Catalog, template: Catalog, pieces: list[Piece])
 def build(locale: str, *, check: bool, force: bool, root: Path = ROOT) -> Report:
     english = (root / SOURCE.name).read_text(encoding="utf-8")
     pieces = find_pieces(english)
-    template = template_from(pieces)
-    po_path, target = catalogue_path(locale, root), target_path(locale, root)
     report = Report(locale)
+    try:
+        listings = shown_listing_words(english, root)
+    except TranslationError as error:
+        report.problems.append(f"{SOURCE.name}: {error}")
+        return report
+    template = template_from(pieces, listings)
+    po_path, target = catalogue_path(locale, root), target_path(locale, root)
+    shown_path = listings_path(locale, root)
     try:
         catalog = read_catalogue(po_path, locale)
     except UnsafeCatalogue as error:
@@ -280,20 +360,30 @@ def build(locale: str, *, check: bool, force: bool, root: Path = ROOT) -> Report
         return report
     before = _entries(catalog)
     if check:
-        report.problems += catalogue_problems(catalog, template, pieces)
+        report.problems += catalogue_problems(catalog, template, pieces + [p for shown in listings for p in shown.pieces])
     catalog = merged(catalog, template)
     try:
         text, report.left_in_english = render(english, catalog, locale)
+        shown_text, listing_missing = render_listings(listings, catalog)
     except TranslationError as error:
         report.problems.append(f"{po_path.relative_to(root)}: {error}")
         return report
+    report.left_in_english += listing_missing
     current = target.read_text(encoding="utf-8") if target.exists() else None
+    current_shown = shown_path.read_text(encoding="utf-8") if shown_path.exists() else None
     if check:
         if current != text:
             report.problems.append(f"{target.name} is not what a fresh build gives: run `python -m scripts.build_translation --locale {locale}`")
+        if current_shown != shown_text:
+            report.problems.append(
+                f"{shown_path.relative_to(root)} (the listings the notebook shows) is not what a fresh build gives: "
+                f"run `python -m scripts.build_translation --locale {locale}`"
+            )
         return report
     if _entries(catalog) != before:
         write_catalogue(catalog, po_path)
+    if current_shown != shown_text:
+        shown_path.write_text(shown_text, encoding="utf-8")
     if current != text:
         if edited_since_built(target) and not force:
             report.problems.append(
@@ -310,7 +400,8 @@ def new_catalogue(locale: str, root: Path = ROOT) -> Path:
     path = catalogue_path(locale, root)
     if path.exists():
         raise SystemExit(f"{path.relative_to(root)} exists already")
-    template = template_from(find_pieces((root / SOURCE.name).read_text(encoding="utf-8")))
+    english = (root / SOURCE.name).read_text(encoding="utf-8")
+    template = template_from(find_pieces(english), shown_listing_words(english, root))
     catalog = Catalog(locale=locale, domain=DOMAIN, project="attention-playground-ch03", fuzzy=False)
     write_catalogue(merged(catalog, template), path)
     return path

@@ -13,6 +13,11 @@ strings, ``tokenize`` for comments), never by marking the English notebook:
 * **f-strings**, kept whole: the message is the text between the quotes, placeholders included
   (``Not yet: {x:.4f}``), and a translation must keep the same placeholders.
 * **comments** in the cells (``# (6, 3): one row per token``), but not ``noqa``-style pragmas.
+* **listings**: the comments and docstrings of the definitions in ``shared/`` the notebook shows
+  with ``printout.source_markdown`` (``shown_listings``, ``listing_pieces``). The notebook shows
+  them from ``locales/<locale>/LC_MESSAGES/ch03_listings.json``, written by the build
+  (``translate_listing``); the string ``LOCALE = "en"`` that says which is written by the build
+  too (``set_locale``), not by translators.
 
 A multi-line prose string is given to translators dedented, and its translation is indented back
 to where the English sits. Everything outside the replaced literals and comments stays byte for byte
@@ -39,6 +44,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CODE_KEYWORDS = frozenset({"kind", "width", "justify", "align", "direction", "sizing_mode", "layout_file"})
 PRAGMA = re.compile(r"^\s*(noqa|type:|pragma|fmt:|ruff:|pylint:)")
 STRING_PREFIX = re.compile(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")")
+LOCALE_NAME = "LOCALE"  # `LOCALE = "en"` in the English notebook; each generated notebook gets its own (set_locale)
+LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})?")
 
 
 class TranslationError(ValueError):
@@ -114,7 +121,7 @@ def unsafe_text(english: str, translation: str) -> list[str]:
 class Piece:
     """One translatable place in the source: ``source[start:end]`` is replaced by a translation."""
 
-    kind: str  # "string", "fstring" or "comment"
+    kind: str  # "string", "fstring", "comment" or "docstring" (of a listing)
     msgid: str  # what translators see
     start: int  # character offsets into the source
     end: int
@@ -166,6 +173,8 @@ def _excluded_constants(tree: ast.AST) -> set[int]:
             excluded.update(id(v) for v in ast.walk(node) if v is not node)
         elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets):
             excluded.add(id(node.value))
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == LOCALE_NAME for t in node.targets):
+            excluded.add(id(node.value))  # the build writes it (set_locale), not a translator
     return excluded
 
 
@@ -447,3 +456,167 @@ def program_difference(reference: str, candidate: str) -> str | None:
                 shown = _around(text.split("\n"), line)  # numbered as tokenize numbers lines
                 return f"line {line} has other code than the English, {reading}: {shown}"
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Listings: the definitions in shared/ a notebook shows with printout.source_markdown
+# --------------------------------------------------------------------------------------------------
+
+LISTING_CALL = "source_markdown"
+MARKDOWN_FENCE = re.compile(r"^ {0,3}(```|~~~)")  # a line that would close the fenced block a listing is shown in
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A top-level class or function of ``shared/`` that a notebook shows as a code listing."""
+
+    path: str  # relative to the repository root, e.g. "shared/attention.py"
+    name: str  # the definition, e.g. "MultiHeadAttention"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.path}:{self.name}"
+
+
+def _shared_aliases(tree: ast.Module) -> dict[str, str]:
+    """Names a notebook binds to modules of shared/: ``from shared import attention`` gives {"attention": "attention"}."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "shared":
+            aliases.update({a.asname or a.name: a.name for a in node.names})
+        elif isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name.split(".", 1)[1] for a in node.names if a.asname and a.name.startswith("shared.")})
+    return aliases
+
+
+def top_level_definitions(text: str) -> dict[str, str]:
+    """name -> source of every top-level class and function of a module, decorators included (what
+    ``shared.printout.source_markdown`` shows)."""
+    lines, found = text.splitlines(), {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found[node.name] = "\n".join(lines[start - 1 : node.end_lineno])
+    return found
+
+
+def _collection_names(module_text: str, name: str) -> list[str] | None:
+    """The definitions a module-level ``NAME = {key: definition, ...}`` (or list/tuple of them) holds."""
+    for node in ast.parse(module_text).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            items = node.value.values if isinstance(node.value, ast.Dict) else getattr(node.value, "elts", None)
+            if items and all(isinstance(item, ast.Name) for item in items):
+                return [item.id for item in items]
+    return None
+
+
+def shown_listings(source: str, read_module) -> list[Listing]:
+    """Every definition the notebook ``source`` passes to ``printout.source_markdown``, in notebook order.
+
+    The argument is ``module.Name`` (a module imported from shared/), or the loop variable of a
+    comprehension over ``module.COLLECTION`` / ``.items()`` / ``.values()``, a module-level dict, list or
+    tuple of definitions. ``read_module("attention")`` returns that module's text. Anything else raises
+    TranslationError: a listing the build cannot find would stay in English."""
+    tree = ast.parse(source)
+    aliases = _shared_aliases(tree)
+    loops: dict[str, ast.AST] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.comprehension):
+            for target in ast.walk(node.target):
+                if isinstance(target, ast.Name):
+                    loops[target.id] = node.iter
+    found: list[tuple[int, int, Listing]] = []
+
+    def resolve(node: ast.AST, line: int) -> list[Listing]:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("items", "values"):
+            node = node.func.value
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            module = aliases[node.value.id]
+            text = read_module(module)
+            definitions = top_level_definitions(text)
+            path = f"shared/{module.replace('.', '/')}.py"
+            if node.attr in definitions:
+                return [Listing(path, node.attr)]
+            members = _collection_names(text, node.attr)
+            if members and all(m in definitions for m in members):
+                return [Listing(path, m) for m in members]
+        elif isinstance(node, ast.Name) and node.id in loops:
+            return resolve(loops[node.id], line)
+        raise TranslationError(
+            f"line {line}: {LISTING_CALL}({ast.unparse(node)}) shows a listing the build cannot find; pass a "
+            "top-level definition of shared/ as module.Name (or loop over a module-level collection of them)"
+        )
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == LISTING_CALL and node.args:
+            found += [(node.lineno, order, listing) for order, listing in enumerate(resolve(node.args[0], node.lineno))]
+    return list(dict.fromkeys(listing for _, _, listing in sorted(found, key=lambda item: item[:2])))
+
+
+def _docstring_nodes(tree: ast.Module) -> set[int]:
+    nodes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                nodes.add(id(first.value))
+    return nodes
+
+
+def listing_pieces(text: str) -> list[Piece]:
+    """The words of a listing: its comments (as in a notebook, pragmas aside) and its docstrings. Other
+    strings in a listing are code (a buffer's name, an error message for Python users) and stay."""
+    tree = ast.parse(text)
+    docstrings = _docstring_nodes(tree)
+    lines, starts = text.splitlines(keepends=True), _offsets(text)
+    pieces = [
+        piece
+        for piece in find_pieces(text)
+        if piece.kind == "comment"
+    ]
+    for node in ast.walk(tree):
+        if id(node) in docstrings and has_letter(node.value):
+            start = _char_offset(lines, starts, node.lineno, node.col_offset)
+            end = _char_offset(lines, starts, node.end_lineno, node.end_col_offset)
+            pieces.append(Piece("docstring", _layout(node.value)[2], start, end, node.lineno, "", text[start:end]))
+    return sorted(pieces, key=lambda p: p.start)
+
+
+def translate_listing(text: str, translations: dict[str, str]) -> tuple[str, list[Piece]]:
+    """A listing with its comments and docstrings translated; also the pieces left in English. Raises
+    TranslationError unless the result is the same program (``program_difference``)."""
+    out, missing, position = [], [], 0
+    for piece in listing_pieces(text):
+        translation = translations.get(piece.msgid)
+        if not translation:
+            missing.append(piece)
+            continue
+        out += [text[position : piece.start], encode(piece, translation)]
+        position = piece.end
+    out.append(text[position:])
+    result = "".join(out)
+    if difference := program_difference(text, result):
+        raise TranslationError(f"the translated listing is not the same program: {difference}")
+    fences = [line for line in result.splitlines() if MARKDOWN_FENCE.match(line) and line not in text.splitlines()]
+    if fences:
+        raise TranslationError(f"a translation would end the listing's Markdown code block early: {fences[0].strip()[:60]!r}")
+    return result, missing
+
+
+def set_locale(source: str, locale: str) -> str:
+    """The notebook with its ``LOCALE = "en"`` string set to ``locale`` (one string constant: the same program)."""
+    if not isinstance(locale, str) or not LOCALE_PATTERN.fullmatch(locale):
+        raise TranslationError(f"locale must be a name such as 'zh_TW' (letters, an underscore, letters or digits), got {locale!r}")
+    tree = ast.parse(source)
+    lines, starts = source.splitlines(keepends=True), _offsets(source)
+    spans = [
+        (_char_offset(lines, starts, n.value.lineno, n.value.col_offset), _char_offset(lines, starts, n.value.end_lineno, n.value.end_col_offset))
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == LOCALE_NAME for t in n.targets)
+        and isinstance(n.value, ast.Constant)
+        and isinstance(n.value.value, str)
+    ]
+    for start, end in sorted(spans, reverse=True):
+        source = source[:start] + f'"{locale}"' + source[end:]
+    return source

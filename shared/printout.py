@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import html
+import json
+import re
 import string
 import sys
 import unicodedata
@@ -20,14 +23,46 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+# A notebook's language: "en", or a catalogue under locales/ ("zh_TW"); set by the translation build.
+LOCALE_NAME = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})?")
+LOCALES = Path(__file__).resolve().parents[1] / "locales"
+LISTINGS_FILE = "LC_MESSAGES/ch03_listings.json"  # written by scripts/build_translation.py
 
-def source_markdown(obj) -> str:
+
+def source_markdown(obj, locale: str = "en") -> str:
     """The real source of a class or function as a fenced Markdown code block, for display.
 
     Same text as ``inspect.getsource(obj)``, found by parsing the defining file once (``inspect``
-    re-parses the whole module for every class it is asked about).
+    re-parses the whole module for every class it is asked about). In another ``locale`` the comments
+    and docstrings are in that language (see :func:`translated_source`); the code is the same.
     """
-    return f"```python\n{_source_of(obj.__module__, obj.__qualname__)}\n```"
+    return f"```python\n{translated_source(obj, locale)}\n```"
+
+
+def translated_source(obj, locale: str = "en") -> str:
+    """The source of ``obj`` with its comments and docstrings in ``locale``'s words.
+
+    The translation build writes each listing a notebook shows, translated and proved the same
+    program, to ``locales/<locale>/LC_MESSAGES/ch03_listings.json`` under the hash of its English
+    source. A definition changed since that build (or one with no translation) comes back in English,
+    so a reader never sees an old copy of the code."""
+    if not isinstance(locale, str):
+        raise TypeError(f"locale must be a str such as 'en' or 'zh_TW', got {type(locale).__name__}")
+    if not LOCALE_NAME.fullmatch(locale):
+        raise ValueError(f"locale must be a name such as 'en' or 'zh_TW', got {locale!r}")
+    english = _source_of(obj.__module__, obj.__qualname__)
+    if locale == "en":
+        return english
+    entry = _listings(locale).get(f"{obj.__module__.replace('.', '/')}.py:{obj.__qualname__}")
+    if not isinstance(entry, dict) or entry.get("english_sha256") != hashlib.sha256(english.encode("utf-8")).hexdigest():
+        return english
+    return entry["text"]
+
+
+@functools.cache
+def _listings(locale: str) -> dict:
+    path = LOCALES / locale / LISTINGS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 @functools.cache

@@ -51,6 +51,7 @@ def _copy_project(tmp_path: Path) -> Path:
     for name in ("marimo_ch03.py", "marimo_ch03_zh_tw.py"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    shutil.copytree(ROOT / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))  # the listings
     return tmp_path
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import difflib
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -364,16 +365,20 @@ def english_prose(texts: list[Text]) -> list[str]:
         for block in _BLOCK_SPLIT.split(item.text):
             if block.strip() in UNTRANSLATED_OK:
                 continue
-            prose = _NOT_PROSE.sub(" ", block)
+            prose = SHAPE.sub(" ", _NOT_PROSE.sub(" ", block))  # a shape names dimensions as the code does
             words = _ENGLISH_WORD.findall(prose)
             if len(words) > MAX_ENGLISH_WORDS and not _CJK.search(prose):
                 problems.append(f"{item.where}: English left untranslated: {block.strip()[:120]!r}")
     return problems
 
 
+# A tensor's shape in a code comment, its dimensions named as in the code: (b, heads, past + new, head_dim).
+SHAPE = re.compile(r"\((?:\s*[\w.]+(?:\s*[-+*/]\s*[\w.]+)*\s*,)+(?:\s*[\w.]+(?:\s*[-+*/]\s*[\w.]+)*)?\s*\)")
+
+
 def _is_codeish(text: str) -> bool:
-    """True when a string holds no English word once code, LaTeX and identifiers are set aside."""
-    return not _ENGLISH_WORD.findall(_NOT_PROSE.sub(" ", text))
+    """True when a string holds no English word once code, LaTeX, shapes and identifiers are set aside."""
+    return not _ENGLISH_WORD.findall(SHAPE.sub(" ", _NOT_PROSE.sub(" ", text)))
 
 
 def untranslated_strings(pairs: list[tuple[str, str, str, bool]]) -> list[str]:
@@ -484,7 +489,7 @@ def catalogue_texts(pieces: list[Piece], table: dict[str, str]) -> list[Text]:
         if piece.msgid in seen or piece.msgid not in table:
             continue
         seen.add(piece.msgid)
-        where = f"msgid {piece.msgid[:40]!r} (line {piece.line}, {piece.kind})"
+        where = f"msgid {piece.msgid[:40]!r} ({piece.cell + ', ' if ':' in piece.cell else ''}line {piece.line}, {piece.kind})"
         texts.append(Text(where, table[piece.msgid], True, piece.markdown))
     return texts
 
@@ -510,13 +515,25 @@ def pieces(en_source: str) -> list[Piece]:
 
 
 @pytest.fixture(scope="module")
+def listing_words(en_source: str) -> list[Piece]:
+    """The comments and docstrings of the listings the notebook shows from shared/ (also catalogue entries)."""
+    return [p for shown in bt.shown_listing_words(en_source) for p in shown.pieces]
+
+
+@pytest.fixture(scope="module")
+def words(pieces: list[Piece], listing_words: list[Piece]) -> list[Piece]:
+    """Every catalogue entry the notebook shows: its own words and its listings' words."""
+    return pieces + listing_words
+
+
+@pytest.fixture(scope="module")
 def table() -> dict[str, str]:
     return bt.translations_of(bt.read_catalogue(PO_PATH, "zh_TW"))
 
 
 @pytest.fixture(scope="module")
-def zh_texts(pieces: list[Piece], table: dict[str, str]) -> list[Text]:
-    return catalogue_texts(pieces, table)
+def zh_texts(words: list[Piece], table: dict[str, str]) -> list[Text]:
+    return catalogue_texts(words, table)
 
 
 def _report(problems: list[str]) -> str:
@@ -544,6 +561,7 @@ def _copy_project(tmp_path: Path) -> Path:
     for name in ("marimo_ch03.py", "marimo_ch03_zh_tw.py"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    shutil.copytree(ROOT / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))  # the listings
     return tmp_path
 
 
@@ -692,8 +710,8 @@ def test_a_translation_that_would_change_the_code_is_refused(literal: str, trans
         encode(piece, translation)
 
 
-def test_every_catalogue_entry_is_translated(pieces: list[Piece], table: dict[str, str]) -> None:
-    missing = sorted({p.msgid[:60] for p in pieces if p.msgid not in table})
+def test_every_catalogue_entry_is_translated(words: list[Piece], table: dict[str, str]) -> None:
+    missing = sorted({p.msgid[:60] for p in words if p.msgid not in table})
     assert not missing, missing
 
 
@@ -703,7 +721,10 @@ def test_a_new_language_costs_one_catalogue(tmp_path: Path) -> None:
     assert path == root / "locales" / "ja" / "LC_MESSAGES" / "ch03.po"
     assert bt.known_locales(root) == ["ja", "zh_TW"]
     report = bt.build("ja", check=False, force=False, root=root)
-    assert report.problems == [] and len(report.left_in_english) == len(find_pieces((root / "marimo_ch03.py").read_text()))
+    english = (root / "marimo_ch03.py").read_text()
+    listing_words = [p for shown in bt.shown_listing_words(english, root) for p in shown.pieces]
+    assert listing_words and report.problems == []
+    assert len(report.left_in_english) == len(find_pieces(english)) + len(listing_words)
     assert (root / "marimo_ch03_ja.py").exists()
 
 
@@ -785,6 +806,8 @@ def test_english_prose_checker_fails_on_a_bad_sample() -> None:
     assert not english_prose(_sample("`MultiHeadAttention(3, 2, 6, 0.0, num_heads=2)`，$d_\\text{out}$"))
     assert not english_prose(_sample("keys.shape: d_out = d_k"))
     assert not english_prose(_sample("The encoder reads the input.", display=False))  # code strings are not prose
+    assert not english_prose(_sample("(b, heads, past + new, head_dim)"))  # a shape, its dimensions named as in the code
+    assert english_prose(_sample("(b, heads, T, T): every head scores on its own"))
 
 
 def test_no_stray_spaces_from_line_breaks(zh_texts: list[Text]) -> None:
@@ -799,8 +822,8 @@ def test_stray_space_checker_fails_on_a_bad_sample() -> None:
     assert not stray_line_break_spaces(_sample("表示詞元 $j$\n    對詞元 $i$；\n\n    * 下一項：\n    * 再一項"))
 
 
-def test_no_display_string_copied_from_english(pieces: list[Piece], table: dict[str, str]) -> None:
-    problems = untranslated_strings(catalogue_pairs(pieces, table))
+def test_no_display_string_copied_from_english(words: list[Piece], table: dict[str, str]) -> None:
+    problems = untranslated_strings(catalogue_pairs(words, table))
     assert not problems, _report(problems)
 
 
@@ -808,6 +831,9 @@ def test_untranslated_checker_fails_on_a_bad_sample() -> None:
     assert untranslated_strings([("x", "weight", "weight", True)])
     assert not untranslated_strings([("x", "weight", "權重", True)])
     assert not untranslated_strings([("x", "d_out", "d_out", True), ("x", "warn", "warn", False)])
+    assert not untranslated_strings([("x", "(b, heads, past + new, head_dim)", "(b, heads, past + new, head_dim)", True)])
+    assert untranslated_strings([("x", "(b, heads, tokens so far)", "(b, heads, tokens so far)", True)])
+    assert untranslated_strings([("x", "(b, T, T): every head scores", "(b, T, T): every head scores", True)])
 
 
 def test_english_glosses_and_percentages_follow_the_house_rule(zh_texts: list[Text]) -> None:
@@ -872,8 +898,8 @@ def test_template_checker_fails_on_a_bad_sample() -> None:
     assert not template_field_problems([("x", "{earlier}, {later}", "{earlier}、{later}", True)])
 
 
-def test_rows_are_lie_and_columns_are_hang(pieces: list[Piece], table: dict[str, str]) -> None:
-    pairs = catalogue_pairs(pieces, table)
+def test_rows_are_lie_and_columns_are_hang(words: list[Piece], table: dict[str, str]) -> None:
+    pairs = catalogue_pairs(words, table)
     assert any(_ROW.search(en) for _, en, _, _ in pairs), "the English notebook no longer talks about rows?"
     problems = row_column_problems(pairs)
     assert not problems, _report(problems)
@@ -904,3 +930,121 @@ def test_a_builder_word_that_loses_its_placeholder_fails_the_check(tmp_path: Pat
     catalog.get("{start} to {stop}").string = "從起點到終點"
     bt.write_catalogue(catalog, po_path)
     assert any("must keep the placeholders ['start', 'stop']" in p for p in _problems(root))
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. The code listings the notebook shows from shared/
+# --------------------------------------------------------------------------------------------------
+
+
+def _shown_objects(en_source: str):
+    """(ShownListing, the Python object it shows) for every listing of the English notebook."""
+    import importlib
+
+    for shown in bt.shown_listing_words(en_source):
+        module = importlib.import_module(shown.listing.path.removesuffix(".py").replace("/", "."))
+        yield shown, getattr(module, shown.listing.name)
+
+
+def test_every_listing_the_notebook_shows_is_found(en_source: str) -> None:
+    references = [shown.listing.reference for shown in bt.shown_listing_words(en_source)]
+    for expected in ("shared/attention.py:MultiHeadAttention", "shared/training.py:train", "shared/exercises.py:candidate_d",
+                     "shared/equivalence.py:mask_routes", "shared/attention.py:KVCacheMultiHeadAttention"):
+        assert expected in references, references
+    assert len(references) == len(set(references))
+
+
+def test_the_chinese_listings_have_chinese_comments_and_the_same_code(en_source: str, table: dict[str, str]) -> None:
+    from scripts.notebook_strings import listing_pieces, program_difference
+    from shared import printout
+
+    checked = 0
+    for shown, obj in _shown_objects(en_source):
+        english = printout.translated_source(obj, "en")
+        assert english == shown.text  # the English listing is the definition, unchanged
+        chinese = printout.translated_source(obj, "zh_TW")
+        assert program_difference(english, chinese) is None, shown.listing.reference
+        for english_piece, chinese_piece in zip(listing_pieces(english), listing_pieces(chinese), strict=True):
+            assert chinese_piece.msgid == table[english_piece.msgid], (shown.listing.reference, english_piece.msgid)
+            where = (shown.listing.reference, chinese_piece.msgid)
+            assert _CJK.search(chinese_piece.msgid) or _is_codeish(english_piece.msgid), where
+            checked += 1
+        assert printout.source_markdown(obj, "zh_TW") == f"```python\n{chinese}\n```"
+    assert checked > 50, "the listings lost their comments?"
+
+
+def test_the_generated_notebook_shows_listings_in_its_own_language(en_source: str, zh_source: str) -> None:
+    tree = ast.parse(zh_source)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "source_markdown"]
+    assert calls and all([ast.unparse(a) for a in c.args[1:]] == ["LOCALE"] for c in calls)
+    assert '    LOCALE = "zh_TW"\n' in zh_source and '    LOCALE = "en"\n' in en_source
+
+
+def test_a_listing_changed_since_the_build_shows_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import attention, printout
+
+    chinese = printout.translated_source(attention.MultiHeadAttention, "zh_TW")
+    assert "多頭" in chinese
+    reference = "shared/attention.py:MultiHeadAttention"
+    stale = {reference: {"english_sha256": "0" * 64, "text": chinese}}  # built from other English than shared/ holds now
+    monkeypatch.setattr(printout, "_listings", lambda locale: stale)
+    english = printout.translated_source(attention.MultiHeadAttention)
+    assert printout.translated_source(attention.MultiHeadAttention, "zh_TW") == english
+    assert printout.translated_source(attention.MultiHeadAttention, "ja") == english
+    with pytest.raises(ValueError, match="locale must be a name"):
+        printout.source_markdown(attention.MultiHeadAttention, "../../etc")
+    with pytest.raises(TypeError, match="locale must be a str"):
+        printout.source_markdown(attention.MultiHeadAttention, None)
+
+
+def test_a_changed_english_comment_in_a_listing_turns_fuzzy_and_fails_the_check(tmp_path: Path) -> None:
+    root = _copy_project(tmp_path)
+    assert _problems(root) == []
+    module = root / "shared" / "attention.py"
+    old = "# mixes what the heads found"
+    assert old in module.read_text(encoding="utf-8")
+    module.write_text(module.read_text(encoding="utf-8").replace(old, "# mixes what the heads found out"), encoding="utf-8")
+
+    problems = _problems(root)
+    assert any("new, not yet in the catalogue" in p and "mixes what the heads found out" in p for p in problems), problems
+    assert any("ch03_listings.json" in p and "not what a fresh build gives" in p for p in problems), problems
+
+    assert bt.build("zh_TW", check=False, force=False, root=root).problems == []
+    catalog = bt.read_catalogue(bt.catalogue_path("zh_TW", root), "zh_TW")
+    entry = catalog.get("mixes what the heads found out")
+    assert entry.fuzzy and entry.previous_id and "shared/attention.py" in {name for name, _ in entry.locations}
+    assert any("listing shared/attention.py:MultiHeadAttention" in note for note in entry.auto_comments)
+    shown = json.loads(bt.listings_path("zh_TW", root).read_text(encoding="utf-8"))
+    assert "# mixes what the heads found out" in shown["shared/attention.py:MultiHeadAttention"]["text"]  # fuzzy: English
+    assert any("fuzzy" in p for p in _problems(root))
+
+    entry.string, entry.flags = "混合各頭找到的一切", entry.flags - {"fuzzy"}
+    bt.write_catalogue(catalog, bt.catalogue_path("zh_TW", root))
+    assert bt.build("zh_TW", check=False, force=False, root=root).problems == []
+    assert _problems(root) == []
+    shown = json.loads(bt.listings_path("zh_TW", root).read_text(encoding="utf-8"))
+    assert "# 混合各頭找到的一切" in shown["shared/attention.py:MultiHeadAttention"]["text"]
+
+
+def test_a_listing_translation_that_would_change_the_code_is_refused() -> None:
+    from scripts.notebook_strings import translate_listing
+
+    text = 'def f(x):\n    """Doubles x."""\n    return 2 * x  # twice\n'
+    assert translate_listing(text, {"Doubles x.": "把 x 加倍。", "twice": "兩倍"})[0] == (
+        'def f(x):\n    """把 x 加倍。"""\n    return 2 * x  # 兩倍\n'
+    )
+    with pytest.raises(TranslationError):
+        translate_listing(text, {"twice": "兩倍\nimport os"})
+    with pytest.raises(TranslationError, match="Markdown code block"):  # the listing is shown in a ``` block
+        translate_listing('def f(x):\n    """Doubles x.\nTwice."""\n', {"Doubles x.\nTwice.": "把 x 加倍。\n```"})
+    hostile = '""" + __import__("os").getcwd() + """'
+    escaped, _ = translate_listing(text, {"Doubles x.": hostile})  # stays one docstring, quotes escaped
+    assert ast.get_docstring(ast.parse(escaped).body[0]) == hostile
+
+
+def test_a_listing_the_build_cannot_find_stops_it() -> None:
+    from scripts.notebook_strings import shown_listings
+
+    source = "from shared import attention, printout\nprintout.source_markdown(make_class(), LOCALE)\n"
+    with pytest.raises(TranslationError, match="cannot find"):
+        shown_listings(source, lambda module: "")
