@@ -398,13 +398,8 @@ def s3_4_1(mo):
     ### 3.4.1 Computing the attention weights step by step
 
     As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
-    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123.
-
-    Where the book writes `torch.manual_seed(123)`, this notebook writes `with seeded(123):`.
-    It seeds the same generator, and also holds it until the block ends. When a teacher serves
-    the notebook to a class, every student's cells run in one Python process and share that
-    generator; without the hold, another student's cell could draw numbers in the middle of
-    ours, and we would print numbers that are not the book's.
+    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123
+    (`with seeded(123):` is this notebook's `torch.manual_seed(123)`; a note further down says why).
     """)
     return
 
@@ -431,6 +426,21 @@ def step_scores(keys, printout, query_2, torch, values):
     attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
     context_vec_2 = attn_weights_2 @ values  # (2,)
     printout.labelled(("scores:", attn_scores_2), ("weights:", attn_weights_2), ("context:", context_vec_2))
+    return
+
+
+@app.cell(hide_code=True)
+def seeded_note(mo):
+    mo.accordion(
+        {
+            "Why `with seeded(123):` instead of `torch.manual_seed(123)`?": mo.md(r"""
+            It seeds the same generator, and also holds it until the block ends. When a teacher serves
+            the notebook to a class, every student's cells run in one Python process and share that
+            generator; without the hold, another student's cell could draw numbers in the middle of
+            ours, and we would print numbers that are not the book's.
+            """)
+        }
+    )
     return
 
 
@@ -515,8 +525,8 @@ def s3_4_2(attention, mo, printout):
             ### 3.4.2 Implementing a compact self-attention Python class
 
             The same steps for all tokens at once, packed into a PyTorch module. This is the code that
-            runs (shown from `shared/attention.py`); besides the book's behaviour it can also return the
-            weights it used, which is how this notebook's plots get them.
+            runs (shown from `shared/attention.py`), and only the chapter's steps: the plots read the
+            weights from outside, by watching this `forward` run (`forward_with_weights`).
 
             """),
             mo.md(printout.source_markdown(attention.SelfAttention_v1)),
@@ -749,7 +759,10 @@ def s3_5_2(mo):
     expected total unchanged, the weights that survive are multiplied by $1/(1-p)$. At
     inference time (`model.eval()`) dropout does nothing.
 
-    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2:
+    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2.
+    Which entries are dropped comes from the random generator, and the book warns that the same
+    seed can give a different pattern on another operating system or PyTorch build; if yours
+    differs from the page, the rule still holds.
     """)
     return
 

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c9b31dc1ea583d05f22c09896b868d939775f5456822a30bb07a3c483ec91881
+# content-sha256: d6101c2b999c6f8cc1353d7cfb0da15f9bea43428cc3cc578a0b844037d1568a
 
 import marimo
 
@@ -375,11 +375,11 @@ def s3_4(diagrams, mo):
 @app.cell(hide_code=True)
 def s3_4_1(mo):
     mo.md(r"""
-    ### 3.4.1 逐步計算注意力權重
+    ### 3.4.1 Computing the attention weights step by step
 
-    和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣。
-
-    書中寫 `torch.manual_seed(123)` 的地方，本筆記本寫成 `with seeded(123):`。它為同一個亂數產生器設定種子（seed），而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們的區塊執行到一半時抽取亂數，我們印出的數字就不再是書上的數字。
+    As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
+    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123
+    (`with seeded(123):` is this notebook's `torch.manual_seed(123)`; a note further down says why).
     """)
     return
 
@@ -406,6 +406,21 @@ def step_scores(keys, printout, query_2, torch, values):
     attn_weights_2 = torch.softmax(attn_scores_2 / d_k**0.5, dim=-1)  # (6,)
     context_vec_2 = attn_weights_2 @ values  # (2,)
     printout.labelled(("分數：", attn_scores_2), ("權重：", attn_weights_2), ("上下文向量：", context_vec_2))
+    return
+
+
+@app.cell(hide_code=True)
+def seeded_note(mo):
+    mo.accordion(
+        {
+            "Why `with seeded(123):` instead of `torch.manual_seed(123)`?": mo.md(r"""
+            It seeds the same generator, and also holds it until the block ends. When a teacher serves
+            the notebook to a class, every student's cells run in one Python process and share that
+            generator; without the hold, another student's cell could draw numbers in the middle of
+            ours, and we would print numbers that are not the book's.
+            """)
+        }
+    )
     return
 
 
@@ -483,9 +498,11 @@ def s3_4_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
-            ### 3.4.2 實作精簡的自注意力 Python 類別
+            ### 3.4.2 Implementing a compact self-attention Python class
 
-            把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`）。除了書中的行為，它還能回傳計算時用到的權重；這本筆記本的圖表，就是這樣拿到權重的。
+            The same steps for all tokens at once, packed into a PyTorch module. This is the code that
+            runs (shown from `shared/attention.py`), and only the chapter's steps: the plots read the
+            weights from outside, by watching this `forward` run (`forward_with_weights`).
 
             """),
             mo.md(printout.source_markdown(attention.SelfAttention_v1)),
@@ -695,12 +712,17 @@ def diagonal_trap_caption(mo):
 @app.cell(hide_code=True)
 def s3_5_2(mo):
     mo.md(r"""
-    ### 3.5.2 用 dropout 遮蔽額外的注意力權重
+    ### 3.5.2 Masking additional attention weights with dropout
 
-    **Dropout** 在訓練時，隨機把比例為 $p$ 的注意力權重設為零，讓模型不能只依賴少數幾條特定的連結，有助於降低過度擬合（overfitting）的風險。為了讓總和的期望值不變，留下來的權重會乘上
-    $1/(1-p)$。推論（inference）時要先呼叫 `model.eval()`，此時 dropout 完全不起作用。
+    **Dropout** randomly zeroes a fraction $p$ of the attention weights during training, so the
+    model cannot lean on a few particular connections (a guard against overfitting). To keep the
+    expected total unchanged, the weights that survive are multiplied by $1/(1-p)$. At
+    inference time (`model.eval()`) dropout does nothing.
 
-    對全是 1 的矩陣取 $p = 0.5$，大約一半的元素會變成 0，其餘的變成 2：
+    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2.
+    Which entries are dropped comes from the random generator, and the book warns that the same
+    seed can give a different pattern on another operating system or PyTorch build; if yours
+    differs from the page, the rule still holds.
     """)
     return
 

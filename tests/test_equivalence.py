@@ -109,7 +109,7 @@ def test_masking_the_diagonal_too_gives_a_nan_row():
         (lambda: equivalence.diagonal_trap(torch.ones(2, 2), "2"), TypeError, "d_k"),
         (lambda: buffers.mask_facts("module", (torch.device("cpu"),)), TypeError, "module"),
         (lambda: buffers.mask_facts(nn.Linear(2, 2), (torch.device("cpu"),)), ValueError, "mask"),
-        (lambda: buffers.mask_facts(CausalAttention(3, 2, 4), "cpu"), TypeError, "devices"),
+        (lambda: buffers.mask_facts(CausalAttention(3, 2, 4, 0.0), "cpu"), TypeError, "devices"),
     ],
 )
 def test_bad_input_is_named(call, error, name):
@@ -134,7 +134,7 @@ def test_the_mask_is_saved_moves_and_is_never_trained(cls):
 
 def test_a_mask_kept_as_a_plain_attribute_would_be_left_behind():
     """What the buffer saves us from: a plain tensor attribute is not saved and does not move."""
-    module = CausalAttention(3, 2, 4)
+    module = CausalAttention(3, 2, 4, 0.0)
     plain = module.mask.clone()
     del module.mask  # drop the buffer, keep the same tensor as an ordinary attribute
     module.mask = plain
@@ -145,7 +145,7 @@ def test_a_mask_kept_as_a_plain_attribute_would_be_left_behind():
 
 def test_a_mask_made_a_parameter_would_be_trained():
     """The optimizer check can fail: a mask registered as a parameter is in the optimizer's hands."""
-    module = CausalAttention(3, 2, 4)
+    module = CausalAttention(3, 2, 4, 0.0)
     float_mask = module.mask.float()
     del module.mask
     module.mask = nn.Parameter(float_mask)
@@ -157,7 +157,7 @@ def test_the_readers_device_is_used():
     from shared import devices
 
     with seeded(123):
-        module = CausalAttention(3, 2, 6)
+        module = CausalAttention(3, 2, 6, 0.0)
     device = devices.pick_device()
     facts = buffers.mask_facts(module, (device,))
     assert facts.devices[0][1].split(":")[0] == device.type

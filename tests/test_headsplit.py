@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from shared import headfigures, headsplit
-from shared.attention import MultiHeadAttention
+from shared.attention import MultiHeadAttention, forward_with_weights
 from shared.example import EMBEDDING_DIM
 from shared.seeding import seeded
 
@@ -37,7 +37,7 @@ def forward_with_hooks(module: MultiHeadAttention, x: torch.Tensor) -> dict[str,
     ]
     try:
         with torch.no_grad():
-            seen["output"], seen["weights"] = module(x, return_weights=True)
+            seen["output"], seen["weights"] = forward_with_weights(module, x)
     finally:
         for hook in hooks:
             hook.remove()
