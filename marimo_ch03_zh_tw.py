@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: d6101c2b999c6f8cc1353d7cfb0da15f9bea43428cc3cc578a0b844037d1568a
+# content-sha256: efa739cae8656ff28433c54d5be739dadabdd5d334969f78207ef157b96466b8
 
 import marimo
 
@@ -427,10 +427,70 @@ def seeded_note(mo):
 @app.cell(hide_code=True)
 def scaling_note(mo):
     mo.md(r"""
-    **為什麼要除以 $\sqrt{d_k}$？** 兩個 $d_k$ 維向量的點積，會隨著 $d_k$ 變大。分數太大時，softmax 的輸出會趨近 one-hot 向量，梯度（gradient）幾乎為零，訓練就停滯了。除以 $\sqrt{d_k}$（鍵的維度），可以讓分數留在 softmax 仍然「柔和」的範圍內。
+    **Why divide by $\sqrt{d_k}$?** Take a query $q$ and a key $k$ whose $d_k$ components are
+    independent, with mean 0 and variance 1. Their dot product $q \cdot k = \sum_{m=1}^{d_k} q_m k_m$
+    is a sum of $d_k$ such products, each with mean 0 and variance 1, so its *variance* is $d_k$ and
+    its spread (standard deviation) is $\sqrt{d_k}$. Softmax turns spread into certainty: scores far
+    apart give one key nearly all the weight, and a nearly one-hot softmax passes almost no
+    gradient back, so training learns slowly. Dividing by $\sqrt{d_k}$ brings the spread back to 1
+    for every $d_k$; dividing by $d_k$ would shrink it to $1/\sqrt{d_k}$ and flatten every row.
 
-    在下方試試看：權重以 $[0, 1)$ 均勻分佈初始化時，每個投影都是正的，分數隨 $d_k$
-    快速變大；不做縮放的話，權重會全部集中到一個詞元上。改用 `nn.Linear` 的預設初始化（有正有負、絕對值很小的數值），效果就溫和得多。
+    The charts below draw such vectors (400 queries, each against 16 keys, for every $d_k$) and
+    measure the spread of the scores, the mean largest of the 16 weights (1 would be one-hot), and
+    the size of the softmax's gradient (the norm of its Jacobian, 0 for a one-hot row).
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_import():
+    from shared import scaling  # the sqrt(d_k) demo (imported here, not in setup: it is used only in 3.4.1)
+
+    return (scaling,)
+
+
+@app.cell(hide_code=True)
+def scaling_demo(mo, scaling):
+    _spreads = scaling.spread_demo()  # seeded random vectors, mean 0 and variance 1
+    _big, _small = scaling.at(_spreads, 128), scaling.at(_spreads, 2)
+    mo.vstack(
+        [
+            scaling.spread_figure(
+                {
+                    "spread": "spread of the scores",
+                    "top": "mean largest weight",
+                    "gradient": "softmax gradient size",
+                    "raw": "q·k",
+                    "scaled": "q·k / √d_k",
+                    "over_d_k": "q·k / d_k",
+                    "d_k": "d_k",
+                    "alt": "Spread of q·k, largest softmax weight and gradient size against d_k, with and without dividing by √d_k",
+                }
+            ),
+            mo.md(
+                f"Measured here: at $d_k = 128$ the scores spread by **{_big.raw_std:.1f}** ($\\sqrt{{128}} \\approx 11.3$), divided by $\\sqrt{{d_k}}$ by **{_big.scaled_std:.2f}**. "
+                f"Without the divisor the largest weight averages **{_big.raw_top:.2f}** and the gradient has shrunk to **{_big.raw_gradient:.2f}** "
+                f"(at $d_k = 2$: {_small.raw_top:.2f} and {_small.raw_gradient:.2f}); with it they stay near **{_big.scaled_top:.2f}** and **{_big.scaled_gradient:.2f}** at every $d_k$."
+            ),
+            mo.md(
+                r"In multi-head attention (3.6.2), $d_k$ is the width of *one head*, `head_dim` $= d_\text{out} / h$, not $d_\text{out}$: each head's queries and keys have `head_dim` components, and that is what `keys.shape[-1]` is after the split."
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_modules(mo):
+    mo.md(r"""
+    **The chapter's modules.** Below, the same switch inside `SelfAttention_v1` and
+    `SelfAttention_v2` on our six tokens ($d_\text{in} = 3$). The book's uniform $[0, 1)$ weights
+    are not the case above: every weight and every input is positive, so every query, key and
+    score is positive, and all of them grow with $d_k$ together. Every query then gives its largest
+    weight to the same key, and dividing by $\sqrt{d_k}$ slows the sharpening down without stopping
+    it. `nn.Linear`'s initialisation draws small weights of both signs (within
+    $\pm 1/\sqrt{d_\text{in}}$); with the divisor every row stays close to an even spread. The
+    sentence under the plots says what the current setting shows.
     """)
     return
 
@@ -489,6 +549,22 @@ def trainable_plot(
         ],
         justify="start",
         wrap=True,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
+    _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
+    _agree = (
+        f"All {_effect.num_tokens} queries give their largest weight to the same key, “{TOKENS[_effect.shared_top_key]}”."
+        if _effect.shared_top_key is not None
+        else "The queries do not all give their largest weight to the same key."
+    )
+    _signs = "Every score is positive." if _effect.all_scores_positive else "The scores have both signs."
+    mo.md(
+        f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor "
+        f"and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
     )
     return
 
