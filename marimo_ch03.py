@@ -1073,15 +1073,23 @@ def head_split_intro(mo):
     the tensor itself, for the first sequence of the batch.
 
     One rule draws every tensor: the first axis after the batch becomes panels side by side, the
-    last two are each panel's rows and columns. A number's colour is the head it belongs to, its
+    last two are each panel's rows and columns. So $(T, h, d_\text{head})$ is $T$ panels, one per
+    token (its number above), each with a row per head; $(h, T, d_\text{head})$ is $h$ panels,
+    one per head, each with a row per token. A number's colour is the head it belongs to, its
     shade its size, and the small numbers left of the rows are the tokens the rows came from.
+
+    Under every tensor, two thin strips hold the same numbers in one line, coloured by head:
+    **memory** is the block of numbers in the order it lies in memory, **read** is the order the
+    tensor's shape reads them (panel after panel, row after row). When the two differ, the second
+    label turns red.
 
     Follow the colours. `view` cuts each token's row of $d_\text{out}$ numbers into $h$ pieces of
     $d_\text{head} = d_\text{out} / h$. `transpose(1, 2)` gathers each head's pieces into a
     $(T, d_\text{head})$ matrix of its own, so one batched `@` computes every head's $(T, T)$
-    scores. On the way back, `transpose(1, 2)` and `contiguous().view` put the heads side by side
-    again, each in the columns it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads,
-    a wider model, and the wrong reshape.
+    scores; its memory strip does not change at all, only the reading order does. On the way back,
+    `transpose(1, 2)` and `contiguous().view` put the heads side by side again, each in the columns
+    it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads, a wider model, and the wrong
+    reshape.
     """)
     return
 
@@ -1111,7 +1119,9 @@ def head_split_words():
         "merged": "the heads side by side again, each in its own columns",
         "output": "out_proj mixes the heads",
         "view_fails": "without contiguous(), view fails:",
-        "view_works": "view would work here even without contiguous(): the axes it joins already lie in order in memory",
+        "view_works": "view would work here even without contiguous(): with one head, or one number per head, the axes it joins still step through memory evenly",
+        "memory": "memory",
+        "reading": "read",
         "difference": "largest difference from MultiHeadAttention:",
         "rows": "the small numbers left of the rows are the tokens the rows came from:",
         "batch": "(the first of the batch's two sequences)",
@@ -1139,15 +1149,24 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
 def contiguous_note(mo):
     mo.md(r"""
     **Why `contiguous()`?** A tensor is a block of memory plus its *strides*: how many numbers to
-    skip for one step along each axis. `view` never moves a number. It gives the same block new
-    strides, so it works only when the numbers already lie in the order the new shape reads them.
-    `transpose(1, 2)` does not move numbers either: it swaps two strides, and `is_contiguous()`
-    turns False (red in the figure). Back at $(b, T, h, d_\text{head})$, the heads of one token lie
-    far apart in memory, and no strides can read them as one row of $d_\text{out}$ numbers, so
-    `view` refuses, with the error the figure prints. `contiguous()` copies the numbers into a new
-    block in the order they are read, and then `view` can join each token's heads. (`reshape`
-    does both steps, and copies only when it must.) With one head, or one number per head, nothing
-    needs to move, and the figure says so.
+    skip for one step along each axis. `view` never moves a number; it gives the same block new
+    strides. `transpose(1, 2)` does not move numbers either: it swaps two strides (the memory strip
+    stays the same), and `is_contiguous()` turns False (red in the figure).
+
+    The precise rule: `view` can join neighbouring axes into one only if their strides are
+    *compatible*, that is, if each joined axis's stride equals the size times the stride of the
+    axis after it, so one fixed step walks through all of them (axes of length 1 do not count: they
+    are never stepped along). Back at $(b, T, h, d_\text{head})$ the head axis has stride
+    $T \cdot d_\text{head}$ while the $d_\text{head}$ axis after it holds $d_\text{head}$ numbers
+    of stride 1: unless $T = 1$ these differ, and `view(b, T, d_out)` refuses with the error the
+    figure prints. `contiguous()` copies the numbers into a new block in reading order (the memory
+    strip now matches the read strip), and then `view` can join each token's heads. (`reshape` does
+    both steps, and copies only when it must.)
+
+    With one head, or one number per head ($h = d_\text{out}$), one of the two joined axes has
+    length 1, so the rule holds and `view` works without `contiguous()`, although
+    `is_contiguous()` says False there: try 12 heads at width 12. Being contiguous is enough for
+    `view`, not necessary.
 
     **The wrong reshape.** Switch it on, and the code calls `view(b, h, T, d_head)` straight away.
     The shapes are right and nothing fails, but the result is wrong. `view` cuts the memory in

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: efa739cae8656ff28433c54d5be739dadabdd5d334969f78207ef157b96466b8
+# content-sha256: c362fd790e9310fde8f5f9b0f8b4c0c7fa81c4b252ec965c445ef219abcf7d5f
 
 import marimo
 
@@ -1013,13 +1013,32 @@ def mha_numbers(attention, batch, printout, seeded):
 @app.cell(hide_code=True)
 def head_split_intro(mo):
     mo.md(r"""
-    #### 逐步看懂分頭
+    #### The head split, step by step
 
-    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
+    Where does each head's share of $d_\text{out}$ go? The figure below replays the `forward` of
+    `MultiHeadAttention` on the chapter's batch (two copies of our six tokens, $d_\text{in} = 3$)
+    with a real module's weights, one row per line of code. On the left: the line, then the shape,
+    `stride()` and `is_contiguous()` of the tensor it gave, all read from that tensor. On the right:
+    the tensor itself, for the first sequence of the batch.
 
-    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
+    One rule draws every tensor: the first axis after the batch becomes panels side by side, the
+    last two are each panel's rows and columns. So $(T, h, d_\text{head})$ is $T$ panels, one per
+    token (its number above), each with a row per head; $(h, T, d_\text{head})$ is $h$ panels,
+    one per head, each with a row per token. A number's colour is the head it belongs to, its
+    shade its size, and the small numbers left of the rows are the tokens the rows came from.
 
-    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
+    Under every tensor, two thin strips hold the same numbers in one line, coloured by head:
+    **memory** is the block of numbers in the order it lies in memory, **read** is the order the
+    tensor's shape reads them (panel after panel, row after row). When the two differ, the second
+    label turns red.
+
+    Follow the colours. `view` cuts each token's row of $d_\text{out}$ numbers into $h$ pieces of
+    $d_\text{head} = d_\text{out} / h$. `transpose(1, 2)` gathers each head's pieces into a
+    $(T, d_\text{head})$ matrix of its own, so one batched `@` computes every head's $(T, T)$
+    scores; its memory strip does not change at all, only the reading order does. On the way back,
+    `transpose(1, 2)` and `contiguous().view` put the heads side by side again, each in the columns
+    it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads, a wider model, and the wrong
+    reshape.
     """)
     return
 
@@ -1049,7 +1068,9 @@ def head_split_words():
         "merged": "各個頭再次並排，各自回到自己的行",
         "output": "out_proj 混合各個頭",
         "view_fails": "沒有 contiguous()，view 會失敗：",
-        "view_works": "這裡即使沒有 contiguous()，view 也能成功：它要合併的軸在記憶體中已經依序排好",
+        "view_works": "view would work here even without contiguous(): with one head, or one number per head, the axes it joins still step through memory evenly",
+        "memory": "memory",
+        "reading": "read",
         "difference": "與 MultiHeadAttention 的最大差異：",
         "rows": "列左邊的小數字是那一列來自的詞元：",
         "batch": "（批次中兩個序列的第一個）",
@@ -1076,9 +1097,33 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
 @app.cell(hide_code=True)
 def contiguous_note(mo):
     mo.md(r"""
-    **為什麼需要 `contiguous()`？** 張量是一塊記憶體，加上它的步幅（strides）：沿著每個軸走一步，要跳過多少個數字。`view` 從不搬動任何數字，它只是給同一塊記憶體新的步幅，所以只有在數字已經照新形狀讀取的順序排好時，它才能成功。`transpose(1, 2)` 也不搬動數字：它只交換兩個步幅，於是 `is_contiguous()`（記憶體是否連續，contiguous）變成 False（圖中以紅色標出）。回到 $(b, T, h, d_\text{head})$ 時，同一個詞元的各個頭在記憶體中相隔很遠，沒有任何步幅能把它們讀成一列 $d_\text{out}$ 個數字，所以 `view` 拒絕執行，錯誤訊息就寫在圖中。`contiguous()` 把數字照讀取的順序複製到一塊新的記憶體，之後 `view` 就能把每個詞元的各個頭接起來。（`reshape` 兩步都做，而且只在必要時才複製。）只有一個頭，或每個頭只有一個數字時，什麼都不必搬動，圖中也會這樣說明。
+    **Why `contiguous()`?** A tensor is a block of memory plus its *strides*: how many numbers to
+    skip for one step along each axis. `view` never moves a number; it gives the same block new
+    strides. `transpose(1, 2)` does not move numbers either: it swaps two strides (the memory strip
+    stays the same), and `is_contiguous()` turns False (red in the figure).
 
-    **錯誤的 reshape。** 把開關切到開啟，程式碼就會直接呼叫 `view(b, h, T, d_head)`。形狀都對，也不會出錯，結果卻是錯的。`view` 依序切開記憶體，所以第一個「頭」拿到最前面的 $T \cdot d_\text{head}$ 個數字：前幾個詞元的片段，而且來自每一個頭（看它混雜的顏色和重複的詞元編號）。接著注意力會把本來不該碰在一起的片段混在一起，輸出就不再和 `MultiHeadAttention` 相符：圖的最後一列會顯示最大差異。只有一個頭時，兩種 reshape 剛好一致。
+    The precise rule: `view` can join neighbouring axes into one only if their strides are
+    *compatible*, that is, if each joined axis's stride equals the size times the stride of the
+    axis after it, so one fixed step walks through all of them (axes of length 1 do not count: they
+    are never stepped along). Back at $(b, T, h, d_\text{head})$ the head axis has stride
+    $T \cdot d_\text{head}$ while the $d_\text{head}$ axis after it holds $d_\text{head}$ numbers
+    of stride 1: unless $T = 1$ these differ, and `view(b, T, d_out)` refuses with the error the
+    figure prints. `contiguous()` copies the numbers into a new block in reading order (the memory
+    strip now matches the read strip), and then `view` can join each token's heads. (`reshape` does
+    both steps, and copies only when it must.)
+
+    With one head, or one number per head ($h = d_\text{out}$), one of the two joined axes has
+    length 1, so the rule holds and `view` works without `contiguous()`, although
+    `is_contiguous()` says False there: try 12 heads at width 12. Being contiguous is enough for
+    `view`, not necessary.
+
+    **The wrong reshape.** Switch it on, and the code calls `view(b, h, T, d_head)` straight away.
+    The shapes are right and nothing fails, but the result is wrong. `view` cuts the memory in
+    order, so the first "head" gets the first $T \cdot d_\text{head}$ numbers: pieces of the first
+    tokens, from every head (see its mixed colours and repeated token numbers). Attention then
+    mixes pieces that were never meant to meet, and the output no longer matches
+    `MultiHeadAttention`: the last row prints the largest difference. With one head the two
+    reshapes happen to agree.
     """)
     return
 
