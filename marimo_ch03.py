@@ -919,46 +919,78 @@ def causal_class(attention, inputs, printout, seeded, torch):
 
 
 @app.cell(hide_code=True)
-def buffer_intro(mo):
-    mo.md(r"""
-    #### Why the mask is a buffer
+def buffer_intro(buffers, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Why the mask is a buffer
 
-    `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`, not as a plain
-    attribute. A buffer belongs to the module as a parameter does, with one difference: nobody
-    trains it. Three things follow, and the cell below checks each on a fresh module:
-
-    * `state_dict()` holds it, so a saved model brings its mask along;
-    * `module.to(device)` moves it with the weights, so the mask is never left on the CPU while the
-      scores it masks are on a GPU (PyTorch refuses to combine tensors from two devices);
-    * `parameters()` does not list it, so an optimizer never sees it.
-
-    The module first moves to the best device this machine has: an NVIDIA GPU (CUDA), an Apple
-    GPU (MPS), or else the CPU, where it already is. Then it moves to PyTorch's `meta` device,
-    which every machine has: its tensors have a shape and no data.
-    """)
+            `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`. What would go
+            wrong with a plain attribute, `self.mask = ...`? Here is that version, otherwise the same
+            class:
+            """),
+            mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask)),
+            mo.md(r"""
+            The cell below builds both from the same seed and moves each to another device with
+            `.to(...)`: to this machine's GPU if it has one (CUDA, or Apple's MPS), and to PyTorch's
+            `meta` device, which every machine has (its tensors have a shape and no data). Then it
+            runs both on the chapter's batch.
+            """),
+        ]
+    )
     return
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     with seeded(123):
-        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # a fresh module: ca above stays where it is
+        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # self.register_buffer("mask", ...)
+    with seeded(123):
+        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # self.mask = ...
     reader_device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
-    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    destinations = (buffers.META,) if reader_device.type == "cpu" else (reader_device, buffers.META)
+    buffer_contrast = {
+        "buffer": buffers.contrast(with_buffer, batch, destinations),  # moves it, runs it, notes what happened
+        "plain": buffers.contrast(plain_mask, batch, destinations),
+    }
+    _b, _p = buffer_contrast["buffer"], buffer_contrast["plain"]
     _mark = {True: "✓", False: "✗"}
-    _tensors = [
-        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
-        for _name in mask_facts.saved
+    _rows = [
+        "| | `register_buffer` | plain attribute |",
+        "| :-- | :-- | :-- |",
+        f"| `mask` in `state_dict()` | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
+        f"| `mask` in `parameters()` | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
+        f"| `parameters()` | {', '.join(_b.parameters)} | {', '.join(_p.parameters)} |",
     ]
-    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
+        _rows.append(f"| after `.to({_mb.device})`: `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
+        _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+    _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
+    _meta_b, _meta_p = _b.moves[-1], _p.moves[-1]
+    if _gpu and _gpu[0][1].error:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU the plain version fails, with PyTorch's own words: `{_gpu[0][1].error}`. Its mask stayed on the CPU while the weights and the scores went to `{_gpu[0][1].weight_device}`."), kind="danger")
+    elif _gpu:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
+    else:
+        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On it, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
+    _meta_words = (
+        "On `meta` the forward pass ran for both versions, although the plain mask stayed on the CPU: meta tensors have no data, and `masked_fill_` does not compare devices there. So `meta` shows *where* each mask went, not the failure."
+        if not (_meta_b.error or _meta_p.error)
+        else f"On `meta` the plain version's forward pass failed: `{_meta_p.error}`."
+    )
     mo.vstack(
         [
             mo.md(f"The best device here: **{devices.describe(reader_device)}**"),
-            mo.md("\n".join(["| tensor | in `state_dict()` | in `parameters()` | updated by the optimizer |", "| :-- | :-: | :-: | :-: |", *_tensors])),
-            mo.md("\n".join(["| after | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+            mo.md("\n".join(_rows)),
+            _verdict,
+            mo.md(_meta_words),
+            mo.md(
+                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). "
+                "What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
+            ),
         ]
     )
-    return
+    return (buffer_contrast,)
 
 
 @app.cell(hide_code=True)

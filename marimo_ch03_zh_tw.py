@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: c362fd790e9310fde8f5f9b0f8b4c0c7fa81c4b252ec965c445ef219abcf7d5f
+# content-sha256: 7c2a6fc2ac6fe4a306a3812e37e3b7db16cf41b8315ba695c804ada78c724116
 
 import marimo
 
@@ -878,41 +878,78 @@ def causal_class(attention, inputs, printout, seeded, torch):
 
 
 @app.cell(hide_code=True)
-def buffer_intro(mo):
-    mo.md(r"""
-    #### 為什麼遮罩是緩衝區
+def buffer_intro(buffers, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Why the mask is a buffer
 
-    `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存遮罩，而不是把它當成一般的屬性。緩衝區（buffer）和參數一樣屬於模組，差別只有一個：沒有人訓練它。由此得出三件事，下面的儲存格會在一個新建立的模組上逐一檢查：
-
-    * `state_dict()` 裡有它，所以儲存下來的模型會帶著自己的遮罩；
-    * `module.to(device)` 會把它和權重一起搬走，所以不會發生分數在 GPU 上、遮罩卻留在 CPU 上的情況（PyTorch 不肯把兩個裝置上的張量拿來一起計算）；
-    * `parameters()` 不會列出它，所以最佳化器（optimizer）永遠看不到它。
-
-    模組先搬到這臺機器上最好的裝置：NVIDIA GPU（CUDA）、Apple GPU（MPS），否則就是 CPU，也就是它原本所在的地方。接著再搬到 PyTorch 的 `meta` 裝置，每臺機器都有它：上面的張量只有形狀，沒有資料。
-    """)
+            `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`. What would go
+            wrong with a plain attribute, `self.mask = ...`? Here is that version, otherwise the same
+            class:
+            """),
+            mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask)),
+            mo.md(r"""
+            The cell below builds both from the same seed and moves each to another device with
+            `.to(...)`: to this machine's GPU if it has one (CUDA, or Apple's MPS), and to PyTorch's
+            `meta` device, which every machine has (its tensors have a shape and no data). Then it
+            runs both on the chapter's batch.
+            """),
+        ]
+    )
     return
 
 
 @app.cell
-def buffer_facts(attention, buffers, devices, mo, seeded):
+def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     with seeded(123):
-        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # 新建立的模組：上面的 ca 留在原地
+        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # self.register_buffer("mask", ...)
+    with seeded(123):
+        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # self.mask = ...
     reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
-    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    destinations = (buffers.META,) if reader_device.type == "cpu" else (reader_device, buffers.META)
+    buffer_contrast = {
+        "buffer": buffers.contrast(with_buffer, batch, destinations),  # moves it, runs it, notes what happened
+        "plain": buffers.contrast(plain_mask, batch, destinations),
+    }
+    _b, _p = buffer_contrast["buffer"], buffer_contrast["plain"]
     _mark = {True: "✓", False: "✗"}
-    _tensors = [
-        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
-        for _name in mask_facts.saved
+    _rows = [
+        "| | `register_buffer` | plain attribute |",
+        "| :-- | :-- | :-- |",
+        f"| `mask` in `state_dict()` | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
+        f"| `mask` in `parameters()` | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
+        f"| `parameters()` | {', '.join(_b.parameters)} | {', '.join(_p.parameters)} |",
     ]
-    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
+        _rows.append(f"| after `.to({_mb.device})`: `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
+        _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+    _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
+    _meta_b, _meta_p = _b.moves[-1], _p.moves[-1]
+    if _gpu and _gpu[0][1].error:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU the plain version fails, with PyTorch's own words: `{_gpu[0][1].error}`. Its mask stayed on the CPU while the weights and the scores went to `{_gpu[0][1].weight_device}`."), kind="danger")
+    elif _gpu:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
+    else:
+        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On it, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
+    _meta_words = (
+        "On `meta` the forward pass ran for both versions, although the plain mask stayed on the CPU: meta tensors have no data, and `masked_fill_` does not compare devices there. So `meta` shows *where* each mask went, not the failure."
+        if not (_meta_b.error or _meta_p.error)
+        else f"On `meta` the plain version's forward pass failed: `{_meta_p.error}`."
+    )
     mo.vstack(
         [
             mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device)}**"),
-            mo.md("\n".join(["| 張量 | 在 `state_dict()` 中 | 在 `parameters()` 中 | 由最佳化器更新 |", "| :-- | :-: | :-: | :-: |", *_tensors])),
-            mo.md("\n".join(["| 執行後 | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+            mo.md("\n".join(_rows)),
+            _verdict,
+            mo.md(_meta_words),
+            mo.md(
+                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). "
+                "What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
+            ),
         ]
     )
-    return
+    return (buffer_contrast,)
 
 
 @app.cell(hide_code=True)
