@@ -488,9 +488,7 @@ def scaling_demo(mo, scaling):
                 }
             ),
             mo.md(
-                f"Measured here: at $d_k = 128$ the scores spread by **{_big.raw_std:.1f}** ($\\sqrt{{128}} \\approx 11.3$), divided by $\\sqrt{{d_k}}$ by **{_big.scaled_std:.2f}**. "
-                f"Without the divisor the largest weight averages **{_big.raw_top:.2f}** and the gradient has shrunk to **{_big.raw_gradient:.2f}** "
-                f"(at $d_k = 2$: {_small.raw_top:.2f} and {_small.raw_gradient:.2f}); with it they stay near **{_big.scaled_top:.2f}** and **{_big.scaled_gradient:.2f}** at every $d_k$."
+                f"Measured here: at $d_k = 128$ the scores spread by **{_big.raw_std:.1f}** ($\\sqrt{{128}} \\approx 11.3$), divided by $\\sqrt{{d_k}}$ by **{_big.scaled_std:.2f}**. Without the divisor the largest weight averages **{_big.raw_top:.2f}** and the gradient has shrunk to **{_big.raw_gradient:.2f}** (at $d_k = 2$: {_small.raw_top:.2f} and {_small.raw_gradient:.2f}); with it they stay near **{_big.scaled_top:.2f}** and **{_big.scaled_gradient:.2f}** at every $d_k$."
             ),
             mo.md(
                 r"In multi-head attention (3.6.2), $d_k$ is the width of *one head*, `head_dim` $= d_\text{out} / h$, not $d_\text{out}$: each head's queries and keys have `head_dim` components, and that is what `keys.shape[-1]` is after the split."
@@ -583,8 +581,7 @@ def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_lengt
     )
     _signs = "Every score is positive." if _effect.all_scores_positive else "The scores have both signs."
     mo.md(
-        f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor "
-        f"and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
+        f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
     )
     return
 
@@ -985,8 +982,7 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
             _verdict,
             mo.md(_meta_words),
             mo.md(
-                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). "
-                "What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
+                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
             ),
         ]
     )

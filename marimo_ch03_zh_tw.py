@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 7c2a6fc2ac6fe4a306a3812e37e3b7db16cf41b8315ba695c804ada78c724116
+# content-sha256: 7ad7de3f2a768c09d0aa2acb9b0d4473dc9a4bf648f45ad695a186b050d49198
 
 import marimo
 
@@ -375,11 +375,9 @@ def s3_4(diagrams, mo):
 @app.cell(hide_code=True)
 def s3_4_1(mo):
     mo.md(r"""
-    ### 3.4.1 Computing the attention weights step by step
+    ### 3.4.1 逐步計算注意力權重
 
-    As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
-    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123
-    (`with seeded(123):` is this notebook's `torch.manual_seed(123)`; a note further down says why).
+    和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣（`with seeded(123):` 就是本筆記本的 `torch.manual_seed(123)`；後面有一段說明原因）。
     """)
     return
 
@@ -413,11 +411,8 @@ def step_scores(keys, printout, query_2, torch, values):
 def seeded_note(mo):
     mo.accordion(
         {
-            "Why `with seeded(123):` instead of `torch.manual_seed(123)`?": mo.md(r"""
-            It seeds the same generator, and also holds it until the block ends. When a teacher serves
-            the notebook to a class, every student's cells run in one Python process and share that
-            generator; without the hold, another student's cell could draw numbers in the middle of
-            ours, and we would print numbers that are not the book's.
+            "為什麼寫 `with seeded(123):`，而不是 `torch.manual_seed(123)`？": mo.md(r"""
+            它為同一個亂數產生器設定種子（seed），而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們的區塊執行到一半時抽取亂數，我們印出的數字就不再是書上的數字。
             """)
         }
     )
@@ -427,53 +422,43 @@ def seeded_note(mo):
 @app.cell(hide_code=True)
 def scaling_note(mo):
     mo.md(r"""
-    **Why divide by $\sqrt{d_k}$?** Take a query $q$ and a key $k$ whose $d_k$ components are
-    independent, with mean 0 and variance 1. Their dot product $q \cdot k = \sum_{m=1}^{d_k} q_m k_m$
-    is a sum of $d_k$ such products, each with mean 0 and variance 1, so its *variance* is $d_k$ and
-    its spread (standard deviation) is $\sqrt{d_k}$. Softmax turns spread into certainty: scores far
-    apart give one key nearly all the weight, and a nearly one-hot softmax passes almost no
-    gradient back, so training learns slowly. Dividing by $\sqrt{d_k}$ brings the spread back to 1
-    for every $d_k$; dividing by $d_k$ would shrink it to $1/\sqrt{d_k}$ and flatten every row.
+    **為什麼要除以 $\sqrt{d_k}$？** 取一個查詢 $q$ 和一個鍵 $k$，它們的 $d_k$ 個分量彼此獨立，平均值為 0、變異數（variance）為 1。兩者的點積 $q \cdot k = \sum_{m=1}^{d_k} q_m k_m$ 是 $d_k$ 個這樣的乘積之和，每個乘積的平均值為 0、變異數為 1，所以點積的*變異數*是 $d_k$，分散程度（標準差，standard deviation）是 $\sqrt{d_k}$。softmax 會把分散變成確定：分數彼此差得遠時，幾乎所有權重都落在同一個鍵上；而接近 one-hot 的 softmax 幾乎傳不回梯度（gradient），訓練就學得很慢。除以 $\sqrt{d_k}$ 能讓分散程度在任何 $d_k$ 下都回到 1；若除以 $d_k$，分散程度會縮成 $1/\sqrt{d_k}$，每一列都被壓平。
 
-    The charts below draw such vectors (400 queries, each against 16 keys, for every $d_k$) and
-    measure the spread of the scores, the mean largest of the 16 weights (1 would be one-hot), and
-    the size of the softmax's gradient (the norm of its Jacobian, 0 for a one-hot row).
+    下面的圖抽出這樣的向量（每個 $d_k$ 取 400 個查詢，各自對上 16 個鍵），量出分數的分散程度、16 個權重中最大者的平均值（1 代表 one-hot），以及 softmax 梯度的大小（它的 Jacobian 矩陣的範數，one-hot 的列為 0）。
     """)
     return
 
 
 @app.cell(hide_code=True)
 def scaling_import():
-    from shared import scaling  # the sqrt(d_k) demo (imported here, not in setup: it is used only in 3.4.1)
+    from shared import scaling  # sqrt(d_k) 的示範（在這裡匯入，而不是在 setup：只有 3.4.1 用到它）
 
     return (scaling,)
 
 
 @app.cell(hide_code=True)
 def scaling_demo(mo, scaling):
-    _spreads = scaling.spread_demo()  # seeded random vectors, mean 0 and variance 1
+    _spreads = scaling.spread_demo()  # 設定種子的隨機向量，平均值 0、變異數 1
     _big, _small = scaling.at(_spreads, 128), scaling.at(_spreads, 2)
     mo.vstack(
         [
             scaling.spread_figure(
                 {
-                    "spread": "spread of the scores",
-                    "top": "mean largest weight",
-                    "gradient": "softmax gradient size",
+                    "spread": "分數的分散程度",
+                    "top": "最大權重的平均值",
+                    "gradient": "softmax 梯度的大小",
                     "raw": "q·k",
                     "scaled": "q·k / √d_k",
                     "over_d_k": "q·k / d_k",
                     "d_k": "d_k",
-                    "alt": "Spread of q·k, largest softmax weight and gradient size against d_k, with and without dividing by √d_k",
+                    "alt": "q·k 的分散程度、softmax 的最大權重與梯度大小隨 d_k 的變化，分別為除以與不除以 √d_k",
                 }
             ),
             mo.md(
-                f"Measured here: at $d_k = 128$ the scores spread by **{_big.raw_std:.1f}** ($\\sqrt{{128}} \\approx 11.3$), divided by $\\sqrt{{d_k}}$ by **{_big.scaled_std:.2f}**. "
-                f"Without the divisor the largest weight averages **{_big.raw_top:.2f}** and the gradient has shrunk to **{_big.raw_gradient:.2f}** "
-                f"(at $d_k = 2$: {_small.raw_top:.2f} and {_small.raw_gradient:.2f}); with it they stay near **{_big.scaled_top:.2f}** and **{_big.scaled_gradient:.2f}** at every $d_k$."
+                f"這裡量到的結果：在 $d_k = 128$ 時，分數的分散程度是 **{_big.raw_std:.1f}**（$\\sqrt{{128}} \\approx 11.3$），除以 $\\sqrt{{d_k}}$ 後是 **{_big.scaled_std:.2f}**。不除的話，最大權重的平均值是 **{_big.raw_top:.2f}**，梯度縮小到 **{_big.raw_gradient:.2f}**（$d_k = 2$ 時分別是 {_small.raw_top:.2f} 和 {_small.raw_gradient:.2f}）；除了以後，兩者在每個 $d_k$ 下都維持在 **{_big.scaled_top:.2f}** 和 **{_big.scaled_gradient:.2f}** 附近。"
             ),
             mo.md(
-                r"In multi-head attention (3.6.2), $d_k$ is the width of *one head*, `head_dim` $= d_\text{out} / h$, not $d_\text{out}$: each head's queries and keys have `head_dim` components, and that is what `keys.shape[-1]` is after the split."
+                r"在多頭注意力（3.6.2）中，$d_k$ 是*單一個頭*的寬度 `head_dim` $= d_\text{out} / h$，而不是 $d_\text{out}$：每個頭的查詢和鍵有 `head_dim` 個分量，分頭之後的 `keys.shape[-1]` 就是它。"
             ),
         ]
     )
@@ -483,14 +468,7 @@ def scaling_demo(mo, scaling):
 @app.cell(hide_code=True)
 def scaling_modules(mo):
     mo.md(r"""
-    **The chapter's modules.** Below, the same switch inside `SelfAttention_v1` and
-    `SelfAttention_v2` on our six tokens ($d_\text{in} = 3$). The book's uniform $[0, 1)$ weights
-    are not the case above: every weight and every input is positive, so every query, key and
-    score is positive, and all of them grow with $d_k$ together. Every query then gives its largest
-    weight to the same key, and dividing by $\sqrt{d_k}$ slows the sharpening down without stopping
-    it. `nn.Linear`'s initialisation draws small weights of both signs (within
-    $\pm 1/\sqrt{d_\text{in}}$); with the divisor every row stays close to an even spread. The
-    sentence under the plots says what the current setting shows.
+    **本章的模組。** 下面是同一個開關放在 `SelfAttention_v1` 和 `SelfAttention_v2` 裡，作用在我們的六個詞元上（$d_\text{in} = 3$）。書中 $[0, 1)$ 均勻分布的權重並不是上面的情形：每個權重、每個輸入都是正數，所以每個查詢、鍵和分數都是正數，而且全都隨 $d_k$ 一起變大。於是每個查詢都把最大的權重給同一個鍵；除以 $\sqrt{d_k}$ 只能讓權重變尖的速度慢下來，卻擋不住。`nn.Linear` 的初始化抽出有正有負的小權重（介於 $\pm 1/\sqrt{d_\text{in}}$ 之間）；除以 $\sqrt{d_k}$ 時，每一列都很接近平均分配。圖下方的句子說明目前設定下看到的情形。
     """)
     return
 
@@ -557,14 +535,13 @@ def trainable_plot(
 def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
     _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
     _agree = (
-        f"All {_effect.num_tokens} queries give their largest weight to the same key, “{TOKENS[_effect.shared_top_key]}”."
+        f"全部 {_effect.num_tokens} 個查詢都把最大的權重給同一個鍵：「{TOKENS[_effect.shared_top_key]}」。"
         if _effect.shared_top_key is not None
-        else "The queries do not all give their largest weight to the same key."
+        else "各個查詢給最大權重的鍵並不都相同。"
     )
-    _signs = "Every score is positive." if _effect.all_scores_positive else "The scores have both signs."
+    _signs = "每個分數都是正數。" if _effect.all_scores_positive else "分數有正有負。"
     mo.md(
-        f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor "
-        f"and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
+        f"這裡 $d_k = {_effect.d_k}$：{_agree}{_signs}最大權重的平均值，除以 √d_k 時是 **{_effect.scaled_top:.2f}**，不除時是 **{_effect.raw_top:.2f}**（平均分配給 {_effect.num_tokens} 個詞元時是 {1 / _effect.num_tokens:.2f}）。"
     )
     return
 
@@ -574,11 +551,9 @@ def s3_4_2(attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
-            ### 3.4.2 Implementing a compact self-attention Python class
+            ### 3.4.2 實作精簡的自注意力 Python 類別
 
-            The same steps for all tokens at once, packed into a PyTorch module. This is the code that
-            runs (shown from `shared/attention.py`), and only the chapter's steps: the plots read the
-            weights from outside, by watching this `forward` run (`forward_with_weights`).
+            把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`），而且只有本章的步驟：圖表是從外面讀取權重的，做法是觀察這個 `forward` 的執行過程（`forward_with_weights`）。
 
             """),
             mo.md(printout.source_markdown(attention.SelfAttention_v1)),
@@ -788,17 +763,12 @@ def diagonal_trap_caption(mo):
 @app.cell(hide_code=True)
 def s3_5_2(mo):
     mo.md(r"""
-    ### 3.5.2 Masking additional attention weights with dropout
+    ### 3.5.2 用 dropout 遮蔽額外的注意力權重
 
-    **Dropout** randomly zeroes a fraction $p$ of the attention weights during training, so the
-    model cannot lean on a few particular connections (a guard against overfitting). To keep the
-    expected total unchanged, the weights that survive are multiplied by $1/(1-p)$. At
-    inference time (`model.eval()`) dropout does nothing.
+    **Dropout** 在訓練時，隨機把比例為 $p$ 的注意力權重設為零，讓模型不能只依賴少數幾條特定的連結，有助於降低過度擬合（overfitting）的風險。為了讓總和的期望值不變，留下來的權重會乘上
+    $1/(1-p)$。推論（inference）時要先呼叫 `model.eval()`，此時 dropout 完全不起作用。
 
-    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2.
-    Which entries are dropped comes from the random generator, and the book warns that the same
-    seed can give a different pattern on another operating system or PyTorch build; if yours
-    differs from the page, the rule still holds.
+    對全是 1 的矩陣取 $p = 0.5$，大約一半的元素會變成 0，其餘的變成 2。哪些元素被丟掉由亂數產生器決定；書中也提醒，同一個種子在別的作業系統或 PyTorch 版本上可能得到不同的樣式。如果你的結果和書上不同，規則依然成立。
     """)
     return
 
@@ -882,18 +852,13 @@ def buffer_intro(buffers, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
-            #### Why the mask is a buffer
+            #### 為什麼遮罩是緩衝區（buffer）
 
-            `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`. What would go
-            wrong with a plain attribute, `self.mask = ...`? Here is that version, otherwise the same
-            class:
+            `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存它的遮罩。如果改成普通的屬性 `self.mask = ...`，會出什麼問題？下面就是這個版本，其餘和原本的類別完全相同：
             """),
             mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask)),
             mo.md(r"""
-            The cell below builds both from the same seed and moves each to another device with
-            `.to(...)`: to this machine's GPU if it has one (CUDA, or Apple's MPS), and to PyTorch's
-            `meta` device, which every machine has (its tensors have a shape and no data). Then it
-            runs both on the chapter's batch.
+            下面的儲存格用同一個種子建立這兩個版本，再用 `.to(...)` 把它們各自搬到另一個裝置：如果這臺電腦有 GPU（CUDA 或 Apple 的 MPS），就搬到 GPU；另外也搬到 PyTorch 的 `meta` 裝置，每臺電腦都有它（它的張量只有形狀，沒有資料）。接著在本章的批次上執行兩者。
             """),
         ]
     )
@@ -903,39 +868,39 @@ def buffer_intro(buffers, mo, printout):
 @app.cell
 def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     with seeded(123):
-        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # self.register_buffer("mask", ...)
+        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # 遮罩登記為緩衝區：self.register_buffer("mask", ...)
     with seeded(123):
-        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # self.mask = ...
+        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # 遮罩改為普通屬性：self.mask = ...
     reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
     destinations = (buffers.META,) if reader_device.type == "cpu" else (reader_device, buffers.META)
     buffer_contrast = {
-        "buffer": buffers.contrast(with_buffer, batch, destinations),  # moves it, runs it, notes what happened
+        "buffer": buffers.contrast(with_buffer, batch, destinations),  # 搬移它、執行它，記下發生了什麼
         "plain": buffers.contrast(plain_mask, batch, destinations),
     }
     _b, _p = buffer_contrast["buffer"], buffer_contrast["plain"]
     _mark = {True: "✓", False: "✗"}
     _rows = [
-        "| | `register_buffer` | plain attribute |",
+        "| | `register_buffer` | 普通屬性 |",
         "| :-- | :-- | :-- |",
-        f"| `mask` in `state_dict()` | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
-        f"| `mask` in `parameters()` | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
+        f"| `mask` 在 `state_dict()` 裡 | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
+        f"| `mask` 在 `parameters()` 裡 | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
         f"| `parameters()` | {', '.join(_b.parameters)} | {', '.join(_p.parameters)} |",
     ]
     for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
-        _rows.append(f"| after `.to({_mb.device})`: `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
-        _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+        _rows.append(f"| `.to({_mb.device})` 之後的 `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
+        _rows.append(f"| `.to({_mb.device})` 之後的前向傳遞 | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
     _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
     _meta_b, _meta_p = _b.moves[-1], _p.moves[-1]
     if _gpu and _gpu[0][1].error:
-        _verdict = mo.callout(mo.md(f"On this machine's GPU the plain version fails, with PyTorch's own words: `{_gpu[0][1].error}`. Its mask stayed on the CPU while the weights and the scores went to `{_gpu[0][1].weight_device}`."), kind="danger")
+        _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，普通屬性的版本失敗了，PyTorch 的原話是：`{_gpu[0][1].error}`。它的遮罩留在 CPU 上，權重和分數卻到了 `{_gpu[0][1].weight_device}`。"), kind="danger")
     elif _gpu:
-        _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
+        _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，兩個版本都執行成功。普通屬性的遮罩仍然留在 `{_gpu[0][1].mask_device}`。"), kind="warn")
     else:
-        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On it, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
+        _verdict = mo.callout(mo.md("這臺電腦沒有 GPU，所以這裡不會有任何失敗。在有 GPU 的電腦上，普通屬性版本的前向傳遞會把 GPU 上的分數和留在 CPU 上的遮罩放在一起運算，而 PyTorch 會拒絕。"), kind="neutral")
     _meta_words = (
-        "On `meta` the forward pass ran for both versions, although the plain mask stayed on the CPU: meta tensors have no data, and `masked_fill_` does not compare devices there. So `meta` shows *where* each mask went, not the failure."
+        "在 `meta` 上，兩個版本的前向傳遞都執行了，即使普通屬性的遮罩留在 CPU 上：meta 張量沒有資料，`masked_fill_` 在那裡也不比較裝置。所以 `meta` 顯示的是每個遮罩*去了哪裡*，而不是失敗。"
         if not (_meta_b.error or _meta_p.error)
-        else f"On `meta` the plain version's forward pass failed: `{_meta_p.error}`."
+        else f"在 `meta` 上，普通屬性版本的前向傳遞失敗了：`{_meta_p.error}`。"
     )
     mo.vstack(
         [
@@ -944,8 +909,7 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
             _verdict,
             mo.md(_meta_words),
             mo.md(
-                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). "
-                "What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
+                "兩個遮罩都不在 `parameters()` 裡，所以任何最佳化器都不會更新它們：*永遠不被最佳化*，是緩衝區和參數（那三個權重）的差別。緩衝區比普通屬性多出來的，是表中其餘各列：`state_dict()` 會儲存它，`.to(...)` 會把它和權重一起搬走。"
             ),
         ]
     )
@@ -1050,32 +1014,15 @@ def mha_numbers(attention, batch, printout, seeded):
 @app.cell(hide_code=True)
 def head_split_intro(mo):
     mo.md(r"""
-    #### The head split, step by step
+    #### 逐步看懂分頭
 
-    Where does each head's share of $d_\text{out}$ go? The figure below replays the `forward` of
-    `MultiHeadAttention` on the chapter's batch (two copies of our six tokens, $d_\text{in} = 3$)
-    with a real module's weights, one row per line of code. On the left: the line, then the shape,
-    `stride()` and `is_contiguous()` of the tensor it gave, all read from that tensor. On the right:
-    the tensor itself, for the first sequence of the batch.
+    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
 
-    One rule draws every tensor: the first axis after the batch becomes panels side by side, the
-    last two are each panel's rows and columns. So $(T, h, d_\text{head})$ is $T$ panels, one per
-    token (its number above), each with a row per head; $(h, T, d_\text{head})$ is $h$ panels,
-    one per head, each with a row per token. A number's colour is the head it belongs to, its
-    shade its size, and the small numbers left of the rows are the tokens the rows came from.
+    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。所以 $(T, h, d_\text{head})$ 是 $T$ 個面板，每個詞元一個（編號在上方），每個頭佔一列；$(h, T, d_\text{head})$ 是 $h$ 個面板，每個頭一個，每個詞元佔一列。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
 
-    Under every tensor, two thin strips hold the same numbers in one line, coloured by head:
-    **memory** is the block of numbers in the order it lies in memory, **read** is the order the
-    tensor's shape reads them (panel after panel, row after row). When the two differ, the second
-    label turns red.
+    每個張量下方有兩條細帶，把同樣的數字排成一行，按頭上色：**記憶體**是這塊數字在記憶體中的排列順序，**讀取**是張量的形狀讀取它們的順序（一個面板接一個面板，一列接一列）。兩者不同時，第二條的標籤會變成紅色。
 
-    Follow the colours. `view` cuts each token's row of $d_\text{out}$ numbers into $h$ pieces of
-    $d_\text{head} = d_\text{out} / h$. `transpose(1, 2)` gathers each head's pieces into a
-    $(T, d_\text{head})$ matrix of its own, so one batched `@` computes every head's $(T, T)$
-    scores; its memory strip does not change at all, only the reading order does. On the way back,
-    `transpose(1, 2)` and `contiguous().view` put the heads side by side again, each in the columns
-    it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads, a wider model, and the wrong
-    reshape.
+    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數；它的記憶體細帶完全沒變，變的只有讀取順序。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
     """)
     return
 
@@ -1105,9 +1052,9 @@ def head_split_words():
         "merged": "各個頭再次並排，各自回到自己的行",
         "output": "out_proj 混合各個頭",
         "view_fails": "沒有 contiguous()，view 會失敗：",
-        "view_works": "view would work here even without contiguous(): with one head, or one number per head, the axes it joins still step through memory evenly",
-        "memory": "memory",
-        "reading": "read",
+        "view_works": "這裡即使沒有 contiguous()，view 也能成功：只有一個頭，或每個頭只有一個數字時，要合併的軸在記憶體中仍以固定的步幅前進",
+        "memory": "記憶體",
+        "reading": "讀取",
         "difference": "與 MultiHeadAttention 的最大差異：",
         "rows": "列左邊的小數字是那一列來自的詞元：",
         "batch": "（批次中兩個序列的第一個）",
@@ -1134,33 +1081,13 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
 @app.cell(hide_code=True)
 def contiguous_note(mo):
     mo.md(r"""
-    **Why `contiguous()`?** A tensor is a block of memory plus its *strides*: how many numbers to
-    skip for one step along each axis. `view` never moves a number; it gives the same block new
-    strides. `transpose(1, 2)` does not move numbers either: it swaps two strides (the memory strip
-    stays the same), and `is_contiguous()` turns False (red in the figure).
+    **為什麼需要 `contiguous()`？** 張量是一塊記憶體，加上它的步幅（strides）：沿著每個軸走一步，要跳過多少個數字。`view` 從不搬動任何數字，它只是給同一塊記憶體新的步幅。`transpose(1, 2)` 也不搬動數字：它只交換兩個步幅（記憶體細帶保持不變），於是 `is_contiguous()`（記憶體是否連續，contiguous）變成 False（圖中以紅色標出）。
 
-    The precise rule: `view` can join neighbouring axes into one only if their strides are
-    *compatible*, that is, if each joined axis's stride equals the size times the stride of the
-    axis after it, so one fixed step walks through all of them (axes of length 1 do not count: they
-    are never stepped along). Back at $(b, T, h, d_\text{head})$ the head axis has stride
-    $T \cdot d_\text{head}$ while the $d_\text{head}$ axis after it holds $d_\text{head}$ numbers
-    of stride 1: unless $T = 1$ these differ, and `view(b, T, d_out)` refuses with the error the
-    figure prints. `contiguous()` copies the numbers into a new block in reading order (the memory
-    strip now matches the read strip), and then `view` can join each token's heads. (`reshape` does
-    both steps, and copies only when it must.)
+    精確的規則是：`view` 只有在相鄰幾個軸的步幅*相容*時，才能把它們合併成一個軸；也就是每個被合併的軸，步幅都等於下一個軸的大小乘上那個軸的步幅，這樣用一個固定的步幅就能走遍它們（長度為 1 的軸不算：從來不會沿著它走）。回到 $(b, T, h, d_\text{head})$ 時，頭這個軸的步幅是 $T \cdot d_\text{head}$，而它後面的 $d_\text{head}$ 軸有 $d_\text{head}$ 個數字、步幅為 1：除非 $T = 1$，兩者並不相等，所以 `view(b, T, d_out)` 拒絕執行，錯誤訊息就寫在圖中。`contiguous()` 把數字照讀取的順序複製到一塊新的記憶體（記憶體細帶現在和讀取細帶一致），之後 `view` 就能把每個詞元的各個頭接起來。（`reshape` 兩步都做，而且只在必要時才複製。）
 
-    With one head, or one number per head ($h = d_\text{out}$), one of the two joined axes has
-    length 1, so the rule holds and `view` works without `contiguous()`, although
-    `is_contiguous()` says False there: try 12 heads at width 12. Being contiguous is enough for
-    `view`, not necessary.
+    只有一個頭，或每個頭只有一個數字（$h = d_\text{out}$）時，要合併的兩個軸之一長度為 1，規則成立，`view` 不需要 `contiguous()` 也能成功，雖然那裡的 `is_contiguous()` 是 False：試試寬度 12、12 個頭。記憶體連續對 `view` 來說是充分條件，不是必要條件。
 
-    **The wrong reshape.** Switch it on, and the code calls `view(b, h, T, d_head)` straight away.
-    The shapes are right and nothing fails, but the result is wrong. `view` cuts the memory in
-    order, so the first "head" gets the first $T \cdot d_\text{head}$ numbers: pieces of the first
-    tokens, from every head (see its mixed colours and repeated token numbers). Attention then
-    mixes pieces that were never meant to meet, and the output no longer matches
-    `MultiHeadAttention`: the last row prints the largest difference. With one head the two
-    reshapes happen to agree.
+    **錯誤的 reshape。** 把開關切到開啟，程式碼就會直接呼叫 `view(b, h, T, d_head)`。形狀都對，也不會出錯，結果卻是錯的。`view` 依序切開記憶體，所以第一個「頭」拿到最前面的 $T \cdot d_\text{head}$ 個數字：前幾個詞元的片段，而且來自每一個頭（看它混雜的顏色和重複的詞元編號）。接著注意力會把本來不該碰在一起的片段混在一起，輸出就不再和 `MultiHeadAttention` 相符：圖的最後一列會顯示最大差異。只有一個頭時，兩種 reshape 剛好一致。
     """)
     return
 
