@@ -574,11 +574,12 @@ def trainable_plot(
 @app.cell(hide_code=True)
 def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
     _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
-    _agree = (
-        f"All {_effect.num_tokens} queries give their largest weight to the same key, “{TOKENS[_effect.shared_top_key]}”."
-        if _effect.shared_top_key is not None
-        else "The queries do not all give their largest weight to the same key."
-    )
+    if _effect.num_tokens == 1:
+        _agree = "With one token, its only key takes all the weight."
+    elif _effect.shared_top_key is not None:
+        _agree = f"All {_effect.num_tokens} queries give their largest weight to the same key, “{TOKENS[_effect.shared_top_key]}”."
+    else:
+        _agree = "The queries do not all give their largest weight to the same key."
     _signs = "Every score is positive." if _effect.all_scores_positive else "The scores have both signs."
     mo.md(
         f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
@@ -969,7 +970,7 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     elif _gpu:
         _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
     else:
-        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On it, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
+        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On a GPU, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
     _meta_words = (
         "On `meta` the forward pass ran for both versions, although the plain mask stayed on the CPU: meta tensors have no data, and `masked_fill_` does not compare devices there. So `meta` shows *where* each mask went, not the failure."
         if not (_meta_b.error or _meta_p.error)

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 7ad7de3f2a768c09d0aa2acb9b0d4473dc9a4bf648f45ad695a186b050d49198
+# content-sha256: 1999e84a690b3a12ea77615199a8b60555df23e78b2f6318ceddf0085ed9320e
 
 import marimo
 
@@ -468,7 +468,7 @@ def scaling_demo(mo, scaling):
 @app.cell(hide_code=True)
 def scaling_modules(mo):
     mo.md(r"""
-    **本章的模組。** 下面是同一個開關放在 `SelfAttention_v1` 和 `SelfAttention_v2` 裡，作用在我們的六個詞元上（$d_\text{in} = 3$）。書中 $[0, 1)$ 均勻分布的權重並不是上面的情形：每個權重、每個輸入都是正數，所以每個查詢、鍵和分數都是正數，而且全都隨 $d_k$ 一起變大。於是每個查詢都把最大的權重給同一個鍵；除以 $\sqrt{d_k}$ 只能讓權重變尖的速度慢下來，卻擋不住。`nn.Linear` 的初始化抽出有正有負的小權重（介於 $\pm 1/\sqrt{d_\text{in}}$ 之間）；除以 $\sqrt{d_k}$ 時，每一列都很接近平均分配。圖下方的句子說明目前設定下看到的情形。
+    **本章的模組。** 下面是同一個開關放在 `SelfAttention_v1` 和 `SelfAttention_v2` 裡，作用在我們的六個詞元上（$d_\text{in} = 3$）。書中 $[0, 1)$ 均勻分佈的權重並不是上面的情形：每個權重、每個輸入都是正數，所以每個查詢、鍵和分數都是正數，而且全都隨 $d_k$ 一起變大。於是每個查詢都把最大的權重給同一個鍵；除以 $\sqrt{d_k}$ 只能讓權重變尖的速度慢下來，卻擋不住。`nn.Linear` 的初始化抽出有正有負的小權重（介於 $\pm 1/\sqrt{d_\text{in}}$ 之間）；除以 $\sqrt{d_k}$ 時，每一列都很接近平均分配。圖下方的句子說明目前設定下看到的情形。
     """)
     return
 
@@ -534,11 +534,12 @@ def trainable_plot(
 @app.cell(hide_code=True)
 def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
     _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
-    _agree = (
-        f"全部 {_effect.num_tokens} 個查詢都把最大的權重給同一個鍵：「{TOKENS[_effect.shared_top_key]}」。"
-        if _effect.shared_top_key is not None
-        else "各個查詢給最大權重的鍵並不都相同。"
-    )
+    if _effect.num_tokens == 1:
+        _agree = "只有一個詞元時，它唯一的鍵拿走全部的權重。"
+    elif _effect.shared_top_key is not None:
+        _agree = f"全部 {_effect.num_tokens} 個查詢都把最大的權重給同一個鍵：「{TOKENS[_effect.shared_top_key]}」。"
+    else:
+        _agree = "各個查詢給最大權重的鍵並不都相同。"
     _signs = "每個分數都是正數。" if _effect.all_scores_positive else "分數有正有負。"
     mo.md(
         f"這裡 $d_k = {_effect.d_k}$：{_agree}{_signs}最大權重的平均值，除以 √d_k 時是 **{_effect.scaled_top:.2f}**，不除時是 **{_effect.raw_top:.2f}**（平均分配給 {_effect.num_tokens} 個詞元時是 {1 / _effect.num_tokens:.2f}）。"
@@ -896,7 +897,7 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     elif _gpu:
         _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，兩個版本都執行成功。普通屬性的遮罩仍然留在 `{_gpu[0][1].mask_device}`。"), kind="warn")
     else:
-        _verdict = mo.callout(mo.md("這臺電腦沒有 GPU，所以這裡不會有任何失敗。在有 GPU 的電腦上，普通屬性版本的前向傳遞會把 GPU 上的分數和留在 CPU 上的遮罩放在一起運算，而 PyTorch 會拒絕。"), kind="neutral")
+        _verdict = mo.callout(mo.md("這臺電腦沒有 GPU，所以這裡不會有任何失敗。在 GPU 上，普通屬性版本的前向傳遞會把 GPU 上的分數和留在 CPU 上的遮罩放在一起運算，而 PyTorch 會拒絕。"), kind="neutral")
     _meta_words = (
         "在 `meta` 上，兩個版本的前向傳遞都執行了，即使普通屬性的遮罩留在 CPU 上：meta 張量沒有資料，`masked_fill_` 在那裡也不比較裝置。所以 `meta` 顯示的是每個遮罩*去了哪裡*，而不是失敗。"
         if not (_meta_b.error or _meta_p.error)

@@ -103,7 +103,7 @@ def build_wrapper(size: Size) -> nn.Module:
 
 def build_torch_mha(mha: MultiHeadAttention) -> nn.MultiheadAttention | None:
     """``torch.nn.MultiheadAttention`` holding ``mha``'s weights; None when the widths differ."""
-    if mha.d_in != mha.d_out:
+    if mha.W_query.in_features != mha.d_out:
         return None
     qkv_bias = mha.W_query.bias is not None
     ref = nn.MultiheadAttention(mha.d_out, mha.num_heads, dropout=0.0, bias=True, batch_first=True)

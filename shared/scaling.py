@@ -178,7 +178,7 @@ class ModuleEffect:
     num_tokens: int
     scaled_top: float  # mean over queries of the largest weight, with the divisor
     raw_top: float  # the same without it
-    shared_top_key: int | None  # the key every query weights most, if they all agree; else None
+    shared_top_key: int | None  # the key every query weights most, if they all agree (one token: its own); else None
     all_scores_positive: bool
 
 
@@ -190,7 +190,7 @@ def module_effect(num_tokens: int, d_k: int, init: str) -> ModuleEffect:
     scaled = explore_trainable(num_tokens, d_k, init=init, scaled=True)
     raw = explore_trainable(num_tokens, d_k, init=init, scaled=False)
     tops = scaled.weights[0].argmax(dim=-1)  # (T,): each query's most-weighted key
-    shared = int(tops[0]) if bool((tops == tops[0]).all()) and num_tokens > 1 else None
+    shared = int(tops[0]) if bool((tops == tops[0]).all()) else None
     return ModuleEffect(
         init, d_k, num_tokens,
         scaled_top=float(scaled.weights[0].max(dim=-1).values.mean()),
