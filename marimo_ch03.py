@@ -931,8 +931,8 @@ def buffer_intro(buffers, mo, printout):
             mo.md(r"""
             The cell below builds both from the same seed and moves each to another device with
             `.to(...)`: to this machine's GPU if it has one (CUDA, or Apple's MPS), and to PyTorch's
-            `meta` device, which every machine has (its tensors have a shape and no data). Then it
-            runs both on the chapter's batch.
+            `meta` device, which every machine has (its tensors have a shape and no data). On a GPU it
+            also runs both on the chapter's batch.
             """),
         ]
     )
@@ -962,26 +962,21 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     ]
     for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
         _rows.append(f"| after `.to({_mb.device})`: `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
-        _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+        if _mb.device != "meta":
+            _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
     _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
-    _meta_b, _meta_p = _b.moves[-1], _p.moves[-1]
     if _gpu and _gpu[0][1].error:
         _verdict = mo.callout(mo.md(f"On this machine's GPU the plain version fails, with PyTorch's own words: `{_gpu[0][1].error}`. Its mask stayed on the CPU while the weights and the scores went to `{_gpu[0][1].weight_device}`."), kind="danger")
     elif _gpu:
         _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
     else:
         _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On a GPU, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
-    _meta_words = (
-        "On `meta` the forward pass ran for both versions, although the plain mask stayed on the CPU: meta tensors have no data, and `masked_fill_` does not compare devices there. So `meta` shows *where* each mask went, not the failure."
-        if not (_meta_b.error or _meta_p.error)
-        else f"On `meta` the plain version's forward pass failed: `{_meta_p.error}`."
-    )
     mo.vstack(
         [
             mo.md(f"The best device here: **{devices.describe(reader_device)}**"),
             mo.md("\n".join(_rows)),
             _verdict,
-            mo.md(_meta_words),
+            mo.md("On `meta` the table shows *where* each mask went: `.to(...)` moved the buffer with the weights and left the plain attribute on the CPU."),
             mo.md(
                 "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
             ),

@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 1999e84a690b3a12ea77615199a8b60555df23e78b2f6318ceddf0085ed9320e
+# content-sha256: a99b6f88ebab0b47fcc9011c6e78dc621b0b95c46e6b6624e5e4cb8fbf36534c
 
 import marimo
 
@@ -859,7 +859,7 @@ def buffer_intro(buffers, mo, printout):
             """),
             mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask)),
             mo.md(r"""
-            下面的儲存格用同一個種子建立這兩個版本，再用 `.to(...)` 把它們各自搬到另一個裝置：如果這臺電腦有 GPU（CUDA 或 Apple 的 MPS），就搬到 GPU；另外也搬到 PyTorch 的 `meta` 裝置，每臺電腦都有它（它的張量只有形狀，沒有資料）。接著在本章的批次上執行兩者。
+            下面的儲存格用同一個種子建立這兩個版本，再用 `.to(...)` 把它們各自搬到另一個裝置：如果這臺電腦有 GPU（CUDA 或 Apple 的 MPS），就搬到 GPU；另外也搬到 PyTorch 的 `meta` 裝置，每臺電腦都有它（它的張量只有形狀，沒有資料）。在 GPU 上，它還會在本章的批次上執行兩者。
             """),
         ]
     )
@@ -889,26 +889,21 @@ def buffer_facts(attention, batch, buffers, devices, mo, seeded):
     ]
     for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
         _rows.append(f"| `.to({_mb.device})` 之後的 `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
-        _rows.append(f"| `.to({_mb.device})` 之後的前向傳遞 | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+        if _mb.device != "meta":
+            _rows.append(f"| `.to({_mb.device})` 之後的前向傳遞 | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
     _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
-    _meta_b, _meta_p = _b.moves[-1], _p.moves[-1]
     if _gpu and _gpu[0][1].error:
         _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，普通屬性的版本失敗了，PyTorch 的原話是：`{_gpu[0][1].error}`。它的遮罩留在 CPU 上，權重和分數卻到了 `{_gpu[0][1].weight_device}`。"), kind="danger")
     elif _gpu:
         _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，兩個版本都執行成功。普通屬性的遮罩仍然留在 `{_gpu[0][1].mask_device}`。"), kind="warn")
     else:
         _verdict = mo.callout(mo.md("這臺電腦沒有 GPU，所以這裡不會有任何失敗。在 GPU 上，普通屬性版本的前向傳遞會把 GPU 上的分數和留在 CPU 上的遮罩放在一起運算，而 PyTorch 會拒絕。"), kind="neutral")
-    _meta_words = (
-        "在 `meta` 上，兩個版本的前向傳遞都執行了，即使普通屬性的遮罩留在 CPU 上：meta 張量沒有資料，`masked_fill_` 在那裡也不比較裝置。所以 `meta` 顯示的是每個遮罩*去了哪裡*，而不是失敗。"
-        if not (_meta_b.error or _meta_p.error)
-        else f"在 `meta` 上，普通屬性版本的前向傳遞失敗了：`{_meta_p.error}`。"
-    )
     mo.vstack(
         [
             mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device)}**"),
             mo.md("\n".join(_rows)),
             _verdict,
-            mo.md(_meta_words),
+            mo.md("在 `meta` 上，表格顯示每個遮罩*去了哪裡*：`.to(...)` 把緩衝區和權重一起搬走，普通屬性卻留在 CPU 上。"),
             mo.md(
                 "兩個遮罩都不在 `parameters()` 裡，所以任何最佳化器都不會更新它們：*永遠不被最佳化*，是緩衝區和參數（那三個權重）的差別。緩衝區比普通屬性多出來的，是表中其餘各列：`state_dict()` 會儲存它，`.to(...)` 會把它和權重一起搬走。"
             ),

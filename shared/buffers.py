@@ -7,8 +7,9 @@ optimizer never updates it. A plain tensor attribute (``self.mask = ...``) is no
 does not know it is there. :func:`contrast` moves both versions of ``CausalAttention`` to each device
 it is given and runs them, recording where each mask ended up and what the forward pass did (the real
 error, when there is one). PyTorch's ``meta`` device (tensors with a shape and no data) is a destination
-every machine has; on it the forward pass runs for both versions, since ``masked_fill_`` does not compare
-devices there, so meta shows *where* each mask went. A GPU (CUDA or Apple's MPS) shows the failure.
+every machine has, and shows *where* each mask went; the forward pass is run only on real devices (a GPU:
+CUDA or Apple's MPS), where the plain version fails. (On meta, PyTorch computes shapes through its
+Python reference ops, which import ``torch._dynamo``: too heavy for a notebook, and it proves nothing.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Move:
     device: str  # where .to() sent the module
     mask_device: str  # where its mask is afterwards
     weight_device: str  # where its first weight is afterwards
-    output: str | None  # "shape (2, 6, 2) on meta" when the forward pass ran
+    output: str | None  # "shape (2, 6, 2) on cuda:0" when the forward pass ran (not run on meta)
     error: str | None  # the first line of what PyTorch raised, when it did not
 
 
@@ -54,8 +55,8 @@ class Facts:
 
 
 def contrast(module: nn.Module, x: torch.Tensor, devices: tuple[torch.device, ...]) -> Facts:
-    """Move ``module`` to each of ``devices`` in turn (in place: pass a module of its own), run it on ``x``
-    moved there too, and record where its mask went and what the forward pass did."""
+    """Move ``module`` to each of ``devices`` in turn (in place: pass a module of its own), record where its mask
+    went, and, on every device but ``meta``, run it on ``x`` moved there too and record what happened."""
     if not isinstance(module, nn.Module) or not isinstance(getattr(module, "mask", None), torch.Tensor):
         raise TypeError(f"module must be a torch.nn.Module with a tensor attribute 'mask', got {type(module).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -73,6 +74,9 @@ def contrast(module: nn.Module, x: torch.Tensor, devices: tuple[torch.device, ..
         module.to(device)  # parameters and buffers move; a plain attribute stays where it is
         weight = next(module.parameters())
         output = error = None
+        if device.type == "meta":
+            moves.append(Move(str(device), str(module.mask.device), str(weight.device), None, None))
+            continue
         try:
             with torch.no_grad():
                 out = module(x.to(device))

@@ -148,9 +148,7 @@ def test_on_meta_the_buffer_moves_and_the_plain_mask_stays_behind():
     assert buffered.parameters == left.parameters == ("W_query.weight", "W_key.weight", "W_value.weight")
     assert (buffered.moves[0].mask_device, buffered.moves[0].weight_device) == ("meta", "meta")
     assert (left.moves[0].mask_device, left.moves[0].weight_device) == ("cpu", "meta")
-    # what the notebook says of meta: the forward pass runs for both, meta does not compare devices here
-    assert buffered.moves[0].output == left.moves[0].output == "shape (2, 6, 2) on meta"
-    assert buffered.moves[0].error is None and left.moves[0].error is None
+    assert buffered.moves[0].output is None and left.moves[0].output is None  # no forward pass on meta
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
