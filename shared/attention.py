@@ -468,6 +468,12 @@ def _check_input(module: nn.Module, x: object) -> None:
                   context_length=context_length)
 
 
+def _check_forward(module: nn.Module, x: object, weight: object = None, *switches: object) -> None:
+    """The older name of :func:`_check_input`, kept for classes written against it (the switches it took
+    are gone: :func:`forward_with_weights` sets them from outside)."""
+    _check_input(module, x)
+
+
 def _check_size(name: str, value: object) -> int:
     """A size such as d_in, d_out or context_length: an int of at least 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
