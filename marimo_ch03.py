@@ -431,13 +431,8 @@ def s3_4_1(mo):
     ### 3.4.1 Computing the attention weights step by step
 
     As in the book we take $d_\text{in} = 3$, $d_\text{out} = 2$, and the second token as the
-    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123.
-
-    Where the book writes `torch.manual_seed(123)`, this notebook writes `with seeded(123):`.
-    It seeds the same generator, and also holds it until the block ends. When a teacher serves
-    the notebook to a class, every student's cells run in one Python process and share that
-    generator; without the hold, another student's cell could draw numbers in the middle of
-    ours, and we would print numbers that are not the book's.
+    query, and fill the three matrices with random numbers in $[0, 1)$ from seed 123
+    (`with seeded(123):` is this notebook's `torch.manual_seed(123)`; a note further down says why).
     """)
     return
 
@@ -468,16 +463,85 @@ def step_scores(keys, printout, query_2, torch, values):
 
 
 @app.cell(hide_code=True)
+def seeded_note(mo):
+    mo.accordion(
+        {
+            "Why `with seeded(123):` instead of `torch.manual_seed(123)`?": mo.md(r"""
+            It seeds the same generator, and also holds it until the block ends. When a teacher serves
+            the notebook to a class, every student's cells run in one Python process and share that
+            generator; without the hold, another student's cell could draw numbers in the middle of
+            ours, and we would print numbers that are not the book's.
+            """)
+        }
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def scaling_note(mo):
     mo.md(r"""
-    **Why divide by $\sqrt{d_k}$?** A dot product of two $d_k$-dimensional vectors grows with
-    $d_k$. Large scores push softmax towards a one-hot vector, whose gradients are almost zero,
-    and training stalls. Dividing by $\sqrt{d_k}$ (the key dimension) keeps the scores in a range
-    where softmax stays soft.
+    **Why divide by $\sqrt{d_k}$?** Take a query $q$ and a key $k$ whose $d_k$ components are
+    independent, with mean 0 and variance 1. Their dot product $q \cdot k = \sum_{m=1}^{d_k} q_m k_m$
+    is a sum of $d_k$ such products, each with mean 0 and variance 1, so its *variance* is $d_k$ and
+    its spread (standard deviation) is $\sqrt{d_k}$. Softmax turns spread into certainty: scores far
+    apart give one key nearly all the weight, and a nearly one-hot softmax passes almost no
+    gradient back, so training learns slowly. Dividing by $\sqrt{d_k}$ brings the spread back to 1
+    for every $d_k$; dividing by $d_k$ would shrink it to $1/\sqrt{d_k}$ and flatten every row.
 
-    Try it below: with weights initialised uniformly in $[0, 1)$ every projection is positive, the
-    scores grow quickly with $d_k$, and without scaling the weights collapse onto one token. With
-    `nn.Linear`'s default initialisation (small values of both signs) the effect is milder.
+    The charts below draw such vectors (400 queries, each against 16 keys, for every $d_k$) and
+    measure the spread of the scores, the mean largest of the 16 weights (1 would be one-hot), and
+    the size of the softmax's gradient (the norm of its Jacobian, 0 for a one-hot row).
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_import():
+    from shared import scaling  # the sqrt(d_k) demo (imported here, not in setup: it is used only in 3.4.1)
+
+    return (scaling,)
+
+
+@app.cell(hide_code=True)
+def scaling_demo(mo, scaling):
+    _spreads = scaling.spread_demo()  # seeded random vectors, mean 0 and variance 1
+    _big, _small = scaling.at(_spreads, 128), scaling.at(_spreads, 2)
+    mo.vstack(
+        [
+            scaling.spread_figure(
+                {
+                    "spread": "spread of the scores",
+                    "top": "mean largest weight",
+                    "gradient": "softmax gradient size",
+                    "raw": "q·k",
+                    "scaled": "q·k / √d_k",
+                    "over_d_k": "q·k / d_k",
+                    "d_k": "d_k",
+                    "alt": "Spread of q·k, largest softmax weight and gradient size against d_k, with and without dividing by √d_k",
+                }
+            ),
+            mo.md(
+                f"Measured here: at $d_k = 128$ the scores spread by **{_big.raw_std:.1f}** ($\\sqrt{{128}} \\approx 11.3$), divided by $\\sqrt{{d_k}}$ by **{_big.scaled_std:.2f}**. Without the divisor the largest weight averages **{_big.raw_top:.2f}** and the gradient has shrunk to **{_big.raw_gradient:.2f}** (at $d_k = 2$: {_small.raw_top:.2f} and {_small.raw_gradient:.2f}); with it they stay near **{_big.scaled_top:.2f}** and **{_big.scaled_gradient:.2f}** at every $d_k$."
+            ),
+            mo.md(
+                r"In multi-head attention (3.6.2), $d_k$ is the width of *one head*, `head_dim` $= d_\text{out} / h$, not $d_\text{out}$: each head's queries and keys have `head_dim` components, and that is what `keys.shape[-1]` is after the split."
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_modules(mo):
+    mo.md(r"""
+    **The chapter's modules.** Below, the same switch inside `SelfAttention_v1` and
+    `SelfAttention_v2` on our six tokens ($d_\text{in} = 3$). The book's uniform $[0, 1)$ weights
+    are not the case above: every weight and every input is positive, so every query, key and
+    score is positive, and all of them grow with $d_k$ together. Every query then gives its largest
+    weight to the same key, and dividing by $\sqrt{d_k}$ slows the sharpening down without stopping
+    it. `nn.Linear`'s initialisation draws small weights of both signs (within
+    $\pm 1/\sqrt{d_\text{in}}$); with the divisor every row stays close to an even spread. The
+    sentence under the plots says what the current setting shows.
     """)
     return
 
@@ -541,6 +605,22 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
+def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
+    _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
+    if _effect.num_tokens == 1:
+        _agree = "With one token, its only key takes all the weight."
+    elif _effect.shared_top_key is not None:
+        _agree = f"All {_effect.num_tokens} queries give their largest weight to the same key, “{TOKENS[_effect.shared_top_key]}”."
+    else:
+        _agree = "The queries do not all give their largest weight to the same key."
+    _signs = "Every score is positive." if _effect.all_scores_positive else "The scores have both signs."
+    mo.md(
+        f"Here, $d_k = {_effect.d_k}$: {_agree} {_signs} The mean largest weight is **{_effect.scaled_top:.2f}** with the divisor and **{_effect.raw_top:.2f}** without (an even spread over {_effect.num_tokens} tokens would be {1 / _effect.num_tokens:.2f})."
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def s3_4_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
@@ -548,8 +628,8 @@ def s3_4_2(LOCALE, attention, mo, printout):
             ### 3.4.2 Implementing a compact self-attention Python class
 
             The same steps for all tokens at once, packed into a PyTorch module. This is the code that
-            runs (shown from `shared/attention.py`); besides the book's behaviour it can also return the
-            weights it used, which is how this notebook's plots get them.
+            runs (shown from `shared/attention.py`), and only the chapter's steps: the plots read the
+            weights from outside, by watching this `forward` run (`forward_with_weights`).
 
             """),
             mo.md(printout.source_markdown(attention.SelfAttention_v1, LOCALE)),
@@ -818,7 +898,10 @@ def s3_5_2(mo):
     expected total unchanged, the weights that survive are multiplied by $1/(1-p)$. At
     inference time (`model.eval()`) dropout does nothing.
 
-    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2:
+    With $p = 0.5$ on a matrix of ones, about half the entries become 0 and the rest 2.
+    Which entries are dropped comes from the random generator, and the book warns that the same
+    seed can give a different pattern on another operating system or PyTorch build; if yours
+    differs from the page, the rule still holds.
     """)
     return
 
@@ -903,46 +986,72 @@ def causal_class(attention, inputs, printout, seeded, torch):
 
 
 @app.cell(hide_code=True)
-def buffer_intro(mo):
-    mo.md(r"""
-    #### Why the mask is a buffer
+def buffer_intro(LOCALE, buffers, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### Why the mask is a buffer
 
-    `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`, not as a plain
-    attribute. A buffer belongs to the module as a parameter does, with one difference: nobody
-    trains it. Three things follow, and the cell below checks each on a fresh module:
-
-    * `state_dict()` holds it, so a saved model brings its mask along;
-    * `module.to(device)` moves it with the weights, so the mask is never left on the CPU while the
-      scores it masks are on a GPU (PyTorch refuses to combine tensors from two devices);
-    * `parameters()` does not list it, so an optimizer never sees it.
-
-    The module first moves to the best device this machine has: an NVIDIA GPU (CUDA), an Apple
-    GPU (MPS), or else the CPU, where it already is. Then it moves to PyTorch's `meta` device,
-    which every machine has: its tensors have a shape and no data.
-    """)
+            `CausalAttention` keeps its mask with `self.register_buffer("mask", ...)`. What would go
+            wrong with a plain attribute, `self.mask = ...`? Here is that version, otherwise the same
+            class:
+            """),
+            mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask, LOCALE)),
+            mo.md(r"""
+            The cell below builds both from the same seed and moves each to another device with
+            `.to(...)`: to this machine's GPU if it has one (CUDA, or Apple's MPS), and to PyTorch's
+            `meta` device, which every machine has (its tensors have a shape and no data). On a GPU it
+            also runs both on the chapter's batch.
+            """),
+        ]
+    )
     return
 
 
 @app.cell
-def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, batch, buffers, devices, mo, seeded):
     with seeded(123):
-        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # a fresh module: ca above stays where it is
+        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # self.register_buffer("mask", ...)
+    with seeded(123):
+        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # self.mask = ...
     reader_device = devices.pick_device()  # CUDA, then Apple's MPS, else the CPU
-    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    destinations = (buffers.META,) if reader_device.type == "cpu" else (reader_device, buffers.META)
+    buffer_contrast = {
+        "buffer": buffers.contrast(with_buffer, batch, destinations),  # moves it, runs it, notes what happened
+        "plain": buffers.contrast(plain_mask, batch, destinations),
+    }
+    _b, _p = buffer_contrast["buffer"], buffer_contrast["plain"]
     _mark = {True: "✓", False: "✗"}
-    _tensors = [
-        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
-        for _name in mask_facts.saved
+    _rows = [
+        "| | `register_buffer` | plain attribute |",
+        "| :-- | :-- | :-- |",
+        f"| `mask` in `state_dict()` | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
+        f"| `mask` in `parameters()` | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
+        f"| `parameters()` | {', '.join(_b.parameters)} | {', '.join(_p.parameters)} |",
     ]
-    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
+        _rows.append(f"| after `.to({_mb.device})`: `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
+        if _mb.device != "meta":
+            _rows.append(f"| after `.to({_mb.device})`: the forward pass | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+    _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
+    if _gpu and _gpu[0][1].error:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU the plain version fails, with PyTorch's own words: `{_gpu[0][1].error}`. Its mask stayed on the CPU while the weights and the scores went to `{_gpu[0][1].weight_device}`."), kind="danger")
+    elif _gpu:
+        _verdict = mo.callout(mo.md(f"On this machine's GPU both versions ran. The plain mask still stayed on `{_gpu[0][1].mask_device}`."), kind="warn")
+    else:
+        _verdict = mo.callout(mo.md("This machine has no GPU, so nothing can fail here. On a GPU, the plain version's forward pass would combine scores on the GPU with a mask left on the CPU, which PyTorch refuses."), kind="neutral")
     mo.vstack(
         [
             mo.md(f"The best device here: **{devices.describe(reader_device, DEVICE_WORDS)}**"),
-            mo.md("\n".join(["| tensor | in `state_dict()` | in `parameters()` | updated by the optimizer |", "| :-- | :-: | :-: | :-: |", *_tensors])),
-            mo.md("\n".join(["| after | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+            mo.md("\n".join(_rows)),
+            _verdict,
+            mo.md("On `meta` the table shows *where* each mask went: `.to(...)` moved the buffer with the weights and left the plain attribute on the CPU."),
+            mo.md(
+                "Neither mask is in `parameters()`, so no optimizer would ever update either: being *never optimised* is what separates a buffer from a parameter (the three weights). What the buffer adds over a plain attribute is the rest of the table: `state_dict()` saves it, and `.to(...)` moves it with the weights."
+            ),
         ]
     )
-    return
+    return (buffer_contrast,)
 
 
 @app.cell(hide_code=True)
@@ -1063,15 +1172,23 @@ def head_split_intro(mo):
     the tensor itself, for the first sequence of the batch.
 
     One rule draws every tensor: the first axis after the batch becomes panels side by side, the
-    last two are each panel's rows and columns. A number's colour is the head it belongs to, its
+    last two are each panel's rows and columns. So $(T, h, d_\text{head})$ is $T$ panels, one per
+    token (its number above), each with a row per head; $(h, T, d_\text{head})$ is $h$ panels,
+    one per head, each with a row per token. A number's colour is the head it belongs to, its
     shade its size, and the small numbers left of the rows are the tokens the rows came from.
+
+    Under every tensor, two thin strips hold the same numbers in one line, coloured by head:
+    **memory** is the block of numbers in the order it lies in memory, **read** is the order the
+    tensor's shape reads them (panel after panel, row after row). When the two differ, the second
+    label turns red.
 
     Follow the colours. `view` cuts each token's row of $d_\text{out}$ numbers into $h$ pieces of
     $d_\text{head} = d_\text{out} / h$. `transpose(1, 2)` gathers each head's pieces into a
     $(T, d_\text{head})$ matrix of its own, so one batched `@` computes every head's $(T, T)$
-    scores. On the way back, `transpose(1, 2)` and `contiguous().view` put the heads side by side
-    again, each in the columns it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads,
-    a wider model, and the wrong reshape.
+    scores; its memory strip does not change at all, only the reading order does. On the way back,
+    `transpose(1, 2)` and `contiguous().view` put the heads side by side again, each in the columns
+    it started from, and `out_proj` mixes them. Try 1, 4 and 12 heads, a wider model, and the wrong
+    reshape.
     """)
     return
 
@@ -1101,7 +1218,9 @@ def head_split_words():
         "merged": "the heads side by side again, each in its own columns",
         "output": "out_proj mixes the heads",
         "view_fails": "without contiguous(), view fails:",
-        "view_works": "view would work here even without contiguous(): the axes it joins already lie in order in memory",
+        "view_works": "view would work here even without contiguous(): with one head, or one number per head, the axes it joins still step through memory evenly",
+        "memory": "memory",
+        "reading": "read",
         "difference": "largest difference from MultiHeadAttention:",
         "rows": "the small numbers left of the rows are the tokens the rows came from:",
         "batch": "(the first of the batch's two sequences)",
@@ -1129,15 +1248,24 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
 def contiguous_note(mo):
     mo.md(r"""
     **Why `contiguous()`?** A tensor is a block of memory plus its *strides*: how many numbers to
-    skip for one step along each axis. `view` never moves a number. It gives the same block new
-    strides, so it works only when the numbers already lie in the order the new shape reads them.
-    `transpose(1, 2)` does not move numbers either: it swaps two strides, and `is_contiguous()`
-    turns False (red in the figure). Back at $(b, T, h, d_\text{head})$, the heads of one token lie
-    far apart in memory, and no strides can read them as one row of $d_\text{out}$ numbers, so
-    `view` refuses, with the error the figure prints. `contiguous()` copies the numbers into a new
-    block in the order they are read, and then `view` can join each token's heads. (`reshape`
-    does both steps, and copies only when it must.) With one head, or one number per head, nothing
-    needs to move, and the figure says so.
+    skip for one step along each axis. `view` never moves a number; it gives the same block new
+    strides. `transpose(1, 2)` does not move numbers either: it swaps two strides (the memory strip
+    stays the same), and `is_contiguous()` turns False (red in the figure).
+
+    The precise rule: `view` can join neighbouring axes into one only if their strides are
+    *compatible*, that is, if each joined axis's stride equals the size times the stride of the
+    axis after it, so one fixed step walks through all of them (axes of length 1 do not count: they
+    are never stepped along). Back at $(b, T, h, d_\text{head})$ the head axis has stride
+    $T \cdot d_\text{head}$ while the $d_\text{head}$ axis after it holds $d_\text{head}$ numbers
+    of stride 1: unless $T = 1$ these differ, and `view(b, T, d_out)` refuses with the error the
+    figure prints. `contiguous()` copies the numbers into a new block in reading order (the memory
+    strip now matches the read strip), and then `view` can join each token's heads. (`reshape` does
+    both steps, and copies only when it must.)
+
+    With one head, or one number per head ($h = d_\text{out}$), one of the two joined axes has
+    length 1, so the rule holds and `view` works without `contiguous()`, although
+    `is_contiguous()` says False there: try 12 heads at width 12. Being contiguous is enough for
+    `view`, not necessary.
 
     **The wrong reshape.** Switch it on, and the code calls `view(b, h, T, d_head)` straight away.
     The shapes are right and nothing fails, but the result is wrong. `view` cuts the memory in

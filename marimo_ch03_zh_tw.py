@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: f45094cc357bb007cf78da5620173577036399c437e585b440243c8645b76efa
+# content-sha256: a34a6b9a06fca3fc4c4f9844b8682462b8b9cd5fbaf0184a09386dc6a86a5066
 
 import marimo
 
@@ -410,9 +410,7 @@ def s3_4_1(mo):
     mo.md(r"""
     ### 3.4.1 逐步計算注意力權重
 
-    和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣。
-
-    書中寫 `torch.manual_seed(123)` 的地方，本筆記本寫成 `with seeded(123):`。它為同一個亂數產生器設定種子（seed），而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們的區塊執行到一半時抽取亂數，我們印出的數字就不再是書上的數字。
+    和書中一樣，我們取 $d_\text{in} = 3$、$d_\text{out} = 2$，以第二個詞元當查詢，並用隨機種子 123 產生 $[0, 1)$ 之間的亂數，填入三個矩陣（`with seeded(123):` 就是本筆記本的 `torch.manual_seed(123)`；後面有一段說明原因）。
     """)
     return
 
@@ -443,12 +441,67 @@ def step_scores(keys, printout, query_2, torch, values):
 
 
 @app.cell(hide_code=True)
+def seeded_note(mo):
+    mo.accordion(
+        {
+            "為什麼寫 `with seeded(123):`，而不是 `torch.manual_seed(123)`？": mo.md(r"""
+            它為同一個亂數產生器設定種子（seed），而且在區塊結束前一直佔用它。老師把筆記本開給全班使用時，每位學生的儲存格都在同一個 Python 行程裡執行，共用這個產生器；若不佔用，別的學生的儲存格可能在我們的區塊執行到一半時抽取亂數，我們印出的數字就不再是書上的數字。
+            """)
+        }
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def scaling_note(mo):
     mo.md(r"""
-    **為什麼要除以 $\sqrt{d_k}$？** 兩個 $d_k$ 維向量的點積，會隨著 $d_k$ 變大。分數太大時，softmax 的輸出會趨近 one-hot 向量，梯度（gradient）幾乎為零，訓練就停滯了。除以 $\sqrt{d_k}$（鍵的維度），可以讓分數留在 softmax 仍然「柔和」的範圍內。
+    **為什麼要除以 $\sqrt{d_k}$？** 取一個查詢 $q$ 和一個鍵 $k$，它們的 $d_k$ 個分量彼此獨立，平均值為 0、變異數（variance）為 1。兩者的點積 $q \cdot k = \sum_{m=1}^{d_k} q_m k_m$ 是 $d_k$ 個這樣的乘積之和，每個乘積的平均值為 0、變異數為 1，所以點積的*變異數*是 $d_k$，分散程度（標準差，standard deviation）是 $\sqrt{d_k}$。softmax 會把分散變成確定：分數彼此差得遠時，幾乎所有權重都落在同一個鍵上；而接近 one-hot 的 softmax 幾乎傳不回梯度（gradient），訓練就學得很慢。除以 $\sqrt{d_k}$ 能讓分散程度在任何 $d_k$ 下都回到 1；若除以 $d_k$，分散程度會縮成 $1/\sqrt{d_k}$，每一列都被壓平。
 
-    在下方試試看：權重以 $[0, 1)$ 均勻分佈初始化時，每個投影都是正的，分數隨 $d_k$
-    快速變大；不做縮放的話，權重會全部集中到一個詞元上。改用 `nn.Linear` 的預設初始化（有正有負、絕對值很小的數值），效果就溫和得多。
+    下面的圖抽出這樣的向量（每個 $d_k$ 取 400 個查詢，各自對上 16 個鍵），量出分數的分散程度、16 個權重中最大者的平均值（1 代表 one-hot），以及 softmax 梯度的大小（它的 Jacobian 矩陣的範數，one-hot 的列為 0）。
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_import():
+    from shared import scaling  # sqrt(d_k) 的示範（在這裡匯入，而不是在 setup：只有 3.4.1 用到它）
+
+    return (scaling,)
+
+
+@app.cell(hide_code=True)
+def scaling_demo(mo, scaling):
+    _spreads = scaling.spread_demo()  # 設定種子的隨機向量，平均值 0、變異數 1
+    _big, _small = scaling.at(_spreads, 128), scaling.at(_spreads, 2)
+    mo.vstack(
+        [
+            scaling.spread_figure(
+                {
+                    "spread": "分數的分散程度",
+                    "top": "最大權重的平均值",
+                    "gradient": "softmax 梯度的大小",
+                    "raw": "q·k",
+                    "scaled": "q·k / √d_k",
+                    "over_d_k": "q·k / d_k",
+                    "d_k": "d_k",
+                    "alt": "q·k 的分散程度、softmax 的最大權重與梯度大小隨 d_k 的變化，分別為除以與不除以 √d_k",
+                }
+            ),
+            mo.md(
+                f"這裡量到的結果：在 $d_k = 128$ 時，分數的分散程度是 **{_big.raw_std:.1f}**（$\\sqrt{{128}} \\approx 11.3$），除以 $\\sqrt{{d_k}}$ 後是 **{_big.scaled_std:.2f}**。不除的話，最大權重的平均值是 **{_big.raw_top:.2f}**，梯度縮小到 **{_big.raw_gradient:.2f}**（$d_k = 2$ 時分別是 {_small.raw_top:.2f} 和 {_small.raw_gradient:.2f}）；除了以後，兩者在每個 $d_k$ 下都維持在 **{_big.scaled_top:.2f}** 和 **{_big.scaled_gradient:.2f}** 附近。"
+            ),
+            mo.md(
+                r"在多頭注意力（3.6.2）中，$d_k$ 是*單一個頭*的寬度 `head_dim` $= d_\text{out} / h$，而不是 $d_\text{out}$：每個頭的查詢和鍵有 `head_dim` 個分量，分頭之後的 `keys.shape[-1]` 就是它。"
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def scaling_modules(mo):
+    mo.md(r"""
+    **本章的模組。** 下面是同一個開關放在 `SelfAttention_v1` 和 `SelfAttention_v2` 裡，作用在我們的六個詞元上（$d_\text{in} = 3$）。書中 $[0, 1)$ 均勻分佈的權重並不是上面的情形：每個權重、每個輸入都是正數，所以每個查詢、鍵和分數都是正數，而且全都隨 $d_k$ 一起變大。於是每個查詢都把最大的權重給同一個鍵；除以 $\sqrt{d_k}$ 只能讓權重變尖的速度慢下來，卻擋不住。`nn.Linear` 的初始化抽出有正有負的小權重（介於 $\pm 1/\sqrt{d_\text{in}}$ 之間）；除以 $\sqrt{d_k}$ 時，每一列都很接近平均分配。圖下方的句子說明目前設定下看到的情形。
     """)
     return
 
@@ -512,13 +565,29 @@ def trainable_plot(
 
 
 @app.cell(hide_code=True)
+def trainable_caption(TOKENS, init_choice, key_dim, mo, scaling, trainable_length):
+    _effect = scaling.module_effect(trainable_length.value, key_dim.value, init_choice.value)
+    if _effect.num_tokens == 1:
+        _agree = "只有一個詞元時，它唯一的鍵拿走全部的權重。"
+    elif _effect.shared_top_key is not None:
+        _agree = f"全部 {_effect.num_tokens} 個查詢都把最大的權重給同一個鍵：「{TOKENS[_effect.shared_top_key]}」。"
+    else:
+        _agree = "各個查詢給最大權重的鍵並不都相同。"
+    _signs = "每個分數都是正數。" if _effect.all_scores_positive else "分數有正有負。"
+    mo.md(
+        f"這裡 $d_k = {_effect.d_k}$：{_agree}{_signs}最大權重的平均值，除以 √d_k 時是 **{_effect.scaled_top:.2f}**，不除時是 **{_effect.raw_top:.2f}**（平均分配給 {_effect.num_tokens} 個詞元時是 {1 / _effect.num_tokens:.2f}）。"
+    )
+    return
+
+
+@app.cell(hide_code=True)
 def s3_4_2(LOCALE, attention, mo, printout):
     mo.vstack(
         [
             mo.md(r"""
             ### 3.4.2 實作精簡的自注意力 Python 類別
 
-            把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`）。除了書中的行為，它還能回傳計算時用到的權重；這本筆記本的圖表，就是這樣拿到權重的。
+            把同樣的步驟一次套用到所有詞元，包成一個 PyTorch 模組。下面就是實際執行的程式碼（取自 `shared/attention.py`），而且只有本章的步驟：圖表是從外面讀取權重的，做法是觀察這個 `forward` 的執行過程（`forward_with_weights`）。
 
             """),
             mo.md(printout.source_markdown(attention.SelfAttention_v1, LOCALE)),
@@ -766,7 +835,7 @@ def s3_5_2(mo):
     **Dropout** 在訓練時，隨機把比例為 $p$ 的注意力權重設為零，讓模型不能只依賴少數幾條特定的連結，有助於降低過度擬合（overfitting）的風險。為了讓總和的期望值不變，留下來的權重會乘上
     $1/(1-p)$。推論（inference）時要先呼叫 `model.eval()`，此時 dropout 完全不起作用。
 
-    對全是 1 的矩陣取 $p = 0.5$，大約一半的元素會變成 0，其餘的變成 2：
+    對全是 1 的矩陣取 $p = 0.5$，大約一半的元素會變成 0，其餘的變成 2。哪些元素被丟掉由亂數產生器決定；書中也提醒，同一個種子在別的作業系統或 PyTorch 版本上可能得到不同的樣式。如果你的結果和書上不同，規則依然成立。
     """)
     return
 
@@ -846,41 +915,67 @@ def causal_class(attention, inputs, printout, seeded, torch):
 
 
 @app.cell(hide_code=True)
-def buffer_intro(mo):
-    mo.md(r"""
-    #### 為什麼遮罩是緩衝區
+def buffer_intro(LOCALE, buffers, mo, printout):
+    mo.vstack(
+        [
+            mo.md(r"""
+            #### 為什麼遮罩是緩衝區（buffer）
 
-    `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存遮罩，而不是把它當成一般的屬性。緩衝區（buffer）和參數一樣屬於模組，差別只有一個：它不會被訓練。這帶來三個結果，下面的儲存格會在一個新建立的模組上逐一檢查：
-
-    * `state_dict()` 裡有它，所以儲存下來的模型會帶著自己的遮罩；
-    * `module.to(device)` 會把它和權重一起搬走，所以不會發生分數在 GPU 上、遮罩卻留在 CPU 上的情況（PyTorch 不允許把兩個裝置上的張量拿來一起計算）；
-    * `parameters()` 不會列出它，所以最佳化器（optimizer）永遠看不到它。
-
-    模組先搬到這臺機器上最好的裝置：NVIDIA GPU（CUDA）、Apple GPU（MPS），否則就是 CPU，也就是它原本所在的地方。接著再搬到 PyTorch 的 `meta` 裝置，每臺機器都有它：上面的張量只有形狀，沒有資料。
-    """)
+            `CausalAttention` 用 `self.register_buffer("mask", ...)` 儲存它的遮罩。如果改成普通的屬性 `self.mask = ...`，會出什麼問題？下面就是這個版本，其餘和原本的類別完全相同：
+            """),
+            mo.md(printout.source_markdown(buffers.CausalAttentionPlainMask, LOCALE)),
+            mo.md(r"""
+            下面的儲存格用同一個種子建立這兩個版本，再用 `.to(...)` 把它們各自搬到另一個裝置：如果這臺電腦有 GPU（CUDA 或 Apple 的 MPS），就搬到 GPU；另外也搬到 PyTorch 的 `meta` 裝置，每臺電腦都有它（它的張量只有形狀，沒有資料）。在 GPU 上，它還會在本章的批次上執行兩者。
+            """),
+        ]
+    )
     return
 
 
 @app.cell
-def buffer_facts(DEVICE_WORDS, attention, buffers, devices, mo, seeded):
+def buffer_facts(DEVICE_WORDS, attention, batch, buffers, devices, mo, seeded):
     with seeded(123):
-        ca_to_move = attention.CausalAttention(3, 2, 6, 0.0)  # 新建立的模組：上面的 ca 留在原地
+        with_buffer = attention.CausalAttention(3, 2, 6, 0.0)  # 遮罩登記為緩衝區：self.register_buffer("mask", ...)
+    with seeded(123):
+        plain_mask = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)  # 遮罩改為普通屬性：self.mask = ...
     reader_device = devices.pick_device()  # 先找 CUDA，再找 Apple 的 MPS，都沒有就用 CPU
-    mask_facts = buffers.mask_facts(ca_to_move, (reader_device, buffers.META))
+    destinations = (buffers.META,) if reader_device.type == "cpu" else (reader_device, buffers.META)
+    buffer_contrast = {
+        "buffer": buffers.contrast(with_buffer, batch, destinations),  # 搬移它、執行它，記下發生了什麼
+        "plain": buffers.contrast(plain_mask, batch, destinations),
+    }
+    _b, _p = buffer_contrast["buffer"], buffer_contrast["plain"]
     _mark = {True: "✓", False: "✗"}
-    _tensors = [
-        f"| `{_name}` | {_mark[_name in mask_facts.saved]} | {_mark[_name in mask_facts.parameters]} | {_mark[_name in mask_facts.optimized]} |"
-        for _name in mask_facts.saved
+    _rows = [
+        "| | `register_buffer` | 普通屬性 |",
+        "| :-- | :-- | :-- |",
+        f"| `mask` 在 `state_dict()` 裡 | {_mark['mask' in _b.saved]} | {_mark['mask' in _p.saved]} |",
+        f"| `mask` 在 `parameters()` 裡 | {_mark['mask' in _b.parameters]} | {_mark['mask' in _p.parameters]} |",
+        f"| `parameters()` | {', '.join(_b.parameters)} | {', '.join(_p.parameters)} |",
     ]
-    _moves = [f"| `.to({_to})` | `{_mask}` | `{_weight}` |" for _to, _mask, _weight in mask_facts.devices]
+    for _mb, _mp in zip(_b.moves, _p.moves, strict=True):
+        _rows.append(f"| `.to({_mb.device})` 之後的 `mask.device` | `{_mb.mask_device}` | `{_mp.mask_device}` |")
+        if _mb.device != "meta":
+            _rows.append(f"| `.to({_mb.device})` 之後的前向傳遞 | {_mb.output or _mb.error} | {_mp.output or '**' + str(_mp.error) + '**'} |")
+    _gpu = [(_mb, _mp) for _mb, _mp in zip(_b.moves, _p.moves, strict=True) if _mb.device != "meta"]
+    if _gpu and _gpu[0][1].error:
+        _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，普通屬性的版本失敗了，PyTorch 的原話是：`{_gpu[0][1].error}`。它的遮罩留在 CPU 上，權重和分數卻到了 `{_gpu[0][1].weight_device}`。"), kind="danger")
+    elif _gpu:
+        _verdict = mo.callout(mo.md(f"在這臺電腦的 GPU 上，兩個版本都執行成功。普通屬性的遮罩仍然留在 `{_gpu[0][1].mask_device}`。"), kind="warn")
+    else:
+        _verdict = mo.callout(mo.md("這臺電腦沒有 GPU，所以這裡不會有任何失敗。在 GPU 上，普通屬性版本的前向傳遞會把 GPU 上的分數和留在 CPU 上的遮罩放在一起運算，而 PyTorch 會拒絕。"), kind="neutral")
     mo.vstack(
         [
             mo.md(f"這臺機器上最好的裝置：**{devices.describe(reader_device, DEVICE_WORDS)}**"),
-            mo.md("\n".join(["| 張量 | 在 `state_dict()` 中 | 在 `parameters()` 中 | 由最佳化器更新 |", "| :-- | :-: | :-: | :-: |", *_tensors])),
-            mo.md("\n".join(["| 執行後 | `mask.device` | `W_query.weight.device` |", "| :-- | :-- | :-- |", *_moves])),
+            mo.md("\n".join(_rows)),
+            _verdict,
+            mo.md("在 `meta` 上，表格顯示每個遮罩*去了哪裡*：`.to(...)` 把緩衝區和權重一起搬走，普通屬性卻留在 CPU 上。"),
+            mo.md(
+                "兩個遮罩都不在 `parameters()` 裡，所以任何最佳化器都不會更新它們：*永遠不被最佳化*，是緩衝區和參數（那三個權重）的差別。緩衝區比普通屬性多出來的，是表中其餘各列：`state_dict()` 會儲存它，`.to(...)` 會把它和權重一起搬走。"
+            ),
         ]
     )
-    return
+    return (buffer_contrast,)
 
 
 @app.cell(hide_code=True)
@@ -985,13 +1080,15 @@ def mha_numbers(attention, batch, printout, seeded):
 @app.cell(hide_code=True)
 def head_split_intro(mo):
     mo.md(r"""
-    #### 逐步看懂多頭切分
+    #### 逐步看懂分頭
 
-    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是多頭切分（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
+    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
 
-    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列（row）與行（column）。數字的顏色代表它屬於哪個頭，深淺代表它的大小；每列左邊的小數字，代表該列來自哪個詞元。
+    每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。所以 $(T, h, d_\text{head})$ 是 $T$ 個面板，每個詞元一個（編號在上方），每個頭佔一列；$(h, T, d_\text{head})$ 是 $h$ 個面板，每個頭一個，每個詞元佔一列。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
 
-    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾個直行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
+    每個張量下方有兩條細帶，把同樣的數字排成一行，按頭上色：**記憶體**是這塊數字在記憶體中的排列順序，**讀取**是張量的形狀讀取它們的順序（一個面板接一個面板，一列接一列）。兩者不同時，第二條的標籤會變成紅色。
+
+    跟著顏色看。`view` 把每個詞元那一列的 $d_\text{out}$ 個數字切成 $h$ 段，每段 $d_\text{head} = d_\text{out} / h$ 個。`transpose(1, 2)` 把每個頭的各段集中起來，變成它自己的 $(T, d_\text{head})$ 矩陣，於是一次批次矩陣乘法 `@` 就能算出每個頭的 $(T, T)$ 分數；它的記憶體細帶完全沒變，變的只有讀取順序。回程時，`transpose(1, 2)` 和 `contiguous().view` 再把各個頭並排放回去，每個頭回到它原本的那幾行，最後由 `out_proj` 把它們混合。試試 1、4 和 12 個頭、更寬的模型，以及錯誤的 reshape。
     """)
     return
 
@@ -1021,7 +1118,9 @@ def head_split_words():
         "merged": "各個頭再次並排，回到各自原本的直行",
         "output": "out_proj 混合各個頭",
         "view_fails": "沒有 contiguous()，view 會失敗：",
-        "view_works": "這裡即使沒有 contiguous()，view 也能成功：它要合併的軸在記憶體中已經依序排好",
+        "view_works": "這裡即使沒有 contiguous()，view 也能成功：只有一個頭，或每個頭只有一個數字時，要合併的軸在記憶體中仍以固定的步幅前進",
+        "memory": "記憶體",
+        "reading": "讀取",
         "difference": "與 MultiHeadAttention 的最大差異：",
         "rows": "每列左邊的小數字，代表該列來自哪個詞元：",
         "batch": "（批次中兩個序列的第一個）",
@@ -1048,7 +1147,11 @@ def head_split_plot(HEAD, SPLIT_WORDS, TOKENS, headfigures, headsplit, split_d_o
 @app.cell(hide_code=True)
 def contiguous_note(mo):
     mo.md(r"""
-    **為什麼需要 `contiguous()`？** 張量是一塊記憶體，加上它的步幅（strides）：沿著每個軸走一步，要跳過多少個數字。`view` 從不搬動任何數字，它只是給同一塊記憶體新的步幅，所以只有在數字已經照新形狀讀取的順序排好時，它才能成功。`transpose(1, 2)` 也不搬動數字：它只交換兩個步幅，於是 `is_contiguous()`（記憶體是否連續，contiguous）變成 False（圖中以紅色標出）。回到 $(b, T, h, d_\text{head})$ 時，同一個詞元的各個頭在記憶體中相隔很遠，沒有任何步幅能把它們讀成一列 $d_\text{out}$ 個數字，所以 `view` 拒絕執行，錯誤訊息就寫在圖中。`contiguous()` 把數字照讀取的順序複製到一塊新的記憶體，之後 `view` 就能把每個詞元的各個頭接起來。（`reshape` 兩步都做，而且只在必要時才複製。）只有一個頭，或每個頭只有一個數字時，什麼都不必搬動，圖中也會這樣說明。
+    **為什麼需要 `contiguous()`？** 張量是一塊記憶體，加上它的步幅（strides）：沿著每個軸走一步，要跳過多少個數字。`view` 從不搬動任何數字，它只是給同一塊記憶體新的步幅。`transpose(1, 2)` 也不搬動數字：它只交換兩個步幅（記憶體細帶保持不變），於是 `is_contiguous()`（記憶體是否連續，contiguous）變成 False（圖中以紅色標出）。
+
+    精確的規則是：`view` 只有在相鄰幾個軸的步幅*相容*時，才能把它們合併成一個軸；也就是每個被合併的軸，步幅都等於下一個軸的大小乘上那個軸的步幅，這樣用一個固定的步幅就能走遍它們（長度為 1 的軸不算：從來不會沿著它走）。回到 $(b, T, h, d_\text{head})$ 時，頭這個軸的步幅是 $T \cdot d_\text{head}$，而它後面的 $d_\text{head}$ 軸有 $d_\text{head}$ 個數字、步幅為 1：除非 $T = 1$，兩者並不相等，所以 `view(b, T, d_out)` 拒絕執行，錯誤訊息就寫在圖中。`contiguous()` 把數字照讀取的順序複製到一塊新的記憶體（記憶體細帶現在和讀取細帶一致），之後 `view` 就能把每個詞元的各個頭接起來。（`reshape` 兩步都做，而且只在必要時才複製。）
+
+    只有一個頭，或每個頭只有一個數字（$h = d_\text{out}$）時，要合併的兩個軸之一長度為 1，規則成立，`view` 不需要 `contiguous()` 也能成功，雖然那裡的 `is_contiguous()` 是 False：試試寬度 12、12 個頭。記憶體連續對 `view` 來說是充分條件，不是必要條件。
 
     **錯誤的 reshape。** 把開關切到開啟，程式碼就會直接呼叫 `view(b, h, T, d_head)`。形狀都對，也不會出錯，結果卻是錯的。`view` 依序切開記憶體，所以第一個「頭」拿到最前面的 $T \cdot d_\text{head}$ 個數字：前幾個詞元的片段，而且來自每一個頭（看它混雜的顏色和重複的詞元編號）。接著注意力會把本來不該碰在一起的片段混在一起，輸出就不再和 `MultiHeadAttention` 相符：圖的最後一列會顯示最大差異。只有一個頭時，兩種 reshape 剛好一致。
     """)

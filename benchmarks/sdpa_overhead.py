@@ -21,13 +21,13 @@ from shared.devices import describe, pick_device
 class ModuleCallsSDPA(SDPAMultiHeadAttention):
     """The fast path with ``self.W_query(x)`` module calls instead of ``F.linear``."""
 
-    def forward(self, x, *, return_weights=False, causal=True, scaled=True):
+    def forward(self, x):
         b, t, _ = x.shape
         shape = (b, t, self.num_heads, self.head_dim)
         q = self.W_query(x).view(shape).transpose(1, 2)
         k = self.W_key(x).view(shape).transpose(1, 2)
         v = self.W_value(x).view(shape).transpose(1, 2)
-        heads = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        heads = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.out_proj(heads.transpose(1, 2).reshape(b, t, self.d_out))
 
 

@@ -9,24 +9,38 @@ The chapter builds attention in small steps, and so does this module:
 * ``MultiHeadAttentionWrapper``: several causal heads side by side (3.6.1).
 * ``MultiHeadAttention``: one set of projections split into heads, plus an output projection (3.6.2).
 * ``SDPAMultiHeadAttention``: the same module on PyTorch's fused
-  ``scaled_dot_product_attention`` kernel.
+  ``scaled_dot_product_attention`` kernel (the fast path; the notebook does not show it).
 
-The class names, constructor argument order and parameter names follow *Build a Large Language
-Model (From Scratch)* by Sebastian Raschka, and parameters are created in the book's order, so the
-book's seeds reproduce the book's printed numbers. The code itself is our own.
+The class names, constructor signatures and parameter names follow *Build a Large Language Model
+(From Scratch)* by Sebastian Raschka, and parameters are created in the book's order, so the book's
+seeds reproduce the book's printed numbers. The code itself is our own.
 
-Every mechanism can hand back the attention weights it actually used (after scaling, mask,
-softmax and dropout): call it with ``return_weights=True`` and it returns an ``AttentionOutput``
-named tuple ``(context, weights)``. The default call returns only the context vectors, as in the
-book. Two more keyword switches serve the notebooks' controls: ``causal`` (mask future tokens)
-and ``scaled`` (divide scores by sqrt(d_k)).
+**What a reader is shown is what runs.** Each class's ``forward`` holds the chapter's steps in the
+book's order and nothing else, apart from one line that checks the input: project to keys, queries
+and values; score every query against every key; mask the future (``masked_fill_``); divide by
+sqrt(d_k) and softmax; dropout; the weighted sum of the values (and, for ``MultiHeadAttention``, the
+split into heads and back). Called as ``module(x)`` it returns the context vectors, as in the book.
 
-Each class's ``forward`` shows the chapter's steps in the book's order, with the shape of every
-tensor in a comment: project the inputs to keys, queries and values; score every query against
-every key; mask the future; scale and softmax; dropout; the weighted sum of the values (and, for
-``MultiHeadAttention``, the split into heads and back). Bad arguments raise ``TypeError`` or
-``ValueError`` naming the argument, its value and what is allowed, before any tensor arithmetic
-runs; those checks live at the end of this module, out of the way of the classes.
+**How the notebook's controls reach inside without a second copy of the math.** The plots need the
+attention weights a module used, and switches that turn the mask or the scaling off.
+:func:`forward_with_weights` runs the module's own ``forward`` under :class:`AttentionProbe`, a
+``torch.overrides.TorchFunctionMode``: PyTorch hands every torch call made inside the block to the
+probe, which passes it on unchanged except for three kinds of call:
+
+* ``softmax``: its output is kept: these are the weights (one tensor per head for the wrapper);
+* ``dropout`` applied to kept weights: its output replaces them (the weights really used);
+* ``masked_fill_`` (the causal mask) and the division of the scores by a number (the scaling by
+  sqrt(d_k)) are skipped when ``causal=False`` or ``scaled=False`` asks for it.
+
+The probe then checks that it found what it was asked to change (one mask and one division per
+softmax), so a class that does its steps differently fails loudly instead of plotting something
+else. The mode is thread-local and active only inside ``forward_with_weights``: a plain
+``module(x)`` pays nothing for it. (Forward hooks cannot do the job alone: ``SelfAttention_v1``/
+``v2`` have no submodule that sees their weights, and no hook can leave out the division.)
+
+Bad arguments raise ``TypeError`` or ``ValueError`` naming the argument, its value and what is
+allowed, before any tensor arithmetic runs; those checks live at the end of this module, out of the
+way of the classes.
 """
 
 from __future__ import annotations
@@ -37,9 +51,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 __all__ = [
     "AttentionOutput",
+    "AttentionProbe",
     "SimpleAttentionOutput",
     "softmax_naive",
     "simple_self_attention",
@@ -55,7 +71,7 @@ __all__ = [
 
 
 class AttentionOutput(NamedTuple):
-    """What a mechanism returns when called with ``return_weights=True``."""
+    """What :func:`forward_with_weights` returns."""
 
     context: torch.Tensor  # (..., num_tokens, width)
     weights: torch.Tensor  # (..., num_tokens, num_tokens); multi-head: (b, heads, T, T)
@@ -69,18 +85,90 @@ class SimpleAttentionOutput(NamedTuple):
     context_vectors: torch.Tensor  # (T, d)
 
 
+# --------------------------------------------------------------------------------------------
+# Reading a module's weights, and the mask and scaling switches, from its own forward pass
+# --------------------------------------------------------------------------------------------
+
+_SOFTMAX = {torch.softmax, torch.Tensor.softmax, F.softmax}
+_DROPOUT = {F.dropout, torch.dropout}
+_MASK_FILL = {torch.Tensor.masked_fill_}
+_DIVIDE = {torch.Tensor.div, torch.Tensor.__truediv__, torch.div, torch.true_divide}
+
+
+class AttentionProbe(TorchFunctionMode):
+    """Watch the torch calls of one forward pass: keep the attention weights, and on request skip the
+    causal mask (``causal=False``) or the division by sqrt(d_k) (``scaled=False``).
+
+    ``None`` for a switch leaves that step as the module does it. Use it as ``with AttentionProbe()
+    as probe: module(x)`` and read ``probe.weights()``; :func:`forward_with_weights` does this for you.
+    """
+
+    def __init__(self, *, causal: bool | None = None, scaled: bool | None = None):
+        super().__init__()
+        self.causal, self.scaled = causal, scaled
+        self.kept: list[torch.Tensor] = []  # one per softmax: each head's weights, after its dropout
+        self.masks = 0  # masked_fill_ calls seen
+        self.divisions = 0  # divisions of a tensor by a plain number seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _MASK_FILL:
+            self.masks += 1
+            if self.causal is False:
+                return args[0]  # the scores, unmasked
+        elif func in _DIVIDE and len(args) == 2 and isinstance(args[1], numbers.Real):
+            self.divisions += 1
+            if self.scaled is False:
+                return args[0]  # the scores, unscaled
+        result = func(*args, **kwargs)
+        if func in _SOFTMAX:
+            self.kept.append(result)
+        elif func in _DROPOUT and args and any(args[0] is kept for kept in self.kept):
+            self.kept = [result if kept is args[0] else kept for kept in self.kept]
+        return result
+
+    def weights(self, *, stack: bool = False) -> torch.Tensor:
+        """The weights the module used: (..., T, T) for one softmax; with several, or ``stack=True`` (a
+        wrapper of heads, even of one), every head's weights stacked at dim -3: (b, heads, T, T)."""
+        if not self.kept:
+            raise RuntimeError("the probe saw no softmax: this forward pass computed no attention weights")
+        return torch.stack(self.kept, dim=-3) if stack or len(self.kept) > 1 else self.kept[0]
+
+    def check(self, module: nn.Module) -> None:
+        """After the pass: a switch that was set must have found its step, once per softmax (causal=False
+        on a class with no mask, such as ``SelfAttention_v2``, has nothing to switch off and is fine)."""
+        heads, name = len(self.kept), type(module).__name__
+        if (self.causal is True and self.masks != heads) or (self.causal is False and self.masks not in (0, heads)):
+            raise ValueError(
+                f"causal={self.causal} needs a causal mask, but {name} applied {self.masks} masks for {heads} "
+                f"softmax calls; only CausalAttention and the multi-head classes mask the future"
+            )
+        if self.scaled is not None and self.divisions != heads:
+            raise RuntimeError(f"scaled={self.scaled}: {name} divided its scores {self.divisions} times for {heads} heads")
+
 
 def forward_with_weights(
     module: nn.Module, x: torch.Tensor, *, causal: bool | None = None, scaled: bool | None = None
 ) -> AttentionOutput:
     """Run ``module`` on ``x`` and hand back ``(context, weights)``: the weights it really used.
 
-    Every plot, probe and trainer in ``shared/`` reads attention weights through this one call, so
-    how the weights are caught is decided in one place. ``causal`` and ``scaled`` left as ``None``
-    keep the module's own behaviour (the chapter's: causal for 3.5 onwards, always scaled).
+    Every plot, probe and trainer in ``shared/`` reads attention weights through this one call. The
+    module's own ``forward`` runs, under an :class:`AttentionProbe`; ``causal`` and ``scaled`` left as
+    ``None`` keep the module's own behaviour (the chapter's: causal from 3.5 on, always scaled).
+    ``SDPAMultiHeadAttention``, whose fused kernel never builds the weights, runs its explicit twin's
+    steps (``explicit_forward``) instead.
     """
-    switches = {name: value for name, value in (("causal", causal), ("scaled", scaled)) if value is not None}
-    return module(x, return_weights=True, **switches)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    for name, value in (("causal", causal), ("scaled", scaled)):
+        if value is not None:
+            _check_flag(name, value)
+    run = getattr(module, "explicit_forward", module)
+    with AttentionProbe(causal=causal, scaled=scaled) as probe:
+        context = run(x)
+    probe.check(module)
+    one_per_head = isinstance(getattr(module, "heads", None), nn.ModuleList)  # the wrapper, even with one head
+    return AttentionOutput(context, probe.weights(stack=one_per_head))
 
 # --------------------------------------------------------------------------------------------
 # 3.3 Attention without trainable weights
@@ -143,24 +231,20 @@ class SelfAttention_v1(nn.Module):
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
         _check_init(d_in=d_in, d_out=d_out)
-        self.d_in, self.d_out = d_in, d_out
         self.W_query = nn.Parameter(torch.rand(d_in, d_out))
         self.W_key = nn.Parameter(torch.rand(d_in, d_out))
         self.W_value = nn.Parameter(torch.rand(d_in, d_out))
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_forward(self, x, self.W_query, return_weights, causal, scaled)
+    def forward(self, x):
+        _check_input(self, x)
         keys = x @ self.W_key  # (T, d_out); with a batch dimension in front, (b, T, d_out)
         queries = x @ self.W_query  # (T, d_out)
         values = x @ self.W_value  # (T, d_out)
         attn_scores = queries @ keys.transpose(-2, -1)  # (T, T): query i's score for key j
-        if causal:  # hide the future: True above the diagonal
-            future = torch.triu(torch.ones_like(attn_scores, dtype=torch.bool), diagonal=1)  # (T, T)
-            attn_scores = attn_scores.masked_fill(future, -torch.inf)
-        d_k = keys.shape[-1] if scaled else 1
+        d_k = keys.shape[-1]
         attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (T, T), each row sums to 1
         context_vecs = attn_weights @ values  # (T, d_out)
-        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+        return context_vecs
 
 
 class SelfAttention_v2(nn.Module):
@@ -173,24 +257,20 @@ class SelfAttention_v2(nn.Module):
     def __init__(self, d_in: int, d_out: int, qkv_bias: bool = False):
         super().__init__()
         _check_init(d_in=d_in, d_out=d_out, qkv_bias=qkv_bias)
-        self.d_in, self.d_out = d_in, d_out
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = False, scaled: bool = True):
-        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+    def forward(self, x):
+        _check_input(self, x)
         keys = self.W_key(x)  # (T, d_out)
         queries = self.W_query(x)  # (T, d_out)
         values = self.W_value(x)  # (T, d_out)
         attn_scores = queries @ keys.transpose(-2, -1)  # (T, T)
-        if causal:
-            future = torch.triu(torch.ones_like(attn_scores, dtype=torch.bool), diagonal=1)  # (T, T)
-            attn_scores = attn_scores.masked_fill(future, -torch.inf)
-        d_k = keys.shape[-1] if scaled else 1
+        d_k = keys.shape[-1]
         attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (T, T)
         context_vecs = attn_weights @ values  # (T, d_out)
-        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+        return context_vecs
 
 
 SelfAttention = SelfAttention_v2
@@ -208,10 +288,10 @@ class CausalAttention(nn.Module):
     weights at random and scales the survivors by 1 / (1 - dropout).
     """
 
-    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, qkv_bias: bool = False):
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float, qkv_bias: bool = False):
         super().__init__()
         _check_init(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, qkv_bias=qkv_bias)
-        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.d_out = d_out
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
@@ -219,20 +299,20 @@ class CausalAttention(nn.Module):
         future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
         self.register_buffer("mask", future)  # (context_length, context_length): moves with .to(device)
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+    def forward(self, x):
+        _check_input(self, x)
         b, num_tokens, d_in = x.shape
         keys = self.W_key(x)  # (b, T, d_out)
         queries = self.W_query(x)  # (b, T, d_out)
         values = self.W_value(x)  # (b, T, d_out)
         attn_scores = queries @ keys.transpose(1, 2)  # (b, T, T)
-        if causal:  # the mask is built for context_length tokens; [:T, :T] fits this input
-            attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
-        d_k = keys.shape[-1] if scaled else 1
+        # the mask is built for context_length tokens; [:T, :T] fits this input. True = future: -inf
+        attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        d_k = keys.shape[-1]
         attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (b, T, T)
         attn_weights = self.dropout(attn_weights)  # train(): zero some weights, scale the rest by 1 / (1 - p)
         context_vecs = attn_weights @ values  # (b, T, d_out)
-        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+        return context_vecs
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,33 +323,18 @@ class CausalAttention(nn.Module):
 class MultiHeadAttentionWrapper(nn.Module):
     """``num_heads`` independent ``CausalAttention`` heads whose outputs are concatenated.
 
-    Output width is ``d_out * num_heads``. With ``return_weights=True`` the weights of all heads
-    come back stacked, shape (batch, num_heads, num_tokens, num_tokens).
+    Output width is ``d_out * num_heads``.
     """
 
-    def __init__(
-        self,
-        d_in: int,
-        d_out: int,
-        context_length: int,
-        dropout: float = 0.0,
-        num_heads: int = 1,
-        qkv_bias: bool = False,
-    ):
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int, qkv_bias: bool = False):
         super().__init__()
         _check_init(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads)
-        self.num_heads = num_heads  # each head has its own d_out: nothing is split
         self.heads = nn.ModuleList(
             [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
         )
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_forward(self, None, None, return_weights, causal, scaled)
-        outputs = [head(x, return_weights=True, causal=causal, scaled=scaled) for head in self.heads]
-        context_vecs = torch.cat([out.context for out in outputs], dim=-1)  # (b, T, d_out * num_heads)
-        if not return_weights:
-            return context_vecs
-        return AttentionOutput(context_vecs, torch.stack([out.weights for out in outputs], dim=1))  # (b, heads, T, T)
+    def forward(self, x):
+        return torch.cat([head(x) for head in self.heads], dim=-1)  # (b, T, d_out * num_heads)
 
 
 class MultiHeadAttention(nn.Module):
@@ -279,21 +344,13 @@ class MultiHeadAttention(nn.Module):
     dimensions, and ``out_proj`` mixes the concatenated heads.
     """
 
-    def __init__(
-        self,
-        d_in: int,
-        d_out: int,
-        context_length: int,
-        dropout: float = 0.0,
-        num_heads: int = 1,
-        qkv_bias: bool = False,
-    ):
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int, qkv_bias: bool = False):
         super().__init__()
         _check_init(
             d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, num_heads=num_heads,
             qkv_bias=qkv_bias, split_heads=True,
         )
-        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.d_out = d_out
         self.num_heads = num_heads
         self.head_dim = d_out // num_heads  # each head's share of d_out
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
@@ -304,8 +361,8 @@ class MultiHeadAttention(nn.Module):
         future = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
         self.register_buffer("mask", future)  # (context_length, context_length)
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
-        _check_forward(self, x, self.W_query.weight, return_weights, causal, scaled)
+    def forward(self, x):
+        _check_input(self, x)
         b, num_tokens, d_in = x.shape
         keys = self.W_key(x)  # (b, T, d_out)
         queries = self.W_query(x)  # (b, T, d_out)
@@ -321,39 +378,33 @@ class MultiHeadAttention(nn.Module):
         values = values.transpose(1, 2)  # (b, heads, T, head_dim)
 
         attn_scores = queries @ keys.transpose(2, 3)  # (b, heads, T, T): every head scores on its own
-        if causal:
-            attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
-        if scaled:
-            attn_scores.div_(self.head_dim**0.5)  # in place, like masked_fill_: no second (b, heads, T, T) tensor
-        # Without gradients (inference) softmax may overwrite the scores too: at GPT-2 size that saves 400 MB
-        in_place = None if attn_scores.requires_grad else attn_scores
-        attn_weights = torch.softmax(attn_scores, dim=-1, out=in_place)  # (b, heads, T, T), rows sum to 1
+        attn_scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        d_k = keys.shape[-1]  # head_dim, not d_out: each head scores with its own share
+        attn_weights = torch.softmax(attn_scores / d_k**0.5, dim=-1)  # (b, heads, T, T), rows sum to 1
         attn_weights = self.dropout(attn_weights)
 
         context_vecs = (attn_weights @ values).transpose(1, 2)  # (b, T, heads, head_dim)
-        # transpose only changed the strides; view needs the memory in that order, hence contiguous()
+        # transpose only swapped strides; joining heads and head_dim needs them in order: contiguous()
         context_vecs = context_vecs.contiguous().view(b, num_tokens, self.d_out)  # (b, T, d_out): heads side by side
         context_vecs = self.out_proj(context_vecs)  # (b, T, d_out)
-        return AttentionOutput(context_vecs, attn_weights) if return_weights else context_vecs
+        return context_vecs
 
 
 class SDPAMultiHeadAttention(MultiHeadAttention):
     """``MultiHeadAttention`` computed by ``torch.nn.functional.scaled_dot_product_attention``.
 
     Same constructor, parameter names and shapes, so ``load_state_dict`` moves weights between the
-    two. The fused kernel never materialises the weights, so a call with ``return_weights=True``
-    takes the explicit path instead; that path computes the returned output from exactly the
-    weights it returns (with dropout, a different random draw than the fused kernel would make).
+    two. The fused kernel never materialises the weights, so :func:`forward_with_weights` runs
+    ``explicit_forward`` (``MultiHeadAttention``'s steps, on these weights) instead; with dropout
+    that is a different random draw than the fused kernel would make.
     """
 
-    def forward(self, x, *, return_weights: bool = False, causal: bool = True, scaled: bool = True):
+    def forward(self, x):
         # nn.Module keeps its layers in the dict self._modules; reading it directly skips the slower attribute
         # lookup, and on a GPU every microsecond of Python before the first kernel shows in a short call.
         layers = self._modules
         W_query, W_key, W_value, out_proj = layers["W_query"], layers["W_key"], layers["W_value"], layers["out_proj"]
-        _check_forward(self, x, W_query.weight, return_weights, causal, scaled)
-        if return_weights:  # the fused kernel never builds the weights: take the explicit path
-            return super().forward(x, return_weights=True, causal=causal, scaled=scaled)
+        _check_input(self, x)
         b, num_tokens, _ = x.shape
         heads, head_dim = self.num_heads, self.head_dim
         # F.linear with each layer's weight and bias is the product W_query(x) computes, without the
@@ -361,12 +412,15 @@ class SDPAMultiHeadAttention(MultiHeadAttention):
         queries = F.linear(x, W_query.weight, W_query.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
         keys = F.linear(x, W_key.weight, W_key.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
         values = F.linear(x, W_value.weight, W_value.bias).view(b, num_tokens, heads, head_dim).transpose(1, 2)
-        context_vecs = F.scaled_dot_product_attention(  # scores, mask, scale, softmax, dropout, @ values: one kernel
-            queries, keys, values, dropout_p=self.dropout.p if self.training else 0.0, is_causal=causal,
-            scale=None if scaled else 1.0,  # None: 1 / sqrt(head_dim)
+        context_vecs = F.scaled_dot_product_attention(  # scores, mask, 1/sqrt(head_dim), softmax, dropout, @ values
+            queries, keys, values, dropout_p=self.dropout.p if self.training else 0.0, is_causal=True,
         )  # (b, heads, T, head_dim)
         context_vecs = context_vecs.transpose(1, 2).reshape(b, num_tokens, self.d_out)  # (b, T, d_out)
         return F.linear(context_vecs, out_proj.weight, out_proj.bias)  # (b, T, d_out)
+
+    def explicit_forward(self, x):
+        """``MultiHeadAttention``'s own steps on this module's weights: what forward_with_weights runs."""
+        return MultiHeadAttention.forward(self, x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,31 +581,31 @@ def _check_init(
     if context_length is not _NOT_GIVEN:
         _check_size("context_length", context_length)
     if dropout is not _NOT_GIVEN:
-        _check_dropout(dropout, has_heads=num_heads is not _NOT_GIVEN)
+        _check_dropout(dropout)
     if num_heads is not _NOT_GIVEN:
         _check_heads(d_out if split_heads else None, num_heads)  # a split needs num_heads to divide d_out
     if qkv_bias is not _NOT_GIVEN:
         _check_flag("qkv_bias", qkv_bias)
 
 
-def _check_forward(module: nn.Module, x: object, weight: torch.Tensor | None, return_weights, causal, scaled) -> None:
-    """A forward call's switches, then its input (unless ``x`` is None: the wrapper's heads check it).
-
-    The usual case (three bools, a 3-D tensor that fits) is settled by one cheap test; anything else
-    goes through the checks that name what is wrong."""
-    if type(return_weights) is not bool or type(causal) is not bool or type(scaled) is not bool:
-        _check_flag("return_weights", return_weights)
-        _check_flag("causal", causal)
-        _check_flag("scaled", scaled)
-    if weight is None:
-        return
-    context_length = getattr(module, "context_length", None)
-    if context_length is not None and isinstance(x, torch.Tensor) and x.dtype == weight.dtype and x.dim() == 3:
-        _, num_tokens, width = x.shape
-        if width == module.d_in and 0 < num_tokens <= context_length:
+def _check_input(module: nn.Module, x: object) -> None:
+    """A forward call's input: the usual case (a tensor of the right dtype, rank and width, no longer than
+    the mask) is settled by one cheap test; anything else goes through the checks that name what is wrong."""
+    weight = module.W_query if isinstance(module.W_query, torch.Tensor) else module.W_query.weight
+    d_in = weight.shape[0] if isinstance(module.W_query, torch.Tensor) else weight.shape[1]  # v1: (d_in, d_out)
+    mask = getattr(module, "mask", None)
+    context_length = None if mask is None else mask.shape[0]
+    if isinstance(x, torch.Tensor) and x.dtype == weight.dtype and x.dim() in ((3,) if mask is not None else (2, 3)):
+        if x.shape[-1] == d_in and 0 < x.shape[-2] <= (context_length or x.shape[-2]):
             return
-    _check_tokens(x, d_in=module.d_in, ranks=(2, 3) if context_length is None else (3,), weight=weight,
+    _check_tokens(x, d_in=d_in, ranks=(2, 3) if context_length is None else (3,), weight=weight,
                   context_length=context_length)
+
+
+def _check_forward(module: nn.Module, x: object, weight: object = None, *switches: object) -> None:
+    """The older name of :func:`_check_input`, kept for classes written against it (the switches it took
+    are gone: :func:`forward_with_weights` sets them from outside)."""
+    _check_input(module, x)
 
 
 def _check_size(name: str, value: object) -> int:
@@ -563,19 +617,12 @@ def _check_size(name: str, value: object) -> int:
     return int(value)
 
 
-def _check_dropout(value: object, *, has_heads: bool = False) -> float:
-    """A drop probability in [0, 1). For the multi-head classes, an int >= 1 here is most likely a
-    head count in the wrong (fourth positional) slot, and the message says so."""
+def _check_dropout(value: object) -> float:
+    """A drop probability in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"dropout must be a float in [0, 1), got {type(value).__name__} ({value!r})")
     if not 0.0 <= float(value) < 1.0:
-        hint = ""
-        if has_heads and isinstance(value, numbers.Integral) and value >= 1:
-            hint = (
-                f"; the fourth positional argument is dropout, so if {value} was meant as the "
-                f"number of heads, pass it by keyword: num_heads={value}"
-            )
-        raise ValueError(f"dropout must be in [0, 1), got {value!r}{hint}")
+        raise ValueError(f"dropout must be in [0, 1), got {value!r}")
     return float(value)
 
 

@@ -31,6 +31,7 @@ from shared.attention import (
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     SDPAMultiHeadAttention,
+    forward_with_weights,
 )
 from shared.seeding import seeded
 
@@ -124,7 +125,8 @@ def implementations(
     """Every attention implementation of the project as a function ``x -> context``, keyed by ``LAB_NAMES``.
 
     The multi-head ones share one set of weights. With ``causal=False`` each one's future is opened in
-    its own way (the chapter's ``causal=False`` switch, ``is_causal=False``, no mask): the planted
+    its own way (the chapter's classes run with their mask step skipped by ``forward_with_weights``,
+    ``is_causal=False``, no mask): the planted
     leaks the tests use; the right explicit mask then allows every position. The wrong explicit mask
     (the chapter's mask passed to the fused kernel) leaks either way.
     """
@@ -168,11 +170,14 @@ def implementations(
         mask = chapter_mask(x.shape[1]).to(x.device) if causal else None  # here True = hide, as in the chapter
         return torch_mha(x, x, x, attn_mask=mask, need_weights=False)[0]
 
+    def chapter_class(module):  # the plain call; a planted leak runs the same forward with its mask step skipped
+        return module if causal else (lambda x: forward_with_weights(module, x, causal=False).context)
+
     return {
-        "causal": lambda x: single(x, causal=causal),
-        "wrapper": lambda x: wrapper(x, causal=causal),
-        "split": lambda x: split(x, causal=causal),
-        "sdpa_class": lambda x: sdpa(x, causal=causal),
+        "causal": chapter_class(single),
+        "wrapper": chapter_class(wrapper),
+        "split": chapter_class(split),
+        "sdpa_class": chapter_class(sdpa),
         "sdpa_is_causal": sdpa_is_causal,
         "sdpa_mask_wrong": sdpa_mask_wrong,
         "sdpa_mask_right": sdpa_mask_right,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.headsplit import HeadSplit, Step
+from shared.headsplit import HeadSplit, Step, memory_order
 from shared.heatmap import _FONT, HeatmapGrid, _png_data_uri, _text_width
 
 _MONO = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'Noto Sans Mono CJK TC', monospace"
@@ -34,17 +34,19 @@ MIXED_COLOUR = "#5a6270"  # after out_proj every column mixes all heads
 MASKED_RGB = (226, 226, 226)
 SPLIT_WORD_KEYS = (
     "projection", "split", "split_wrong", "heads", "skipped", "weights", "context", "back", "merged", "output",
-    "view_fails", "view_works", "difference", "rows", "batch", "mixed", "masked",
+    "view_fails", "view_works", "difference", "rows", "batch", "mixed", "masked", "memory", "reading",
 )
 MAP_WORD_KEYS = ("columns", "wrapper_head")
 MAX_WIDTH = 960
 TEXT_W = 340  # the column of code and words on the left
 ROW_LABEL_W = 11
 PANEL_GAP = 9
-CHUNK_GAP = 2
 MAX_CELL = 10.0
 CAPTION_KEYS = ("projection", "split", "split_wrong", "heads", "skipped", "weights", "context", "back", "merged", "output")
 NOTE_LINES = {"merged": 3, "output": 1}  # rows with a note below: the same height in either mode
+STRIP_H = 7.0  # one strip of memory cells
+STRIPS_H = 2 * STRIP_H + 12  # the memory strip and the reading strip under a tensor, with their gaps
+STRIP_LABEL_W = 104.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,15 @@ class _Svg:
             f'<rect class="f" width="{w:.1f}" height="{h:.1f}"/></g>'
         )
 
+    def strip(self, x, y, width, heads: np.ndarray, *, shade: float = 0.85):
+        """A one-dimensional row of cells, one per number, coloured by head (no grid lines: they are thin)."""
+        pixels = _pixels(np.full((1, heads.size), shade), heads.reshape(1, -1))
+        self.parts.append(
+            f'<g transform="translate({x:.1f},{y:.1f})"><image class="g" width="{width:.1f}" height="{STRIP_H:.1f}" '
+            f'preserveAspectRatio="none" href="{_png_data_uri(pixels)}"/>'
+            f'<rect class="f" width="{width:.1f}" height="{STRIP_H:.1f}"/></g>'
+        )
+
     def defs(self) -> str:
         patterns = "".join(
             f'<pattern id="{name}" width="{cell:.3f}" height="{cell:.3f}" patternUnits="userSpaceOnUse">'
@@ -189,18 +200,24 @@ def head_split_figure(
 
     cell = min(MAX_CELL, fit(1, d_out, 0), fit(h, d_head, PANEL_GAP))
     weight_cell = min(MAX_CELL, fit(h, T, PANEL_GAP))
-    # Every row as tall as the tallest could be, in either mode: the figure keeps its height when the
-    # wrong-reshape switch flips.
+    token_cell = min(MAX_CELL, fit(T, d_head, PANEL_GAP))  # (T, h, d_head): T panels of h rows
+    drawn = max(ROW_LABEL_W + d_out * cell, h * (ROW_LABEL_W + max(d_head * cell, T * weight_cell)) + (h - 1) * PANEL_GAP,
+                T * (ROW_LABEL_W + d_head * token_cell) + (T - 1) * PANEL_GAP)
+    strip_w = max(drawn, 300.0) - STRIP_LABEL_W  # the strips end where the widest tensor does (or a bit later)
+    cells = {"cell": cell, "weight": weight_cell, "token": token_cell, "strip": strip_w}
+    # Every row as tall as the tallest it could be in either mode: the figure keeps its height when the
+    # wrong-reshape switch flips. Under every tensor: its memory and the order its shape reads it.
     caption_lines = max(min(2, len(_wrap(words[k], TEXT_W - 8, 12.0))) for k in CAPTION_KEYS)
-    row_h = max(12 + 14 * caption_lines + 26.5 + 2, 15 + T * cell)
+    text_h = 12 + 14 * caption_lines + 26.5 + 2
+    tensor_h = {"weights": T * weight_cell, "split": max(T * cell, h * token_cell), "back": max(T * cell, h * token_cell)}
     svg = _Svg()
     y = 4.0
     for step in split.steps:
-        _draw_step(svg, step, split, words, y, area_x, cell, weight_cell)
-        y += row_h + 13 * NOTE_LINES.get(step.key, 0) + 9
+        _draw_step(svg, step, split, words, y, area_x, cells)
+        tensor = 15 + tensor_h.get(step.key, T * cell) + STRIPS_H
+        y += max(text_h + 13 * NOTE_LINES.get(step.key, 0), tensor) + 9
     legend_right, y = _legend(svg, split, tokens, words, head_word, y + 2)
-    drawn = max(ROW_LABEL_W + d_out * cell, h * (ROW_LABEL_W + max(d_head * cell, T * weight_cell)) + (h - 1) * PANEL_GAP)
-    width = int(np.ceil(max(area_x + drawn + 4, legend_right + 4)))
+    width = int(np.ceil(max(area_x + STRIP_LABEL_W + strip_w + 4, legend_right + 4)))
     height = int(np.ceil(y + 6))
     return _figure(svg, width, height, alt or f"{h} × {T} × {d_head}", "attn-headsplit")
 
@@ -227,7 +244,7 @@ def _step_words(step: Step, split: HeadSplit, words: Mapping[str, str]) -> str:
     return words[step.key]
 
 
-def _draw_step(svg: _Svg, step: Step, split: HeadSplit, words, y: float, area_x: float, cell: float, weight_cell: float) -> None:
+def _draw_step(svg: _Svg, step: Step, split: HeadSplit, words, y: float, area_x: float, cells: dict[str, float]) -> None:
     """One row of the figure: the words on the left, the tensor on the right."""
     line_y = y + 12
     if step.skipped:
@@ -256,15 +273,31 @@ def _draw_step(svg: _Svg, step: Step, split: HeadSplit, words, y: float, area_x:
         svg.text(4, line_y, _joined(words["difference"], f"{difference:.2g}" if difference else "0"),
                  size=11.5, weight="600", fill="#c0392b" if difference > 1e-5 else "#2e7d32")
     if not step.skipped:
-        _draw_tensor(svg, step, split, y + 4, area_x, cell, weight_cell)
+        bottom = _draw_tensor(svg, step, split, y + 4, area_x, cells)
+        _draw_memory(svg, step, words, bottom + 6, area_x, cells["strip"])
 
 
-def _draw_tensor(svg: _Svg, step: Step, split: HeadSplit, y: float, x0: float, cell: float, weight_cell: float) -> float:
+def _draw_memory(svg: _Svg, step: Step, words, y: float, x0: float, width: float) -> None:
+    """Two strips under a tensor, one cell per number, coloured by head: the block of memory in its own
+    order, and the same numbers in the order the tensor's shape reads them. ``view`` and ``transpose``
+    leave the first alone; ``contiguous()`` rewrites it to match the second."""
+    heads = step.head.numpy().ravel() if step.head is not None else np.full(step.values.numel(), -1)
+    in_memory = heads[memory_order(step).numpy()]
+    same = np.array_equal(in_memory, heads)
+    for k, (label, row) in enumerate(((words["memory"], in_memory), (words["reading"], heads))):
+        top = y + k * (STRIP_H + 4)
+        svg.text(x0 + STRIP_LABEL_W - 6, top + STRIP_H - 0.5, label, size=9.5, anchor="end",
+                 fill="#555" if same or k == 0 else "#c0392b")
+        svg.strip(x0 + STRIP_LABEL_W, top, width, row)
+
+
+def _draw_tensor(svg: _Svg, step: Step, split: HeadSplit, y: float, x0: float, cells: dict[str, float]) -> float:
     """The tensor of one step (first sequence of the batch); returns the bottom y."""
     values = step.values.numpy().astype(np.float64)
     heads = step.head.numpy() if step.head is not None else np.full(values.shape, -1)
     tokens = step.token.numpy()
     title_h = 11.0
+    cell, weight_cell = cells["cell"], cells["weight"]
     if values.ndim == 2:  # (T, d_out): one grid, head numbers above the head's columns
         T, d_out = values.shape
         d_head = split.head_dim
@@ -279,15 +312,17 @@ def _draw_tensor(svg: _Svg, step: Step, split: HeadSplit, y: float, x0: float, c
         _row_numbers(svg, x0, gy, cell, tokens[:, 0])
         return gy + T * cell
     if step.key in ("split", "back") and not split.wrong_reshape:
-        # (T, h, d_head): each token's row cut into h pieces, the pieces side by side with a small gap
+        # (T, h, d_head), by the same rule as every step: T panels (one per token), each h rows of d_head
         T, h, d_head = values.shape
+        c = cells["token"]
         gy = y + title_h
         top = np.abs(values).max()
-        for k in range(h):
-            x = x0 + ROW_LABEL_W + k * (d_head * cell + CHUNK_GAP)
-            svg.cells(x, gy, cell, _shade(values[:, k, :], top), heads[:, k, :])
-        _row_numbers(svg, x0, gy, cell, tokens[:, 0, 0])
-        return gy + T * cell
+        for t in range(T):
+            x = x0 + t * (ROW_LABEL_W + d_head * c + PANEL_GAP)
+            svg.cells(x + ROW_LABEL_W, gy, c, _shade(values[t], top), heads[t])
+            svg.text(x + ROW_LABEL_W + d_head * c / 2, gy - 2.5, str(int(tokens[t, 0, 0]) + 1), size=8.5,
+                     anchor="middle", fill="#555", weight="600")
+        return gy + h * c
     # (h, T, d_head) or (h, T, T): one panel per head
     h, T, cols = values.shape
     is_weights = step.key == "weights"

@@ -92,6 +92,28 @@ class HeadSplit:
                        reference=self.reference.clone())
 
 
+def memory_order(step: Step) -> torch.Tensor:
+    """Where the numbers of ``step.values`` lie in memory: the flat indices of ``values`` (read in the order its
+    shape reads them, row after row) sorted by their place in the underlying block, computed from the
+    strides. A ``view`` or ``transpose`` keeps the memory and changes only how it is read; ``contiguous()``
+    writes a new block in reading order, so afterwards this is ``0, 1, 2, ...``."""
+    strides = step.stride[1:]  # the first sequence: the batch axis is dropped
+    offsets = torch.zeros(step.values.shape, dtype=torch.int64)
+    for axis, (size, stride) in enumerate(zip(step.values.shape, strides, strict=True)):
+        shape = [1] * len(strides)
+        shape[axis] = size
+        offsets = offsets + torch.arange(size).view(shape) * stride
+    return torch.argsort(offsets.flatten(), stable=True)
+
+
+def view_can_join(shape: tuple[int, ...], stride: tuple[int, ...], first: int, last: int) -> bool:
+    """``view`` can merge axes ``first..last`` of a tensor into one only if stepping through them in order
+    moves through memory by one fixed stride: each axis's stride must equal the size times the stride of
+    the next axis kept (axes of length 1 are skipped: their stride is never used)."""
+    kept = [(shape[a], stride[a]) for a in range(first, last + 1) if shape[a] != 1]
+    return all(outer[1] == inner[0] * inner[1] for outer, inner in zip(kept, kept[1:], strict=False))
+
+
 def chapter_batch() -> torch.Tensor:
     """The chapter's batch: two copies of the six-token sentence, shape (2, 6, 3)."""
     inputs = book_inputs()

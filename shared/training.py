@@ -287,7 +287,8 @@ class CopyModel(nn.Module):
     def forward(self, tokens: torch.Tensor, *, return_weights: bool = False):
         b, num_tokens = tokens.shape
         x = self.token_embedding(tokens) + self.position_embedding.weight[:num_tokens]  # (b, T, width)
-        context, weights = forward_with_weights(self.attention, x)  # (b, T, width), (b, heads, T, T)
+        # (b, T, width), and the weights (b, heads, T, T) only when asked for: catching them costs time
+        context, weights = forward_with_weights(self.attention, x) if return_weights else (self.attention(x), None)
         logits = self.readout(context).view(b, num_tokens, self.num_targets, self.num_classes)  # (b, T, targets, classes)
         return (logits, weights) if return_weights else logits
 

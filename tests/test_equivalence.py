@@ -107,9 +107,10 @@ def test_masking_the_diagonal_too_gives_a_nan_row():
         (lambda: equivalence.mask_routes(torch.ones(2, 2, dtype=torch.int64), 2), TypeError, "scores"),
         (lambda: equivalence.mask_routes(torch.ones(2, 2), 0), ValueError, "d_k"),
         (lambda: equivalence.diagonal_trap(torch.ones(2, 2), "2"), TypeError, "d_k"),
-        (lambda: buffers.mask_facts("module", (torch.device("cpu"),)), TypeError, "module"),
-        (lambda: buffers.mask_facts(nn.Linear(2, 2), (torch.device("cpu"),)), ValueError, "mask"),
-        (lambda: buffers.mask_facts(CausalAttention(3, 2, 4), "cpu"), TypeError, "devices"),
+        (lambda: buffers.contrast("module", torch.ones(1, 4, 3), (torch.device("cpu"),)), TypeError, "module"),
+        (lambda: buffers.contrast(nn.Linear(2, 2), torch.ones(1, 4, 3), (torch.device("cpu"),)), TypeError, "mask"),
+        (lambda: buffers.contrast(CausalAttention(3, 2, 4, 0.0), torch.ones(1, 4, 3), "cpu"), TypeError, "devices"),
+        (lambda: buffers.contrast(CausalAttention(3, 2, 4, 0.0), [[1.0]], (torch.device("cpu"),)), TypeError, "x"),
     ],
 )
 def test_bad_input_is_named(call, error, name):
@@ -120,47 +121,54 @@ def test_bad_input_is_named(call, error, name):
 # ---------------------------------------------------------------- the mask as a buffer
 
 
-@pytest.mark.parametrize("cls", [CausalAttention, MultiHeadAttention])
-def test_the_mask_is_saved_moves_and_is_never_trained(cls):
+def _pair():
     with seeded(123):
-        module = cls(3, 4, 6, 0.0) if cls is CausalAttention else cls(3, 4, 6, 0.0, num_heads=2)
-    facts = buffers.mask_facts(module, (torch.device("cpu"), buffers.META))
-    assert "mask" in facts.saved
-    assert "mask" not in facts.parameters and facts.buffers == ("mask",)
-    assert facts.optimized == facts.parameters and not facts.optimizer_sees_mask
-    assert facts.devices == (("cpu", "cpu", "cpu"), ("meta", "meta", "meta"))
-    assert module.mask.device.type == "meta" and module.W_query.weight.device.type == "meta"
+        with_buffer = CausalAttention(3, 2, 6, 0.0)
+    with seeded(123):
+        plain = buffers.CausalAttentionPlainMask(3, 2, 6, 0.0)
+    return with_buffer, plain
 
 
-def test_a_mask_kept_as_a_plain_attribute_would_be_left_behind():
-    """What the buffer saves us from: a plain tensor attribute is not saved and does not move."""
-    module = CausalAttention(3, 2, 4)
-    plain = module.mask.clone()
-    del module.mask  # drop the buffer, keep the same tensor as an ordinary attribute
-    module.mask = plain
-    module.to(buffers.META)
-    assert "mask" not in module.state_dict()
-    assert module.mask.device.type == "cpu" and module.W_query.weight.device.type == "meta"
+def test_the_plain_version_is_the_same_module_but_for_where_the_mask_lives():
+    with_buffer, plain = _pair()
+    x = torch.rand(2, 6, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(with_buffer(x), plain(x))  # same weights, same mask, same numbers on one device
+    assert torch.equal(with_buffer.mask, plain.mask)
+    assert "mask" in dict(with_buffer.named_buffers()) and "mask" not in dict(plain.named_buffers())
 
 
-def test_a_mask_made_a_parameter_would_be_trained():
-    """The optimizer check can fail: a mask registered as a parameter is in the optimizer's hands."""
-    module = CausalAttention(3, 2, 4)
+def test_on_meta_the_buffer_moves_and_the_plain_mask_stays_behind():
+    with_buffer, plain = _pair()
+    x = torch.rand(2, 6, 3)
+    buffered = buffers.contrast(with_buffer, x, (buffers.META,))
+    left = buffers.contrast(plain, x, (buffers.META,))
+    assert "mask" in buffered.saved and "mask" not in left.saved  # state_dict: only the buffer is saved
+    assert buffered.buffers == ("mask",) and left.buffers == ()
+    # "never optimised" separates a buffer from a parameter: neither mask is a parameter, every weight is
+    assert buffered.parameters == left.parameters == ("W_query.weight", "W_key.weight", "W_value.weight")
+    assert (buffered.moves[0].mask_device, buffered.moves[0].weight_device) == ("meta", "meta")
+    assert (left.moves[0].mask_device, left.moves[0].weight_device) == ("cpu", "meta")
+    assert buffered.moves[0].output is None and left.moves[0].output is None  # no forward pass on meta
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_plain_mask_fails_with_the_device_error():
+    with_buffer, plain = _pair()
+    x = torch.rand(2, 6, 3)
+    gpu = torch.device("cuda")
+    assert buffers.contrast(with_buffer, x, (gpu,)).moves[0].error is None
+    failed = buffers.contrast(plain, x, (gpu,)).moves[0]
+    assert failed.mask_device == "cpu" and failed.output is None
+    assert "device" in failed.error
+
+
+def test_a_mask_made_a_parameter_would_be_listed_for_training():
+    """The parameters() check can fail: a mask registered as a parameter is handed to any optimizer."""
+    module = CausalAttention(3, 2, 4, 0.0)
     float_mask = module.mask.float()
     del module.mask
     module.mask = nn.Parameter(float_mask)
-    facts = buffers.mask_facts(module, (torch.device("cpu"),))
-    assert facts.optimizer_sees_mask and "mask" in facts.parameters
-
-
-def test_the_readers_device_is_used():
-    from shared import devices
-
-    with seeded(123):
-        module = CausalAttention(3, 2, 6)
-    device = devices.pick_device()
-    facts = buffers.mask_facts(module, (device,))
-    assert facts.devices[0][1].split(":")[0] == device.type
+    assert "mask" in buffers.contrast(module, torch.rand(1, 4, 3), ()).parameters
 
 
 # ---------------------------------------------------------------- the notebooks' cells
@@ -177,8 +185,9 @@ def test_the_notebooks_show_the_routes_the_trap_the_buffer_and_the_agreement(not
     output, _ = notebook.diagonal_trap_check.run()
     assert "nan" in repr(output) and "[0]" in repr(output)
     output, defs = notebook.buffer_facts.run()
-    facts = defs["mask_facts"]
-    assert "mask" in facts.saved and not facts.optimizer_sees_mask and facts.devices[-1][1] == "meta"
+    facts = defs["buffer_contrast"]
+    assert "mask" in facts["buffer"].saved and "mask" not in facts["plain"].saved
+    assert facts["buffer"].moves[-1].mask_device == "meta" and facts["plain"].moves[-1].mask_device == "cpu"
     _, defs = notebook.same_weights_check.run()
     assert max(defs["agreement"].differences.values()) <= 1e-5
     figure, _ = notebook.column_map.run()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from shared import headfigures, headsplit
-from shared.attention import MultiHeadAttention
+from shared.attention import MultiHeadAttention, forward_with_weights
 from shared.example import EMBEDDING_DIM
 from shared.seeding import seeded
 
@@ -37,7 +37,7 @@ def forward_with_hooks(module: MultiHeadAttention, x: torch.Tensor) -> dict[str,
     ]
     try:
         with torch.no_grad():
-            seen["output"], seen["weights"] = module(x, return_weights=True)
+            seen["output"], seen["weights"] = forward_with_weights(module, x)
     finally:
         for hook in hooks:
             hook.remove()
@@ -244,3 +244,52 @@ def test_every_setting_of_the_notebooks_controls_draws_the_real_split(notebook):
 def test_the_notebooks_give_the_figure_every_word_it_needs(notebook):
     _, defs = notebook.head_split_words.run()
     assert set(defs["SPLIT_WORDS"]) == set(headfigures.SPLIT_WORD_KEYS)
+
+
+# ---------------------------------------------------------------- memory strips and the view rule
+
+
+@pytest.mark.parametrize(("num_heads", "d_out"), SETTINGS)
+def test_transpose_changes_the_reading_order_not_the_memory_and_contiguous_rewrites_it(num_heads, d_out):
+    split = headsplit.split_heads(num_heads, d_out)
+
+    def in_memory(key):
+        step = split.step(key)
+        return step.head.flatten()[headsplit.memory_order(step)]
+
+    def read(key):
+        return split.step(key).head.flatten()
+
+    assert torch.equal(in_memory("heads"), in_memory("split"))  # transpose: the same memory ...
+    assert torch.equal(read("heads"), in_memory("split")) is (num_heads == 1)  # ... read in another order
+    assert torch.equal(in_memory("back"), in_memory("context"))
+    assert torch.equal(in_memory("merged"), read("merged"))  # contiguous(): memory in reading order
+    assert torch.equal(headsplit.memory_order(split.step("merged")), torch.arange(T * d_out))
+    # the strips hold the real tensors' numbers: memory order of the values equals the storage itself
+    step = split.step("back")
+    real = step.values.flatten()[headsplit.memory_order(step)]
+    torch.testing.assert_close(real, split.step("context").values.flatten(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("num_heads", "d_out"), SETTINGS)
+def test_the_view_rule_predicts_when_view_works_without_contiguous(num_heads, d_out):
+    split = headsplit.split_heads(num_heads, d_out)
+    back = split.step("back")
+    assert headsplit.view_can_join(back.shape, back.stride, 2, 3) is (split.view_error is None)
+    tensor = torch.empty_strided(back.shape, back.stride)
+    try:
+        tensor.view(back.shape[0], back.shape[1], d_out)
+        worked = True
+    except RuntimeError:
+        worked = False
+    assert worked is headsplit.view_can_join(back.shape, back.stride, 2, 3)
+    if num_heads == d_out and num_heads > 1:  # 12 heads at width 12: not contiguous, and view still works
+        assert not back.contiguous and worked
+
+
+def test_the_figure_draws_a_memory_and_a_reading_strip_under_every_tensor():
+    for wrong in (False, True):
+        split = headsplit.split_heads(4, 12, wrong_reshape=wrong)
+        shown = texts(headfigures.head_split_figure(split, TOKENS, WORDS).svg)
+        drawn = sum(not s.skipped for s in split.steps)
+        assert shown.count("<memory>") == drawn and shown.count("<reading>") == drawn
