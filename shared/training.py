@@ -913,20 +913,21 @@ def _whole(run: TrainingRun, experiment: Experiment) -> bool:
     """Is ``run`` a finished run of ``experiment``: every step's loss and every snapshot, of the right
     shapes, all finite? (A file cut at a line break parses, and would show step 35 under a slider
     saying 400.)"""
-    heads, size, offsets = experiment.num_heads, experiment.num_tokens, len(experiment.offsets)
-    steps = list(range(0, STEPS + 1, SNAPSHOT_EVERY))
+    heads, size, targets = experiment.num_heads, experiment.num_tokens, targets_of(experiment)
+    steps = list(range(0, experiment.steps + 1, snapshot_every(experiment)))
     try:
         return (
             run.experiment == experiment
             and len(run.example) == size
             and all(0 <= t < VOCAB_SIZE for t in run.example)
-            and run.losses.shape == (STEPS,)
+            and run.losses.shape == (experiment.steps,)
             and bool(np.isfinite(run.losses).all())
             and [s.step for s in run.snapshots] == steps
             and all(
                 s.weights.shape == (heads, size, size)
-                and s.shares.shape == (heads, offsets)
-                and bool(np.isfinite(s.weights).all() and np.isfinite(s.shares).all())
+                and s.shares.shape == (heads, targets)
+                and s.accuracy.shape == (targets,)
+                and bool(np.isfinite(s.weights).all() and np.isfinite(s.shares).all() and np.isfinite(s.accuracy).all())
                 and math.isfinite(s.loss)
                 for s in run.snapshots
             )

@@ -25,9 +25,10 @@ EXPERIMENT = Experiment(offsets=(1,), num_heads=2, num_tokens=4, seed=7)
 def _fake_run(experiment: Experiment, on_step=None) -> TrainingRun:
     heads, size = experiment.num_heads, experiment.num_tokens
     weights = np.tril(np.ones((heads, size, size))) / np.arange(1, size + 1)[:, None]
-    snapshots = [Snapshot(step, weights, np.full((heads, len(experiment.offsets)), 0.5), 1.0)
-                 for step in range(0, STEPS + 1, SNAPSHOT_EVERY)]
-    return TrainingRun(experiment, [k % 8 for k in range(size)], np.linspace(2.0, 0.1, STEPS), snapshots)
+    targets, steps = training.targets_of(experiment), experiment.steps
+    snapshots = [Snapshot(step, weights, np.full((heads, targets), 0.5), 1.0, np.full(targets, 0.5))
+                 for step in range(0, steps + 1, training.snapshot_every(experiment))]
+    return TrainingRun(experiment, [k % 8 for k in range(size)], np.linspace(2.0, 0.1, steps), snapshots)
 
 
 @pytest.fixture
@@ -104,7 +105,12 @@ def test_a_damaged_run_file_is_refused_trained_again_and_replaced(tmp_path, monk
     assert training._read_run(path, EXPERIMENT) is not None, "the file was not replaced by a whole run"
 
 
-def test_a_whole_run_file_is_used_as_it_is(tmp_path, monkeypatch, trainings):
+@pytest.mark.parametrize(
+    "experiment",
+    [EXPERIMENT, Experiment(task="seen", offsets=(), num_heads=2, num_tokens=8, steps=1200)],
+    ids=["copy, 400 steps", "content task, 1,200 steps"],
+)
+def test_a_whole_run_file_is_used_as_it_is(tmp_path, monkeypatch, trainings, experiment):
     _use(monkeypatch, tmp_path)
-    training.run_file(tmp_path, EXPERIMENT).write_text(_fake_run(EXPERIMENT).to_json())
-    assert RunCache().get(EXPERIMENT).experiment == EXPERIMENT and trainings == []
+    training.run_file(tmp_path, experiment).write_text(_fake_run(experiment).to_json())
+    assert RunCache().get(experiment).experiment == experiment and trainings == []
