@@ -231,9 +231,16 @@ class Cell:
         """[(kind, text)] for this cell, kind 'markdown', 'code' or 'solution' (Markdown after the check)."""
         cells = self.prose() or self.controls() or [("code", self.plain_code())]
         for solution in self.solutions:
-            heading = f"##### {self.notebook.words['solution']}"
+            heading = f"##### {self.accordion_heading(solution)}"
             cells.append(("solution", "\n\n".join([heading, *self.evaluate(solution.values)])))
         return [(kind, text) for kind, text in cells if text.strip()]
+
+    def accordion_heading(self, accordion: ast.Dict) -> str:
+        """A worked solution (a cell named ``..._solution``) is headed "Solution"; any other folded note keeps its own label."""
+        labels = [key.value for key in accordion.keys if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+        if self.name.endswith("solution") or not labels:
+            return self.notebook.words["solution"]
+        return " · ".join(labels)
 
     def prose(self) -> list[tuple[str, str]] | None:
         body = self.tree.body
