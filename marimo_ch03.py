@@ -158,7 +158,7 @@ def s3_1(diagrams, mo):
 
 
 @app.cell(hide_code=True)
-def control_words():
+def control_words(LIST_PATTERN):
     # The server checks every control's value against the control's own range and options
     # (shared/controls.py); a value that does not fit is not used, and the reader is told so.
     from shared import controls as _controls
@@ -173,6 +173,7 @@ def control_words():
             "other": "This control cannot take {value}.",
             "kept": "It stays at {kept}.",
             "unlabelled": "a control",
+            "list": LIST_PATTERN,
             "busy": "**The server is busy:** {waiting} trainings are waiting already. Try one of the settings the text suggests (they are trained first), or this one again in a minute.",
             "queued": "{ahead} before yours; your other controls answer once it has trained",
         }

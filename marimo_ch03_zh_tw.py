@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: a34a6b9a06fca3fc4c4f9844b8682462b8b9cd5fbaf0184a09386dc6a86a5066
+# content-sha256: 786cf71316a8bac5727a0404e905bb03a7cae71e0b4f87986fe70d19311df446
 
 import marimo
 
@@ -157,7 +157,7 @@ def s3_1(diagrams, mo):
 
 
 @app.cell(hide_code=True)
-def control_words():
+def control_words(LIST_PATTERN):
     # 伺服器會依每個控制項自己的範圍與選項，檢查它收到的值
     # （shared/controls.py）；不符合的值不會被採用，並告訴讀者。
     from shared import controls as _controls
@@ -172,6 +172,7 @@ def control_words():
             "other": "這個控制項不接受 {value}。",
             "kept": "它維持在 {kept}。",
             "unlabelled": "一個控制項",
+            "list": LIST_PATTERN,
             "busy": "**伺服器正忙：**已經有 {waiting} 個訓練在排隊。請試試內文建議的設定（它們會優先訓練），或過一分鐘再試這個設定。",
             "queued": "前面還有 {ahead} 個；訓練完成後，你的其他控制項才會回應",
         }

@@ -31,6 +31,8 @@ import threading
 import weakref
 from typing import Any
 
+from shared.printout import join_values
+
 MAX_TEXT = 10_000  # characters a text box takes when it was made without a max_length
 MAX_ITEMS = 10_000  # list items, and nested values looked at, before a value is called too big
 MAX_SAFE = 2**53  # beyond this a browser's number is not exact; marimo warns about such bounds too
@@ -45,6 +47,7 @@ WORDS = {
     "other": "This control cannot take {value}.",
     "kept": "It stays at {kept}.",
     "unlabelled": "a control",
+    "list": "{earlier}, {later}",  # how a list of choices is joined (shared.printout.join_values)
     # shared/training.py: the server's queue of trainings
     "busy": ("**The server is busy:** {waiting} trainings are waiting already. Try one of the settings the text "
              "suggests (they are trained first), or this one again in a minute."),
@@ -99,7 +102,7 @@ def _range_problem(value: Any, start: Any, stop: Any, step: Any, allow_empty: bo
 def _choices_problem(value: Any, options: list[str]) -> Problem | None:
     if isinstance(value, str) and value in options:
         return None
-    return Problem(reason="choices", choices=", ".join(options), value=_shown(value))
+    return Problem(reason="choices", choices=tuple(options), value=_shown(value))
 
 
 def _too_big(value: Any, budget: int = MAX_ITEMS) -> bool:
@@ -142,7 +145,7 @@ def problem(element: Any, value: Any) -> Problem | None:
             found = _range_problem(value, 0, len(steps) - 1, 1)
             if found:
                 found.update(start=_shown(steps[0]), stop=_shown(steps[-1]))
-                found.update(reason="choices", choices=", ".join(_shown(s) for s in steps),
+                found.update(reason="choices", choices=tuple(_shown(s) for s in steps),
                              value=_shown(value) if not _finite(value) or not 0 <= value < len(steps)
                              or value != int(value) else _shown(steps[int(value)]))
             return found
@@ -170,14 +173,14 @@ def problem(element: Any, value: Any) -> Problem | None:
         if isinstance(value, list) and not value and args.get("allow-select-none"):
             return None
         if not isinstance(value, list) or len(value) != 1:
-            return Problem(reason="choices", choices=", ".join(options), value=_shown(value))
+            return Problem(reason="choices", choices=tuple(options), value=_shown(value))
         return _choices_problem(value[0], options)
     if isinstance(element, mo.ui.multiselect):
         options = list(args.get("options") or [])
         most = args.get("max-selections")
         if (not isinstance(value, list) or len(value) > len(options) or (most is not None and len(value) > most)
                 or len(set(map(repr, value))) != len(value)):
-            return Problem(reason="choices", choices=", ".join(options), value=_shown(value))
+            return Problem(reason="choices", choices=tuple(options), value=_shown(value))
         for item in value:
             found = _choices_problem(item, options)
             if found:
@@ -331,7 +334,9 @@ def _kept(element: Any) -> str:
 def message(element: Any, found: Problem, words: dict[str, str] | None = None) -> tuple[str, str]:
     """The toast's title and text (HTML-escaped) for a refused value, in ``words``."""
     words = words or _words_here()
-    facts = {key: html.escape(str(value)) for key, value in found.items()}
+    facts = {key: html.escape(str(value)) for key, value in found.items() if key != "choices"}
+    if "choices" in found:
+        facts["choices"] = join_values((html.escape(str(c)) for c in found["choices"]), words.get("list", WORDS["list"]))
     title = words["title"].format(label=_label(element, words))
     reason = words[found.reason].format_map(_Facts(facts))
     gap = "" if reason.endswith(("。", "！", "？", "：")) else " "  # no space after a full-width stop

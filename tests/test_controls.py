@@ -68,6 +68,14 @@ def test_choices_switches_and_buttons_take_only_what_they_offer():
     assert controls.problem(grid, [[0, 10], [5, 5]]) is not None and controls.problem(grid, [[1, 2]]) is not None
 
 
+def test_the_choices_are_listed_with_the_readers_separator():
+    drop = mo.ui.dropdown(options=["1", "2", "4"], value="1", label="heads")
+    found = controls.problem(drop, ["3"])
+    _, english = controls.message(drop, found, controls.WORDS)
+    _, chinese = controls.message(drop, found, {**controls.WORDS, "list": "{earlier}、{later}"})
+    assert "1, 2, 4" in english and "1、2、4" in chinese and ", " not in chinese.split("3")[0]
+
+
 def test_controls_inside_an_array_a_dictionary_or_a_form_are_checked_by_their_own_rules():
     controls.install()  # what refuse_with does in a notebook: marimo hands each child its value
     inner = mo.ui.slider(1, 5, value=2)
