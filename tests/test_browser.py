@@ -28,6 +28,7 @@ from tests.harness.appserver import (
     marimo_app,
     open_app_page,
     timed_change,
+    wait_http,
     wait_until_idle,
     watched_signatures,
 )
@@ -425,6 +426,7 @@ def test_the_language_links_work_in_the_static_site(browser, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     page = browser.new_page()
     try:
+        wait_http(f"http://127.0.0.1:{port}/en/index.html", server, WAIT_S)  # a busy machine starts Python slowly
         page.goto(f"http://127.0.0.1:{port}/en/index.html", wait_until="commit", timeout=WAIT_S * 1000)
         for link_text, folder, title in (("臺灣繁體中文", "zh-tw", "第 3 章"), ("English", "en", "Chapter 3")):
             link = page.get_by_role("link", name=link_text, exact=True)

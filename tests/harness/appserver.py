@@ -385,11 +385,12 @@ class RunningApp:
         return out
 
 
-def _wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
+def wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
+    """Wait until ``url`` answers 200 (the server ``popen`` started is listening), for at most ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         if popen.poll() is not None:
-            raise RuntimeError(f"marimo exited with code {popen.returncode} before answering HTTP")
+            raise RuntimeError(f"{popen.args[2] if len(popen.args) > 2 else popen.args} exited with code {popen.returncode} before answering HTTP")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -397,7 +398,7 @@ def _wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"marimo did not answer {url} within {timeout:.0f}s")
+            raise TimeoutError(f"no answer from {url} within {timeout:.0f}s")
         time.sleep(0.1)
 
 
@@ -454,7 +455,7 @@ def marimo_app(
         proc = psutil.Process(popen.pid)
         t0 = time.monotonic()
         try:
-            _wait_http(f"http://127.0.0.1:{chosen}/health", popen, timeout)
+            wait_http(f"http://127.0.0.1:{chosen}/health", popen, timeout)
         except Exception as exc:
             kill_tree(proc)
             popen.wait(timeout=10)
