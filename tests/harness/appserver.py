@@ -390,7 +390,7 @@ def wait_http(url: str, popen: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if popen.poll() is not None:
-            raise RuntimeError(f"{popen.args[2] if len(popen.args) > 2 else popen.args} exited with code {popen.returncode} before answering HTTP")
+            raise RuntimeError(f"{popen.args!r} exited with code {popen.returncode} before answering HTTP")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
