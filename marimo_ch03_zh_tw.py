@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 786cf71316a8bac5727a0404e905bb03a7cae71e0b4f87986fe70d19311df446
+# content-sha256: b7bc9b8a381a0aa6ea623b391e1871af7c69e79624b715bb6022d76bb4151545
 
 import marimo
 
@@ -492,7 +492,7 @@ def scaling_demo(mo, scaling):
                 f"這裡量到的結果：在 $d_k = 128$ 時，分數的分散程度是 **{_big.raw_std:.1f}**（$\\sqrt{{128}} \\approx 11.3$），除以 $\\sqrt{{d_k}}$ 後是 **{_big.scaled_std:.2f}**。不除的話，最大權重的平均值是 **{_big.raw_top:.2f}**，梯度縮小到 **{_big.raw_gradient:.2f}**（$d_k = 2$ 時分別是 {_small.raw_top:.2f} 和 {_small.raw_gradient:.2f}）；除了以後，兩者在每個 $d_k$ 下都維持在 **{_big.scaled_top:.2f}** 和 **{_big.scaled_gradient:.2f}** 附近。"
             ),
             mo.md(
-                r"在多頭注意力（3.6.2）中，$d_k$ 是*單一個頭*的寬度 `head_dim` $= d_\text{out} / h$，而不是 $d_\text{out}$：每個頭的查詢和鍵有 `head_dim` 個分量，分頭之後的 `keys.shape[-1]` 就是它。"
+                r"在多頭注意力（3.6.2）中，$d_k$ 是*單一個頭*的寬度 `head_dim` $= d_\text{out} / h$，而不是 $d_\text{out}$：每個頭的查詢和鍵有 `head_dim` 個分量，多頭切分之後的 `keys.shape[-1]` 就是它。"
             ),
         ]
     )
@@ -1081,9 +1081,9 @@ def mha_numbers(attention, batch, printout, seeded):
 @app.cell(hide_code=True)
 def head_split_intro(mo):
     mo.md(r"""
-    #### 逐步看懂分頭
+    #### 逐步看懂多頭切分
 
-    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是分頭（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
+    每個頭分到的那一份 $d_\text{out}$ 去了哪裡？下圖用一個真實模組的權重，在本章的批次（我們六個詞元的兩份副本，$d_\text{in} = 3$）上重播 `MultiHeadAttention` 的 `forward`，也就是多頭切分（head split）的過程：圖中每一列對應一行程式碼。左邊是那一行程式碼，以及它產生的張量的形狀、`stride()` 和 `is_contiguous()`，全都直接從那個張量讀出來。右邊是張量本身，畫的是批次中的第一個序列。
 
     每個張量都按同一條規則來畫：批次之後的第一個軸變成並排的面板，最後兩個軸是每個面板的列與行。所以 $(T, h, d_\text{head})$ 是 $T$ 個面板，每個詞元一個（編號在上方），每個頭佔一列；$(h, T, d_\text{head})$ 是 $h$ 個面板，每個頭一個，每個詞元佔一列。數字的顏色代表它屬於哪個頭，深淺代表它的大小；列左邊的小數字，是那一列來自哪個詞元。
 

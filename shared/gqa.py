@@ -98,10 +98,12 @@ def default_groups(num_heads: int) -> int:
     return 2 if num_heads % 2 == 0 else 1
 
 
-def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str]) -> Html:
+def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str], alt: str | None = None) -> Html:
     """SVG: the query heads on top, coloured by the key/value head they read, drawn below them.
 
-    words: "query_heads", "kv_heads", "q" and "kv" (the short labels in the boxes)."""
+    words: "query_heads", "kv_heads", "q" and "kv" (the short labels in the boxes). ``alt``, the text
+    alternative a screen reader says, is made of the same words unless given ("query heads → key/value
+    heads: q0–q5 → kv0; q6–q11 → kv1")."""
     missing = [k for k in ("query_heads", "kv_heads", "q", "kv") if k not in words]
     if missing:
         raise ValueError(f"words is missing {missing}")
@@ -128,9 +130,15 @@ def sharing_figure(grouped: GroupedTrace, words: Mapping[str, str]) -> Html:
                      f'stroke="#333" stroke-width="1"/>')
         parts.append(f'<text x="{centre}" y="118" font-size="12" fill="#fff" text-anchor="middle">'
                      f'{html.escape(words["kv"])}{k}</text>')
+    if alt is None:
+        q, kv = words["q"], words["kv"]
+        spans = [f"{q}{m[0]}–{q}{m[-1]} → {kv}{k}" if len(m) > 1 else f"{q}{m[0]} → {kv}{k}"
+                 for k, m in enumerate(grouped.groups)]
+        alt = f'{words["query_heads"]} → {words["kv_heads"]}: ' + "; ".join(spans)
+    label = html.escape(alt, quote=True)
     return Html(f'<svg xmlns="http://www.w3.org/2000/svg" class="attn-gqa" width="{width}" height="134" '
-            f'viewBox="0 0 {width} 134" style="max-width:100%;height:auto" font-family="sans-serif" role="img">'
-            + "".join(parts) + "</svg>")
+            f'viewBox="0 0 {width} 134" style="max-width:100%;height:auto" font-family="sans-serif" role="img" '
+            f'aria-label="{label}"><title>{label}</title>' + "".join(parts) + "</svg>")
 
 
 def _check(num_heads: object, num_kv_groups: object, d_out: object) -> None:

@@ -156,7 +156,7 @@ def _outputs_signature(page) -> str:
 
 # The head split of 3.6.2 and its three controls (English and zh-TW labels), and the other new sections.
 HEAD_SPLIT_CONTROLS = re.compile(
-    r"^(Number of heads h|Model width d_out|Wrong reshape|注意力頭數 h|模型寬度 d_out|錯誤的 reshape)"
+    r"^(Number of heads h|Model width d_out|Wrong reshape|注意力頭數( h)?|模型寬度 d_out|錯誤的 reshape)"
 )
 
 

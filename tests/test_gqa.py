@@ -46,6 +46,7 @@ def test_the_tracer_at_two_groups_of_twelve_heads():
     assert traced.cached_per_token == 4
     svg = gqa.sharing_figure(traced, {"query_heads": "Q", "kv_heads": "KV", "q": "q", "kv": "kv"})
     assert svg.text.count("<rect") == 14
+    assert 'aria-label="Q → KV: q0–q5 → kv0; q6–q11 → kv1"' in svg.text  # what a screen reader says
 
 
 @pytest.mark.parametrize("args", [(5, 1, 12), (12, 5, 12), (4, 2, 13), (True, 1, 12)])
