@@ -174,7 +174,9 @@ def test_the_head_split_figure_follows_its_controls(served):
     text = page.inner_text("body")
     assert "nan" in text, "the diagonal trap's NaN row is not shown"
     assert "W_query.weight" in text and "state_dict()" in text and "meta" in text, "the buffer table is not shown"
-    mine = [c for c in controls(page) if HEAD_SPLIT_CONTROLS.match(c.label)]
+    found = controls(page)
+    section = next(c.section for c in found if c.label.startswith(("Model width d_out", "模型寬度 d_out")))
+    mine = [c for c in found if HEAD_SPLIT_CONTROLS.match(c.label) and c.section == section]
     assert [c.kind for c in mine] == ["slider", "slider", "switch"], [c.name for c in mine]
     for ctl in mine:
         before = _signature(page, ".attn-headsplit")
