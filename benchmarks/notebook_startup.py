@@ -15,7 +15,12 @@ answers, opens the chapter in headless Chromium, one reader after another, each 
 profile (so each fetches marimo's front end): the page time when the chapter's title is on screen
 (first text) and when the whole chapter has rendered and stayed idle (last plot).
 
-    python -m benchmarks.notebook_startup --readers 3 [--notebook marimo_ch03_zh_tw.py]
+    python -m benchmarks.notebook_startup --readers 3 [--notebook marimo_ch03_zh_tw.py] [--serve-option=--no-warm-up]
+
+--serve-option passes an option to `scripts.serve` (repeatable): `--no-warm-up` serves the chapter
+without opening it once first (the server answers sooner, its first reader waits longer),
+`--no-session-caches` without scripts/session_caches.py. The table's first line says how long the
+server took to answer.
 
 --compare times the notebooks of another checkout of the project (an older commit, say, from
 `git archive COMMIT | tar -x -C DIR`) in the same rounds, for a before/after on equal terms.
@@ -52,9 +57,11 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another checkout whose notebooks run in the same rounds")
     parser.add_argument("--readers", type=int, default=0, help="measure the first N readers of a cold scripts.serve instead")
     parser.add_argument("--notebook", default="marimo_ch03.py", help="the notebook --readers serves")
+    parser.add_argument("--serve-option", action="append", default=[], choices=["--no-warm-up", "--no-session-caches"],
+                        help="with --readers: an option for scripts.serve (repeatable)")
     args = parser.parse_args()
     if args.readers:
-        return first_readers(ROOT / args.notebook, args.readers)
+        return first_readers(ROOT / args.notebook, args.readers, args.serve_option)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.compare is not None and not (args.compare / "marimo_ch03.py").is_file():
@@ -86,7 +93,7 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def first_readers(notebook: Path, readers: int) -> int:
+def first_readers(notebook: Path, readers: int, serve_options: list[str] = ()) -> int:
     """Seconds until first text and last plot for each of the first ``readers`` of a cold scripts.serve."""
     from playwright.sync_api import sync_playwright
 
@@ -95,12 +102,14 @@ def first_readers(notebook: Path, readers: int) -> int:
     if readers < 1 or not notebook.is_file():
         raise SystemExit(f"--readers must be 1 or more and --notebook a notebook file; got {readers}, {notebook}")
     title = "() => { const h = document.querySelector('h1'); return !!h && h.innerText.trim().length > 0; }"
-    print(f"first readers of a cold `python -m scripts.serve {notebook.name}` (page seconds from navigation)")
-    print(f"{'reader':>6} {'first text s':>13} {'last plot s':>12}")
+    command = " ".join(["python -m scripts.serve", notebook.name, *serve_options])
+    print(f"first readers of a cold `{command}` (page seconds from navigation)")
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            with marimo_app(notebook, preload=True, timeout=180) as app:
+            with marimo_app(notebook, preload=True, timeout=180, extra_args=list(serve_options)) as app:
+                print(f"(the server answered {app.startup_s:.1f} s after it was started)")
+                print(f"{'reader':>6} {'first text s':>13} {'last plot s':>12}")
                 for reader in range(1, readers + 1):
                     page = open_app_page(browser, app.url, timeout=180, viewport=(1366, 768))
                     try:

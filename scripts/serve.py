@@ -30,6 +30,14 @@ the chapter (``scripts/session_caches.py`` says what and why: a Python 3.11 pars
 caches that take the server's CPU per arriving student from about 0.63 s to 0.40 s).
 ``--no-session-caches`` (also ours) leaves them out, to measure the difference.
 
+Then it opens the chapter once itself, before the server accepts anyone: it runs the notebook in this
+process (marimo's ``app.run()``, as ``python NOTEBOOK`` does) and parses it the way a session does. A
+cold process otherwise makes its first reader pay for what it then keeps: marimo's first Markdown
+rendering (its extensions, Pygments highlighting the printed classes), every text's HTML (kept by the
+Markdown cache above), Matplotlib's first figures and the figures ``shared/`` keeps, marimo parsing
+the file. It adds a few seconds before the server answers; ``--no-warm-up`` (ours) leaves it out.
+``python -m benchmarks.notebook_startup --readers 3`` measures a cold server's first readers.
+
 And it puts ``scripts/session_guard.py`` in front of marimo's app: a session belongs to the browser
 that opened it (a cookie), a request naming a session this process does not hold is answered without a
 traceback, and request bodies are limited to 1 MiB.
@@ -54,6 +62,8 @@ from pathlib import Path
 
 TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings "Watch attention learn" suggests
 NO_SESSION_CACHES = "--no-session-caches"  # ours: leave out scripts/session_caches.py
+NO_WARM_UP = "--no-warm-up"  # ours: do not open the chapter once before the server accepts anyone
+OURS = (TRAIN_SUGGESTED, NO_SESSION_CACHES, NO_WARM_UP)
 
 
 def remember_entry_points() -> None:
@@ -138,6 +148,30 @@ def preload() -> float:
     return time.perf_counter() - started
 
 
+def notebooks_in(argv: list[str]) -> list[Path]:
+    """The notebook files among marimo's arguments (the value of an option such as ``--port`` is no file)."""
+    return [Path(arg) for arg in argv if arg.endswith(".py") and not arg.startswith("-") and Path(arg).is_file()]
+
+
+def warm_up(notebook: Path) -> float:
+    """Run ``notebook`` once in this process, as ``python NOTEBOOK`` does, and parse it as a marimo
+    session does; returns the seconds it took. Must run after ``session_caches.prepare`` (so that the
+    texts' HTML and the parsed file are kept) and before the server accepts anyone."""
+    started = time.perf_counter()
+    import matplotlib
+
+    matplotlib.use("Agg")  # as marimo's kernel does; no window from a server
+    from marimo._ast import compiler, parse
+
+    path = str(notebook.resolve())
+    parse.parse_notebook(notebook.read_text(encoding="utf-8"), filepath=path)
+    compiler._build_source_position_map(path)
+    namespace = runpy.run_path(str(notebook), run_name="__scripts_serve_warm_up__")
+    with contextlib.redirect_stdout(sys.stderr):  # whatever a cell prints is not the server's output
+        namespace["app"].run()
+    return time.perf_counter() - started
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -146,7 +180,8 @@ def main(argv: list[str]) -> None:
         raise RuntimeError("scripts.serve must run before marimo is imported")
     train_suggested = TRAIN_SUGGESTED in argv
     session_caches = NO_SESSION_CACHES not in argv
-    argv = [arg for arg in argv if arg not in (TRAIN_SUGGESTED, NO_SESSION_CACHES)]
+    warm = NO_WARM_UP not in argv
+    argv = [arg for arg in argv if arg not in OURS]
     argv, password = take_password(argv)
     sys.stdout, sys.stderr = Redacted(sys.stdout, password), Redacted(sys.stderr, password)
     remember_entry_points()
@@ -163,6 +198,16 @@ def main(argv: list[str]) -> None:
         from scripts import session_caches as caches
 
         caches.prepare()  # imports marimo: after remember_entry_points, as that requires
+    if warm:
+        for notebook in notebooks_in(argv):
+            try:
+                seconds = warm_up(notebook)
+            except Exception as exc:  # noqa: BLE001 (a failed warm-up must not keep a class out)
+                print(f"scripts.serve: could not open {notebook.name} before serving ({type(exc).__name__}: {exc}); "
+                      "serving it cold", file=sys.stderr, flush=True)
+            else:
+                print(f"scripts.serve: opened {notebook.name} once in {seconds:.1f} s (its first reader will not wait for it)",
+                      file=sys.stderr, flush=True)
     from scripts import session_guard
 
     session_guard.install()  # a session belongs to its browser; small request bodies

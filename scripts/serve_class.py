@@ -585,7 +585,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-session-caches", action="store_true",
                     help="start each process without scripts/session_caches.py (to measure what they save)")
     ap.add_argument("--no-warm-up", action="store_true",
-                    help="do not open the chapter once in each process before the class may (see warm_up)")
+                    help="do not open the chapter once in each process before the class may (see warm_up;"
+                         " passed on to scripts.serve, which otherwise runs the notebook once before it serves)")
     args = ap.parse_args(argv)
     if args.processes < 0:
         ap.error("--processes must be 0 or more")
@@ -664,7 +665,8 @@ def main(argv: list[str]) -> int:
                 if not s.remote:
                     # the trained runs go to one folder for the whole class: one process trains them for all
                     start_marimo(nb, s, run_dir, args.password, seed, caches=not args.no_session_caches,
-                                 extra=["--train-suggested"] if args.train_suggested and first else [])
+                                 extra=(["--train-suggested"] if args.train_suggested and first else [])
+                                 + (["--no-warm-up"] if args.no_warm_up else []))
                     popens.append(s.popen)
                     first = False
         for nb in notebooks:

@@ -1,0 +1,61 @@
+"""`python -m scripts.serve` opens the chapter once itself before marimo accepts anyone, so that a cold
+server's first reader does not pay for marimo's first Markdown rendering, the first figures and the
+parsing of the file. Checked structurally (what has happened when marimo is started), never by timing:
+`python -m benchmarks.notebook_startup --readers 3` measures the readers' wait."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs scripts.serve's main() with marimo's server replaced by a recorder: what had been done, and in
+# which order, at the moment scripts.serve hands over to `marimo run` (which binds the port).
+DRIVER = r"""
+import json, runpy, sys
+from scripts import serve
+
+events = []
+real_warm_up = serve.warm_up
+
+def warm_up(notebook):
+    events.append(["warm_up", notebook.name])
+    return real_warm_up(notebook)
+
+def run_module(name, **kwargs):
+    import marimo._output.md as md
+    info = md._render_markdown.cache_info() if hasattr(md._render_markdown, "cache_info") else None
+    events.append(["marimo", name, list(sys.argv), info.currsize if info else None])
+
+serve.warm_up = warm_up
+runpy.run_module = run_module
+serve.main(sys.argv[1:])
+print("EVENTS " + json.dumps(events))
+"""
+
+
+def _serve(*args: str) -> list:
+    done = subprocess.run([sys.executable, "-c", DRIVER, *args], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("EVENTS "))
+    return json.loads(line[len("EVENTS "):])
+
+
+def test_the_chapter_is_opened_before_marimo_accepts_anyone():
+    events = _serve("marimo_ch03.py", "--headless", "--port", "2718", "--no-token")
+    assert [event[0] for event in events] == ["warm_up", "marimo"], events
+    assert events[0][1] == "marimo_ch03.py"
+    _, module, argv, rendered = events[1]
+    assert module == "marimo" and argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718", "--no-token"]
+    assert rendered is not None and rendered >= 50, f"only {rendered} Markdown texts were rendered before marimo started"
+
+
+def test_the_notebooks_are_found_among_marimos_arguments():
+    found = serve.notebooks_in(["marimo_ch03.py", "--port", "2718", "--base-url", "/x.py", "marimo_ch03_zh_tw.py", "--headless"])
+    assert [path.name for path in found] == ["marimo_ch03.py", "marimo_ch03_zh_tw.py"]
+    assert serve.notebooks_in(["--port", "2718", "no_such_notebook.py"]) == []
