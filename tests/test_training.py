@@ -484,7 +484,7 @@ def test_a_teacher_can_have_the_suggested_settings_trained_before_the_class(monk
     monkeypatch.setattr(serve.runpy, "run_module", lambda *a, **k: handed_to_marimo.append(list(serve.sys.argv)))
     monkeypatch.delitem(serve.sys.modules, "marimo", raising=False)
     monkeypatch.setattr(serve.sys, "argv", list(serve.sys.argv))
-    serve.main(["marimo_ch03.py", "--train-suggested", "--headless"])
+    serve.main(["marimo_ch03.py", "--train-suggested", "--no-warm-up", "--headless"])  # the warm-up has its own test
     assert seen == list(training.SUGGESTED) and len(set(seen)) == len(seen) >= 5
     assert handed_to_marimo == [["marimo", "run", "marimo_ch03.py", "--headless"]]
     assert cached == [True], "the session caches were not prepared before marimo started"
