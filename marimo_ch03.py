@@ -1649,8 +1649,8 @@ def watch_seed_control(mo, training):
 @app.cell
 def watch_steps_control(mo):
     training_steps = mo.ui.dropdown(
-        options={"400 (about 1 s)": 400, "1,200 (about 3 s)": 1200, "2,000 (about 5 s)": 2000},
-        value="400 (about 1 s)",
+        options={"400 (1 to 2 s)": 400, "1,200 (3 to 5 s)": 1200, "2,000 (5 to 8 s)": 2000},
+        value="400 (1 to 2 s)",
         label="Training steps (a new setting's time)",
     )
     return (training_steps,)

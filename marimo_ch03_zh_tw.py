@@ -12,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: b7bc9b8a381a0aa6ea623b391e1871af7c69e79624b715bb6022d76bb4151545
+# content-sha256: a0d13cb9a4177bb02877eb1944be9607fe8e741bc7c9c5bd4cbeb7dbb4edc995
 
 import marimo
 
@@ -1469,8 +1469,8 @@ def watch_seed_control(mo, training):
 @app.cell
 def watch_steps_control(mo):
     training_steps = mo.ui.dropdown(
-        options={"400（約 1 秒）": 400, "1,200（約 3 秒）": 1200, "2,000（約 5 秒）": 2000},
-        value="400（約 1 秒）",
+        options={"400（1 到 2 秒）": 400, "1,200（3 到 5 秒）": 1200, "2,000（5 到 8 秒）": 2000},
+        value="400（1 到 2 秒）",
         label="訓練步數（新設定所需時間）",
     )
     return (training_steps,)
