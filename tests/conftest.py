@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,14 @@ def load_notebook(name: str):
 def notebook_module(request):
     """Each chapter notebook, imported as a module."""
     return load_notebook(request.param)
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """The notebooks, the catalogues and shared/ (whose listings are translated) copied into ``tmp_path``:
+    a project a test may change and rebuild without touching the repository."""
+    root = Path(__file__).resolve().parents[1]
+    for name in NOTEBOOKS:
+        shutil.copy(root / name, tmp_path / name)
+    shutil.copytree(root / "locales", tmp_path / "locales")
+    shutil.copytree(root / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path

@@ -29,6 +29,7 @@ import pytest
 from scripts import build_ipynb as builder
 from scripts import build_translation as bt
 from scripts import notebook_strings as ns
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMENT = "one torch thread; a CJK font for matplotlib if installed"  # a comment in the setup cell
@@ -47,14 +48,6 @@ HOSTILE = {
 }
 
 
-def _copy_project(tmp_path: Path) -> Path:
-    for name in ("marimo_ch03.py", "marimo_ch03_zh_tw.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "locales", tmp_path / "locales")
-    shutil.copytree(ROOT / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))  # the listings
-    return tmp_path
-
-
 def _plant(root: Path, msgid: str, msgstr: str) -> int:
     """Put msgstr into the catalogue copy under root; return the .po line of its msgstr."""
     path = bt.catalogue_path("zh_TW", root)
@@ -70,7 +63,7 @@ def _plant(root: Path, msgid: str, msgstr: str) -> int:
 @pytest.mark.parametrize("name", HOSTILE)
 def test_the_build_refuses_a_hostile_translation_and_writes_nothing(tmp_path: Path, name: str) -> None:
     msgid, msgstr, words = HOSTILE[name]
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     line = _plant(root, msgid, msgstr)
     target = root / "marimo_ch03_zh_tw.py"
     before = target.read_bytes(), bt.catalogue_path("zh_TW", root).read_bytes()
@@ -84,7 +77,7 @@ def test_the_build_refuses_a_hostile_translation_and_writes_nothing(tmp_path: Pa
 
 
 def test_a_line_break_is_allowed_where_the_english_has_one(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     po = polib.pofile(str(bt.catalogue_path("zh_TW", root)))
     prose = next(e for e in po if "\n" in e.msgid and "\n" in e.msgstr)
     prose.msgstr = prose.msgstr.replace("\n", "\n\n", 1)  # one more line break in a many-line translation
@@ -93,7 +86,7 @@ def test_a_line_break_is_allowed_where_the_english_has_one(tmp_path: Path) -> No
 
 
 def test_the_command_line_exits_non_zero_on_a_hostile_translation(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     line = _plant(root, COMMENT, f"torch\r    {CODE}")
     shutil.copytree(ROOT / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     for extra in ([], ["--check"]):
@@ -154,7 +147,7 @@ def test_the_structural_guard_refuses_new_code(old: str, new: str) -> None:
 
 
 def test_the_real_catalogue_builds_and_passes_the_guard(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     assert bt.build("zh_TW", check=False, force=False, root=root).problems == []
     english = (root / "marimo_ch03.py").read_text(encoding="utf-8")
     assert ns.program_difference(english, (root / "marimo_ch03_zh_tw.py").read_text(encoding="utf-8")) is None
@@ -163,7 +156,7 @@ def test_the_real_catalogue_builds_and_passes_the_guard(tmp_path: Path) -> None:
 
 def test_the_guard_stops_a_build_whose_code_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Even if a translation got past the character checks, the notebook is not written."""
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     target = root / "marimo_ch03_zh_tw.py"
     before = target.read_bytes()
     real_translate = bt.translate
@@ -233,7 +226,7 @@ def test_the_jupyter_builder_refuses_a_label_that_breaks_out_of_its_comment(tmp_
 
 def test_the_jupyter_builder_refuses_a_hostile_word_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "project").mkdir()
-    root = _copy_project(tmp_path / "project")
+    root = copy_project(tmp_path / "project")
     line = _plant(root, "# Change a value, then re-run the cells below.", f"# 改一個值\r{CODE}")
     monkeypatch.setattr(builder, "catalogue_path", lambda locale: bt.catalogue_path(locale, root))
     with pytest.raises(builder.BuildError, match=rf"ch03\.po, line {line}.*carriage return"):

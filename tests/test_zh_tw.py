@@ -46,6 +46,7 @@ import pytest
 
 from scripts import build_translation as bt
 from scripts.notebook_strings import Piece, TranslationError, encode, find_pieces, translate
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
 EN_PATH = ROOT / "marimo_ch03.py"
@@ -557,21 +558,13 @@ def test_committed_notebook_and_catalogue_are_up_to_date() -> None:
     assert "zh_TW: up to date" in result.stdout
 
 
-def _copy_project(tmp_path: Path) -> Path:
-    for name in ("marimo_ch03.py", "marimo_ch03_zh_tw.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "locales", tmp_path / "locales")
-    shutil.copytree(ROOT / "shared", tmp_path / "shared", ignore=shutil.ignore_patterns("__pycache__"))  # the listings
-    return tmp_path
-
-
 def _problems(root: Path) -> list[str]:
     report = bt.build("zh_TW", check=True, force=False, root=root)
     return report.problems + [f"left in English: {p.msgid[:40]!r}" for p in report.left_in_english]
 
 
 def test_a_changed_english_sentence_turns_fuzzy_and_fails_the_check(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     assert _problems(root) == []
     english = (root / "marimo_ch03.py").read_text(encoding="utf-8")
     old = "Attention removes the bottleneck"
@@ -597,7 +590,7 @@ def test_a_changed_english_sentence_turns_fuzzy_and_fails_the_check(tmp_path: Pa
 
 
 def test_a_new_english_string_is_untranslated_until_translated(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     english = (root / "marimo_ch03.py").read_text(encoding="utf-8")
     marker = 'label="Sequence length"'
     assert marker in english
@@ -612,7 +605,7 @@ def test_a_new_english_string_is_untranslated_until_translated(tmp_path: Path) -
 
 def test_the_check_fails_from_the_command_line_on_a_stale_notebook(tmp_path: Path) -> None:
     """The exit code readers and CI see: edit the generated file's words by hand and --check fails."""
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     target = root / "marimo_ch03_zh_tw.py"
     target.write_text(target.read_text(encoding="utf-8").replace("注意力", "注意", 1), encoding="utf-8")
     shutil.copytree(ROOT / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
@@ -623,7 +616,7 @@ def test_the_check_fails_from_the_command_line_on_a_stale_notebook(tmp_path: Pat
 
 
 def test_the_build_keeps_a_readers_edits_unless_forced(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     target = root / "marimo_ch03_zh_tw.py"
     built = target.read_text(encoding="utf-8")
     assert not bt.edited_since_built(target)
@@ -716,7 +709,7 @@ def test_every_catalogue_entry_is_translated(words: list[Piece], table: dict[str
 
 
 def test_a_new_language_costs_one_catalogue(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     path = bt.new_catalogue("ja", root)
     assert path == root / "locales" / "ja" / "LC_MESSAGES" / "ch03.po"
     assert bt.known_locales(root) == ["ja", "zh_TW"]
@@ -924,7 +917,7 @@ def test_the_jupyter_builders_own_words_come_from_the_catalogue(table: dict[str,
 
 
 def test_a_builder_word_that_loses_its_placeholder_fails_the_check(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     po_path = bt.catalogue_path("zh_TW", root)
     catalog = bt.read_catalogue(po_path, "zh_TW")
     catalog.get("{start} to {stop}").string = "從起點到終點"
@@ -998,7 +991,7 @@ def test_a_listing_changed_since_the_build_shows_in_english(monkeypatch: pytest.
 
 
 def test_a_changed_english_comment_in_a_listing_turns_fuzzy_and_fails_the_check(tmp_path: Path) -> None:
-    root = _copy_project(tmp_path)
+    root = copy_project(tmp_path)
     assert _problems(root) == []
     module = root / "shared" / "attention.py"
     old = "# mixes what the heads found"
