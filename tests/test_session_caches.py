@@ -45,3 +45,40 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_each_cell_is_compiled_once_and_every_session_gets_its_own_run_state():
+    """The compile cache gives marimo's own compiled cell, once per source, with fresh run state for each caller."""
+    probe = """
+import dataclasses, linecache, pathlib
+import marimo._ast.compiler as compiler, marimo._runtime.runtime as runtime
+from marimo._ast.cell import SourcePosition
+from scripts import session_caches
+original = compiler.compile_cell
+assert session_caches.prepare() == []
+cached = compiler.compile_cell
+assert cached is not original and runtime.compile_cell is cached and cached.per_source
+code = "import math\\nx = math.sqrt(4)\\nx + 1"
+where = SourcePosition(filename=str(pathlib.Path("marimo_ch03.py").resolve()), lineno=10, col_offset=4)
+for position in (None, where):
+    first, second = cached(code, "Hbol", source_position=position), cached(code, "Hbol", source_position=position)
+    reference = original(code, "Hbol", source_position=position)
+    assert first.body is second.body and first.last_expr is second.last_expr  # compiled once
+    assert first.defs == reference.defs == {"math", "x"} and first.refs == reference.refs
+    assert first.body.co_filename == reference.body.co_filename and first.body.co_code == reference.body.co_code
+    for name in ("_status", "_stale", "_output", "_run_result_status", "config", "import_workspace", "defs"):
+        assert getattr(first, name) is not getattr(second, name), name  # a session's run state is its own
+    first._status.state = "running"; first._output.output = "seen"; first.defs.add("leak")
+    third = cached(code, "Hbol", source_position=position)
+    assert third._status.state is None and third._output.output is None and "leak" not in third.defs
+linecache.cache.pop(compiler.get_filename("Hbol"), None)
+cached(code, "Hbol")
+assert linecache.getline(compiler.get_filename("Hbol"), 2) == "x = math.sqrt(4)\\n"  # tracebacks still find the source
+other = cached(code.replace("4", "9"), "Hbol")
+assert other.body is not first.body  # another source compiles anew
+imports = cached("import math", "Imp", carried_imports=[])
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
