@@ -5,6 +5,7 @@
 #     "torch>=2.2",
 #     "matplotlib>=3.8",
 #     "numpy>=1.26",
+#     "latex2mathml>=3.77",
 # ]
 # ///
 
