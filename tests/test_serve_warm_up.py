@@ -29,7 +29,10 @@ def warm_up(notebook):
 
 def run_module(name, **kwargs):
     import marimo._output.md as md
-    info = md._render_markdown.cache_info() if hasattr(md._render_markdown, "cache_info") else None
+    render = md._render_markdown  # the cache may sit under another wrapper (shared/mathml.py's)
+    while not hasattr(render, "cache_info") and hasattr(render, "__wrapped__"):
+        render = render.__wrapped__
+    info = render.cache_info() if hasattr(render, "cache_info") else None
     events.append(["marimo", name, list(sys.argv), info.currsize if info else None])
 
 serve.warm_up = warm_up
