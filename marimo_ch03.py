@@ -5,7 +5,6 @@
 #     "torch>=2.2",
 #     "matplotlib>=3.8",
 #     "numpy>=1.26",
-#     "latex2mathml>=3.77",
 # ]
 # ///
 

@@ -5,7 +5,6 @@
 #     "torch>=2.2",
 #     "matplotlib>=3.8",
 #     "numpy>=1.26",
-#     "latex2mathml>=3.77",
 # ]
 # ///
 
@@ -13,7 +12,7 @@
 # `python -m scripts.build_translation --locale zh_TW`. Do not edit it by hand: change the
 # English notebook or the catalogue, then rebuild. The build will not overwrite this file once it
 # was edited (an exercise answer saved by `marimo edit`, say) unless given --force.
-# content-sha256: 1736db0abb09a6735f624dadce669db8b7f28c46972b0ce762a5e1b0f2e0534e
+# content-sha256: a0d13cb9a4177bb02877eb1944be9607fe8e741bc7c9c5bd4cbeb7dbb4edc995
 
 import marimo
 

@@ -30,6 +30,10 @@ the chapter (``scripts/session_caches.py`` says what and why: a Python 3.11 pars
 caches that take the server's CPU per arriving student from about 0.63 s to 0.40 s).
 ``--no-session-caches`` (also ours) leaves them out, to measure the difference.
 
+It has marimo send the chapter's formulas as MathML, which the browser typesets itself, instead of
+having each drawn by KaTeX in an element of its own (``scripts/mathml.py``): that was the largest part of
+the browser's work when a reader opened the chapter. ``--no-mathml`` (ours) leaves marimo's KaTeX.
+
 Then it opens the chapter once itself, before the server accepts anyone: it runs the notebook in this
 process (marimo's ``app.run()``, as ``python NOTEBOOK`` does) and parses it the way a session does. A
 cold process otherwise makes its first reader pay for what it then keeps: marimo's first Markdown
@@ -63,7 +67,8 @@ from pathlib import Path
 TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings "Watch attention learn" suggests
 NO_SESSION_CACHES = "--no-session-caches"  # ours: leave out scripts/session_caches.py
 NO_WARM_UP = "--no-warm-up"  # ours: do not open the chapter once before the server accepts anyone
-OURS = (TRAIN_SUGGESTED, NO_SESSION_CACHES, NO_WARM_UP)
+NO_MATHML = "--no-mathml"  # ours: leave the formulas to marimo's KaTeX
+OURS = (TRAIN_SUGGESTED, NO_SESSION_CACHES, NO_WARM_UP, NO_MATHML)
 
 
 def remember_entry_points() -> None:
@@ -181,6 +186,7 @@ def main(argv: list[str]) -> None:
     train_suggested = TRAIN_SUGGESTED in argv
     session_caches = NO_SESSION_CACHES not in argv
     warm = NO_WARM_UP not in argv
+    mathml = NO_MATHML not in argv
     argv = [arg for arg in argv if arg not in OURS]
     argv, password = take_password(argv)
     sys.stdout, sys.stderr = Redacted(sys.stdout, password), Redacted(sys.stderr, password)
@@ -198,6 +204,12 @@ def main(argv: list[str]) -> None:
         from scripts import session_caches as caches
 
         caches.prepare()  # imports marimo: after remember_entry_points, as that requires
+    if mathml:
+        from scripts.mathml import use_mathml
+
+        if not use_mathml():
+            print("scripts.serve: this marimo renders Markdown another way; its formulas stay KaTeX", file=sys.stderr,
+                  flush=True)
     if warm:
         for notebook in notebooks_in(argv):
             try:

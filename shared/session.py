@@ -12,17 +12,15 @@ import threading
 import torch
 
 from shared.fonts import use_cjk_font
-from shared.mathml import use_mathml
 
 
 def prepare() -> str | None:
-    """Per-notebook setup: one torch thread, formulas as MathML, and a CJK font for matplotlib if one is
-    installed.
+    """Per-notebook setup: one torch thread, the imported libraries out of the garbage collector's way,
+    and a CJK font for matplotlib if one is installed.
 
     Returns the CJK font family in use, or None when none is installed.
     """
     one_torch_thread()
-    use_mathml()
     freeze_imported_objects()
     return use_cjk_font()
 

@@ -1,4 +1,4 @@
-"""shared/mathml.py: the chapter's formulas reach the browser as plain MathML, and nothing else does."""
+"""scripts/mathml.py: the chapter's formulas reach the browser as plain MathML, and nothing else does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import mathml
+from scripts import mathml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_marimos_markdown_gives_mathml_once_switched(tmp_path: Path) -> None:
     probe = r"""
 import marimo._output.md as md
 TEXT = "The scale $\\sqrt{d_k}$ of the scores.\n\n$$\nx^2\n$$\n"
-from shared import mathml
+from scripts import mathml
 before = md._render_markdown(TEXT)
 assert before.count("<marimo-tex") == 2 and "<math" not in before
 assert mathml.use_mathml() and mathml.use_mathml()  # twice is harmless
@@ -52,9 +52,12 @@ print("ok")
 
 
 def test_every_formula_of_both_notebooks_is_mathml() -> None:
-    """Run each notebook headless: its formulas all convert (none left for KaTeX to draw)."""
+    """Run each notebook headless with MathML on (as scripts.serve has it): its formulas all convert,
+    none is left for KaTeX to draw."""
     probe = (
         "import json, runpy, sys\n"
+        "from scripts.mathml import use_mathml\n"
+        "assert use_mathml()\n"
         "for notebook in sys.argv[1:]:\n"
         "    outputs, _ = runpy.run_path(notebook)['app'].run()\n"
         "    outputs = outputs.values() if hasattr(outputs, 'values') else outputs\n"

@@ -29,11 +29,12 @@ def warm_up(notebook):
 
 def run_module(name, **kwargs):
     import marimo._output.md as md
-    render = md._render_markdown  # the cache may sit under another wrapper (shared/mathml.py's)
+    render = md._render_markdown  # the cache may sit under another wrapper (scripts/mathml.py's)
     while not hasattr(render, "cache_info") and hasattr(render, "__wrapped__"):
         render = render.__wrapped__
     info = render.cache_info() if hasattr(render, "cache_info") else None
-    events.append(["marimo", name, list(sys.argv), info.currsize if info else None])
+    events.append(["marimo", name, list(sys.argv), info.currsize if info else None,
+                   getattr(md._render_markdown, "gives_mathml", False)])
 
 serve.warm_up = warm_up
 runpy.run_module = run_module
@@ -53,9 +54,16 @@ def test_the_chapter_is_opened_before_marimo_accepts_anyone():
     events = _serve("marimo_ch03.py", "--headless", "--port", "2718", "--no-token")
     assert [event[0] for event in events] == ["warm_up", "marimo"], events
     assert events[0][1] == "marimo_ch03.py"
-    _, module, argv, rendered = events[1]
+    _, module, argv, rendered, mathml = events[1]
     assert module == "marimo" and argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718", "--no-token"]
     assert rendered is not None and rendered >= 50, f"only {rendered} Markdown texts were rendered before marimo started"
+    assert mathml, "marimo was started with its KaTeX formulas: scripts.serve no longer calls scripts.mathml.use_mathml()"
+
+
+def test_no_mathml_leaves_marimos_formulas_and_is_not_passed_on():
+    events = _serve("marimo_ch03.py", "--no-warm-up", "--no-mathml", "--headless", "--port", "2718")
+    _, _, argv, _, mathml = events[-1]
+    assert argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718"] and not mathml
 
 
 def test_the_notebooks_are_found_among_marimos_arguments():

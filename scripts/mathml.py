@@ -13,9 +13,12 @@ is (HTML included) and turns ``\href`` into a link. So its output is used only w
 XML made of MathML elements and attributes on a short list; anything else keeps marimo's element,
 which KaTeX draws as text.
 
-The conversion is applied to the HTML that marimo's Markdown renderer returns, so it reaches every
-``mo.md`` text in the notebook process (``marimo edit``, ``marimo run``, ``python marimo_ch03.py``
-and the static export alike) and changes nothing else.
+The conversion is applied to the HTML that marimo's Markdown renderer returns, in the process that
+calls :func:`use_mathml`: ``python -m scripts.serve`` (and so ``scripts.serve_class``) does, before
+marimo starts, so every reader of a class gets MathML. ``marimo edit`` and the static export are left
+as marimo makes them: they render a cell holding only Markdown before any of the notebook's code has
+run (in a process of their own), so switching from a notebook cell would give a page that mixes
+MathML and KaTeX.
 """
 
 from __future__ import annotations
