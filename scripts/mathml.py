@@ -3,10 +3,11 @@ r"""The chapter's formulas as MathML, which the browser typesets itself.
 marimo turns each ``$...$`` of a Markdown text into a ``<marimo-tex>`` element, and its page draws
 every one with KaTeX inside a shadow root of its own. The chapter has about 150 formulas, most of
 them a letter or two (``$d_k$``, ``$h$``), and drawing them was the largest single part of the
-browser's work when a reader opened the chapter: the title appeared after 3.8 s instead of 2.8 s
-(``benchmarks/notebook_startup.py --readers``). :func:`use_mathml` makes marimo hand the browser
+browser's work when a reader opened the chapter. :func:`use_mathml` makes marimo hand the browser
 MathML instead (converted by the ``latex2mathml`` package), which every current browser typesets
-natively; a formula that package cannot convert keeps marimo's own element.
+natively; a formula that package cannot convert keeps marimo's own element. The title then appears
+about a second sooner (``python -m benchmarks.notebook_startup --readers 3``, against
+``--serve-option=--no-mathml``; docs/benchmarks.md).
 
 A formula can come from a translator, and latex2mathml copies ``\text{...}`` into its output as it
 is (HTML included) and turns ``\href`` into a link. So its output is used only when it is well-formed
