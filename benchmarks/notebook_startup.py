@@ -19,8 +19,8 @@ profile (so each fetches marimo's front end): the page time when the chapter's t
 
 --serve-option passes an option to `scripts.serve` (repeatable): `--no-warm-up` serves the chapter
 without opening it once first (the server answers sooner, its first reader waits longer),
-`--no-session-caches` without scripts/session_caches.py, `--no-mathml` with marimo's KaTeX formulas. The table's first line says how long the
-server took to answer.
+`--no-session-caches` without scripts/session_caches.py, `--no-mathml` with marimo's KaTeX formulas.
+The table's first line says how long the server took to answer.
 
 --compare times the notebooks of another checkout of the project (an older commit, say, from
 `git archive COMMIT | tar -x -C DIR`) in the same rounds, for a before/after on equal terms.
@@ -57,7 +57,8 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another checkout whose notebooks run in the same rounds")
     parser.add_argument("--readers", type=int, default=0, help="measure the first N readers of a cold scripts.serve instead")
     parser.add_argument("--notebook", default="marimo_ch03.py", help="the notebook --readers serves")
-    parser.add_argument("--serve-option", action="append", default=[], choices=["--no-warm-up", "--no-session-caches", "--no-mathml"],
+    parser.add_argument("--serve-option", action="append", default=[],
+                        choices=["--no-warm-up", "--no-session-caches", "--no-mathml"],
                         help="with --readers: an option for scripts.serve (repeatable)")
     args = parser.parse_args()
     if args.readers:
