@@ -73,7 +73,10 @@ def tex_to_mathml(tex: str, display: bool = False) -> str | None:
         markup = convert(tex, display="block" if display else "inline")
     except Exception:  # latex2mathml raises its own errors (and some built-in ones) for what it cannot read
         return None
-    return markup if is_plain_mathml(markup) else None
+    if not is_plain_mathml(markup):
+        return None
+    # latex2mathml marks infinity as an operator, which browsers space like one ("− ∞"); it is a symbol.
+    return markup.replace("<mo>&#x0221E;</mo>", "<mi>&#x0221E;</mi>")
 
 
 def mathml_for_tex_elements(page_html: str) -> str:

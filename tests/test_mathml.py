@@ -70,3 +70,9 @@ def test_every_formula_of_both_notebooks_is_mathml() -> None:
     for line in done.stdout.strip().splitlines()[-2:]:
         notebook, formulas, left_for_katex = json.loads(line)
         assert formulas > 100 and left_for_katex == 0, (notebook, formulas, left_for_katex)
+
+
+def test_infinity_is_set_as_a_symbol_not_an_operator() -> None:
+    """Browsers put space around an operator: "−∞" came out as "− ∞" next to the chapter's masks."""
+    markup = mathml.tex_to_mathml(r"e^{-\infty} = 0")
+    assert "<mi>&#x0221E;</mi>" in markup and "<mo>&#x0221E;</mo>" not in markup and mathml.is_plain_mathml(markup)
