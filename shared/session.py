@@ -35,9 +35,9 @@ def freeze_imported_objects() -> bool:
     By the time a notebook's first cell has run, torch, matplotlib and marimo have put about 240,000
     objects in the collector's care, and every full collection walks them all: about 0.13 s on two
     cores, at start-up and again now and then while a reader moves a slider. Those objects live as
-    long as the process, so ``gc.freeze()`` moves them out of the collector's way (what CPython's
-    documentation suggests for long-lived state). Objects freed by reference counting still are; only
-    a reference cycle among them would stay. Returns True for the call that froze, False afterwards.
+    long as the process, so ``gc.freeze()`` moves them to the permanent generation, which collections
+    skip. Objects freed by reference counting still are; only a reference cycle among them would
+    stay. Returns True for the call that froze, False afterwards.
     """
     global _frozen
     with _FREEZE_LOCK:
