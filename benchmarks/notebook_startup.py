@@ -29,6 +29,7 @@ The table's first line says how long the server took to answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import statistics
 import subprocess
@@ -53,16 +54,27 @@ def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.notebook_startup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (7; with --readers, 1)")
     parser.add_argument("--compare", type=Path, help="another checkout whose notebooks run in the same rounds")
     parser.add_argument("--readers", type=int, default=0, help="measure the first N readers of a cold scripts.serve instead")
     parser.add_argument("--notebook", default="marimo_ch03.py", help="the notebook --readers serves")
-    parser.add_argument("--serve-option", action="append", default=[],
-                        choices=["--no-warm-up", "--no-session-caches", "--no-mathml"],
+    parser.add_argument("--serve-option", action="append", default=[], choices=SERVE_OPTIONS,
                         help="with --readers: an option for scripts.serve (repeatable)")
+    parser.add_argument("--against", action="append", default=[], metavar="OPTIONS",
+                        help="with --readers: another setup measured in the same rounds, its scripts.serve options "
+                             "in one quoted argument (repeatable), e.g. --against='--no-first-screen --no-front-end-cache'")
+    parser.add_argument("--class", dest="served_class", action="store_true",
+                        help="with --readers: serve with scripts.serve_class (HAProxy, one process) instead")
     args = parser.parse_args()
     if args.readers:
-        return first_readers(ROOT / args.notebook, args.readers, args.serve_option)
+        setups = [args.serve_option] + [against.split() for against in args.against]
+        for options in setups:
+            unknown = [option for option in options if option not in SERVE_OPTIONS]
+            if unknown or (args.served_class and set(options) - {"--no-warm-up", "--no-session-caches"}):
+                parser.error(f"--against takes options among {SERVE_OPTIONS} (with --class: --no-warm-up, "
+                             f"--no-session-caches), got {options}")
+        return first_readers(ROOT / args.notebook, args.readers, setups, args.rounds or 1, args.served_class)
+    args.rounds = 7 if args.rounds is None else args.rounds
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.compare is not None and not (args.compare / "marimo_ch03.py").is_file():
@@ -94,35 +106,79 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def first_readers(notebook: Path, readers: int, serve_options: list[str] = ()) -> int:
-    """Seconds until first text and last plot for each of the first ``readers`` of a cold scripts.serve."""
+SERVE_OPTIONS = ["--no-warm-up", "--no-session-caches", "--no-mathml", "--no-first-screen", "--no-front-end-cache"]
+# Checked in the page at every frame: when a title with text is first on screen (the page's first
+# screen's or marimo's), and when marimo's own title is; true once both have been.
+TITLES = """() => {
+  const shown = (h) => h.innerText.trim().length > 0 && h.getClientRects().length > 0
+    && getComputedStyle(h).visibility === 'visible';
+  const now = performance.now(), seen = window.__titlesSeen = window.__titlesSeen || {};
+  if (seen.any === undefined && [...document.querySelectorAll('h1')].some(shown)) seen.any = now;
+  const own = document.querySelector('#root h1');
+  if (seen.marimo === undefined && own && shown(own)) seen.marimo = now;
+  return seen.any !== undefined && seen.marimo !== undefined;
+}"""
+
+
+def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds: int, served_class: bool) -> int:
+    """For each setup (a list of scripts.serve options) and round: a cold server, then ``readers``
+    readers one after another. Prints each reader's page times and the medians per setup."""
     from playwright.sync_api import sync_playwright
 
-    from tests.harness.appserver import launch_chromium, marimo_app, open_app_page, wait_until_idle
+    from tests.harness.appserver import launch_chromium, open_app_page, wait_until_idle
 
-    if readers < 1 or not notebook.is_file():
-        raise SystemExit(f"--readers must be 1 or more and --notebook a notebook file; got {readers}, {notebook}")
-    title = "() => { const h = document.querySelector('h1'); return !!h && h.innerText.trim().length > 0; }"
-    command = " ".join(["python -m scripts.serve", notebook.name, *serve_options])
-    print(f"first readers of a cold `{command}` (page seconds from navigation)")
+    if readers < 1 or rounds < 1 or not notebook.is_file():
+        raise SystemExit(f"--readers and --rounds must be 1 or more and --notebook a notebook file; got {readers}, "
+                         f"{rounds}, {notebook}")
+    names = [" ".join(options) or "(defaults)" for options in setups]
+    what = "python -m scripts.serve_class NOTEBOOK --processes 1" if served_class else "python -m scripts.serve NOTEBOOK"
+    print(f"first readers of a cold `{what}` for {notebook.name}, page seconds from navigation:")
+    print("  first text: a title on screen (the page's first screen, or marimo's); marimo's title: marimo drew it;")
+    print("  last plot: the whole chapter rendered and idle")
+    print(f"{'setup':36} {'round':>5} {'reader':>6} {'first text':>10} {'marimo title':>12} {'last plot':>9}")
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            with marimo_app(notebook, preload=True, timeout=180, extra_args=list(serve_options)) as app:
-                print(f"(the server answered {app.startup_s:.1f} s after it was started)")
-                print(f"{'reader':>6} {'first text s':>13} {'last plot s':>12}")
-                for reader in range(1, readers + 1):
-                    page = open_app_page(browser, app.url, timeout=180, viewport=(1366, 768))
-                    try:
-                        page.wait_for_function(title, polling=20, timeout=180_000)
-                        first_text = page.evaluate("() => performance.now()") / 1000
-                        last_plot = wait_until_idle(page, timeout=180) / 1000
-                    finally:
-                        page.context.close()
-                    print(f"{reader:6d} {first_text:13.2f} {last_plot:12.2f}", flush=True)
+            for round_ in range(1, rounds + 1):
+                for name, options in zip(names, setups, strict=True):
+                    with _server(notebook, options, served_class) as (url, credentials):
+                        for reader in range(1, readers + 1):
+                            page = open_app_page(browser, url, timeout=180, viewport=(1366, 768),
+                                                 http_credentials=credentials)
+                            try:
+                                page.wait_for_function(TITLES, polling="raf", timeout=180_000)
+                                seen = page.evaluate("() => window.__titlesSeen")
+                                first_text, marimo_title = seen["any"] / 1000, seen["marimo"] / 1000
+                                last_plot = wait_until_idle(page, timeout=180) / 1000
+                            finally:
+                                page.context.close()
+                            times[name].append((first_text, marimo_title, last_plot))
+                            print(f"{name:36} {round_:5d} {reader:6d} {first_text:10.2f} {marimo_title:12.2f} "
+                                  f"{last_plot:9.2f}", flush=True)
         finally:
             browser.close()
+    print("medians (and the slowest) over all readers:")
+    for name, values in times.items():
+        columns = [f"{statistics.median(v[i] for v in values):.2f} ({max(v[i] for v in values):.2f})" for i in range(3)]
+        print(f"{name:36} {'':12} {columns[0]:>14} {columns[1]:>14} {columns[2]:>14}")
     return 0
+
+
+@contextlib.contextmanager
+def _server(notebook: Path, options: list[str], served_class: bool):
+    """(page url, HTTP credentials or None) of a cold server for ``notebook``, stopped on exit."""
+    from tests.harness.appserver import marimo_app
+
+    if served_class:
+        from tests.harness.classproxy import USER
+        from tests.harness.classproxy import served_class as class_server
+
+        with class_server([notebook], processes=1, extra_args=options) as served:
+            yield served.notebook_url(), {"username": USER, "password": served.password}
+        return
+    with marimo_app(notebook, preload=True, timeout=180, extra_args=options) as app:
+        yield app.url, None
 
 
 if __name__ == "__main__":

@@ -42,6 +42,13 @@ Markdown cache above), Matplotlib's first figures and the figures ``shared/`` ke
 the file. It adds a few seconds before the server answers; ``--no-warm-up`` (ours) leaves it out.
 ``python -m benchmarks.notebook_startup --readers 3`` measures a cold server's first readers.
 
+From that run it also keeps the notebook's opening text (title and first paragraphs), which
+``scripts/first_screen.py`` puts into each page marimo sends, so a reader sees the chapter's title
+before marimo's front end has loaded; marimo's own title replaces it in the same place.
+``--no-first-screen`` (ours) leaves it out. ``scripts/front_end_files.py`` answers requests for
+marimo's front-end files (about 300 per new reader) from memory instead of from disk through
+Starlette, about 0.5 s of the server's CPU per new reader; ``--no-front-end-cache`` (ours) leaves it out.
+
 And it puts ``scripts/session_guard.py`` in front of marimo's app: a session belongs to the browser
 that opened it (a cookie), a request naming a session this process does not hold is answered without a
 traceback, and request bodies are limited to 1 MiB.
@@ -68,7 +75,9 @@ TRAIN_SUGGESTED = "--train-suggested"  # ours, not marimo's: train the settings 
 NO_SESSION_CACHES = "--no-session-caches"  # ours: leave out scripts/session_caches.py
 NO_WARM_UP = "--no-warm-up"  # ours: do not open the chapter once before the server accepts anyone
 NO_MATHML = "--no-mathml"  # ours: leave the formulas to marimo's KaTeX
-OURS = (TRAIN_SUGGESTED, NO_SESSION_CACHES, NO_WARM_UP, NO_MATHML)
+NO_FIRST_SCREEN = "--no-first-screen"  # ours: no title in the page before marimo draws its own
+NO_FRONT_END_CACHE = "--no-front-end-cache"  # ours: marimo reads its front-end files for every request
+OURS = (TRAIN_SUGGESTED, NO_SESSION_CACHES, NO_WARM_UP, NO_MATHML, NO_FIRST_SCREEN, NO_FRONT_END_CACHE)
 
 
 def remember_entry_points() -> None:
@@ -158,10 +167,11 @@ def notebooks_in(argv: list[str]) -> list[Path]:
     return [Path(arg) for arg in argv if arg.endswith(".py") and not arg.startswith("-") and Path(arg).is_file()]
 
 
-def warm_up(notebook: Path) -> float:
+def warm_up(notebook: Path, first_screen: bool = True) -> float:
     """Run ``notebook`` once in this process, as ``python NOTEBOOK`` does, and parse it as a marimo
     session does; returns the seconds it took. Must run after ``session_caches.prepare`` (so that the
-    texts' HTML and the parsed file are kept) and before the server accepts anyone."""
+    texts' HTML and the parsed file are kept) and before the server accepts anyone. With
+    ``first_screen``, keeps the notebook's opening text for the page (``scripts/first_screen.py``)."""
     started = time.perf_counter()
     import matplotlib
 
@@ -173,7 +183,13 @@ def warm_up(notebook: Path) -> float:
     compiler._build_source_position_map(path)
     namespace = runpy.run_path(str(notebook), run_name="__scripts_serve_warm_up__")
     with contextlib.redirect_stdout(sys.stderr):  # whatever a cell prints is not the server's output
-        namespace["app"].run()
+        outputs, _ = namespace["app"].run()
+    if first_screen:
+        from scripts import first_screen as screens
+
+        if not screens.remember(notebook, outputs):
+            print(f"scripts.serve: {notebook.name}'s first cell shows no title; its page waits for marimo's",
+                  file=sys.stderr, flush=True)
     return time.perf_counter() - started
 
 
@@ -187,6 +203,8 @@ def main(argv: list[str]) -> None:
     session_caches = NO_SESSION_CACHES not in argv
     warm = NO_WARM_UP not in argv
     mathml = NO_MATHML not in argv
+    first_screen = NO_FIRST_SCREEN not in argv
+    front_end_cache = NO_FRONT_END_CACHE not in argv
     argv = [arg for arg in argv if arg not in OURS]
     argv, password = take_password(argv)
     sys.stdout, sys.stderr = Redacted(sys.stdout, password), Redacted(sys.stderr, password)
@@ -213,7 +231,7 @@ def main(argv: list[str]) -> None:
     if warm:
         for notebook in notebooks_in(argv):
             try:
-                seconds = warm_up(notebook)
+                seconds = warm_up(notebook, first_screen)
             except Exception as exc:  # noqa: BLE001 (a failed warm-up must not keep a class out)
                 print(f"scripts.serve: could not open {notebook.name} before serving ({type(exc).__name__}: {exc}); "
                       "serving it cold", file=sys.stderr, flush=True)
@@ -223,6 +241,14 @@ def main(argv: list[str]) -> None:
     from scripts import session_guard
 
     session_guard.install()  # a session belongs to its browser; small request bodies
+    if first_screen and warm:
+        from scripts import first_screen as screens
+
+        screens.install(several_notebooks=len(notebooks_in(argv)) > 1)  # the title in the page (kept by the warm-up)
+    if front_end_cache:
+        from scripts import front_end_files
+
+        front_end_files.install()  # marimo's scripts and fonts from memory
     print("scripts.serve: starting marimo run", file=sys.stderr, flush=True)
     sys.argv = ["marimo", "run", *argv]
     runpy.run_module("marimo", run_name="__main__", alter_sys=True)

@@ -173,16 +173,6 @@ async def _answer(send, status: int, text: str) -> None:
 
 def install() -> None:
     """Wrap every app ``marimo run`` creates in this process with :class:`SessionGuard`."""
-    from marimo._server import start
+    from scripts.marimo_apps import add_middleware
 
-    if getattr(start.create_starlette_app, "session_guard", False):
-        return
-    create = start.create_starlette_app
-
-    def create_guarded(*args, **kwargs):
-        app = create(*args, **kwargs)
-        app.add_middleware(SessionGuard)
-        return app
-
-    create_guarded.session_guard = True
-    start.create_starlette_app = create_guarded
+    add_middleware(SessionGuard)

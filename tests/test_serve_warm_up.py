@@ -23,9 +23,9 @@ from scripts import serve
 events = []
 real_warm_up = serve.warm_up
 
-def warm_up(notebook):
+def warm_up(notebook, *args):
     events.append(["warm_up", notebook.name])
-    return real_warm_up(notebook)
+    return real_warm_up(notebook, *args)
 
 def run_module(name, **kwargs):
     import marimo._output.md as md
@@ -35,6 +35,10 @@ def run_module(name, **kwargs):
     info = render.cache_info() if hasattr(render, "cache_info") else None
     events.append(["marimo", name, list(sys.argv), info.currsize if info else None,
                    getattr(md._render_markdown, "gives_mathml", False)])
+    from marimo._server import start
+    from scripts import first_screen
+    events.append(["middlewares", list(getattr(start.create_starlette_app, "ch03_middlewares", ())),
+                   sorted(first_screen._screens)])
 
 serve.warm_up = warm_up
 runpy.run_module = run_module
@@ -52,9 +56,12 @@ def _serve(*args: str) -> list:
 
 def test_the_chapter_is_opened_before_marimo_accepts_anyone():
     events = _serve("marimo_ch03.py", "--headless", "--port", "2718", "--no-token")
-    assert [event[0] for event in events] == ["warm_up", "marimo"], events
+    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares"], events
     assert events[0][1] == "marimo_ch03.py"
     _, module, argv, rendered, mathml = events[1]
+    _, middlewares, screens = events[2]
+    assert set(middlewares) == {"SessionGuard", "FirstScreen", "FrontEndFiles"}, middlewares
+    assert screens == ["marimo_ch03.py"], "the warm-up kept no first screen for the page (scripts/first_screen.py)"
     assert module == "marimo" and argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718", "--no-token"]
     assert rendered is not None and rendered >= 50, f"only {rendered} Markdown texts were rendered before marimo started"
     assert mathml, "marimo was started with its KaTeX formulas: scripts.serve no longer calls scripts.mathml.use_mathml()"
@@ -62,8 +69,17 @@ def test_the_chapter_is_opened_before_marimo_accepts_anyone():
 
 def test_no_mathml_leaves_marimos_formulas_and_is_not_passed_on():
     events = _serve("marimo_ch03.py", "--no-warm-up", "--no-mathml", "--headless", "--port", "2718")
-    _, _, argv, _, mathml = events[-1]
+    _, _, argv, _, mathml = events[-2]
     assert argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718"] and not mathml
+    # without a warm-up there is no first screen to put in the page
+    assert events[-1][1:] == [["SessionGuard", "FrontEndFiles"], []], events[-1]
+
+
+def test_no_first_screen_and_no_front_end_cache_leave_marimos_page_and_files():
+    events = _serve("marimo_ch03.py", "--no-first-screen", "--no-front-end-cache", "--headless", "--port", "2718")
+    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares"], events
+    assert events[1][2] == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718"]
+    assert events[2][1:] == [["SessionGuard"], []], events[2]
 
 
 def test_the_notebooks_are_found_among_marimos_arguments():

@@ -1,0 +1,169 @@
+"""The chapter's title and opening lines in the page's own HTML. (An ASGI middleware for `marimo run`.)
+
+marimo's page is an empty ``<div id="root">`` and about 300 scripts: a reader sees nothing until the
+front end has loaded, opened the kernel's socket and drawn the first outputs, 1.8 to 2.4 s after
+navigation on the 2-core machine for a cold server's first reader (``python -m
+benchmarks.notebook_startup --readers 3``), of which 1.0 to 1.4 s is the front end loading.
+
+``scripts.serve`` opens the chapter once before it accepts anyone (its warm-up); :func:`remember`
+keeps, from that run, the HTML of the notebook's first cell output: the title and the opening
+paragraphs, in the notebook's own language. :class:`FirstScreen` puts that text into each page marimo
+sends for the notebook, inside the same layout classes marimo's front end gives a cell, on a layer
+above marimo's (still empty) app. A style rule takes the layer away as soon as marimo's own title is
+in the page (``#root h1``), so from then on the reader sees marimo's page only; the title does not
+move when marimo takes over (``tests/test_first_screen.py`` measures it). If marimo never draws its
+title (the kernel fails, the socket drops), the layer leaves after 15 s anyway, so marimo's own
+messages show. Browsers without CSS ``:has()`` get marimo's page as before.
+
+The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
+into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
+output into the page as inert markup, and this text gets no more rights than that.
+``--no-first-screen`` (``scripts.serve``'s) leaves it out, to measure the difference.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import nh3
+
+LAYER_ID = "ch03-first-screen"
+TAGS = {"div", "span", "p", "h1", "h2", "h3", "em", "strong", "b", "i", "code", "a", "br", "sup", "sub"}
+ATTRIBUTES = {"*": {"class", "id", "lang"}, "a": {"href"}, "div": {"class", "id", "lang", "style"}}
+# marimo's stacks (mo.vstack) lay a cell out with these; any other declaration of a style is dropped
+STYLE_PROPERTIES = {"display", "flex", "flex-direction", "justify-content", "align-items", "flex-wrap", "gap"}
+SECONDS_AT_MOST = 15  # the layer leaves by then even if marimo never draws its title
+MAX_PAGE = 4 << 20  # bytes: a larger HTML answer is passed on unchanged
+
+# marimo 0.25's layout of a published cell in a "medium" app, class for class, so that the title sits
+# where marimo's own will (`m-auto ... max-w-(--content-width-medium)` is the app's column).
+_LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" aria-busy="true">
+<div class="sm:pt-8">{back_row}</div>
+<div class="px-1 sm:px-16 md:px-20 xl:px-24 pb-24 sm:pb-12">
+<div class="m-auto pb-24 sm:pb-12 max-w-(--content-width-medium) sm:min-w-[400px]">
+<div class="flex flex-col"><div class="marimo-cell published"><div class="output-area"><div class="output block">
+{text}
+</div></div></div></div></div></div></div>
+<style>
+#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
+animation:{id}-leaves 0s linear {seconds}s forwards}}
+@keyframes {id}-leaves{{to{{visibility:hidden}}}}
+body:has(#root h1) #{id}{{display:none}}
+@supports not selector(:has(a)){{#{id}{{display:none}}}}
+</style>
+"""
+
+# With several notebooks, marimo puts a row with a "Back" link (to its list of notebooks) above the first
+# cell; an empty row of the same classes and height keeps the title where marimo's will be.
+_BACK_ROW = '<div class="flex items-center px-6 pt-4 sm:-mt-8"><span class="inline-flex h-9"></span></div>'
+
+_screens: dict[str, str] = {}  # notebook file name -> its first text (sanitised)
+_lock = threading.Lock()
+
+
+def first_text(output_html: str) -> str:
+    """``output_html`` (a cell's output) reduced to its text markup: allow-listed tags and attributes,
+    no scripts, styles, event handlers or marimo elements. '' when nothing is left."""
+    if not isinstance(output_html, str):
+        raise TypeError(f"output_html must be a str, got {type(output_html).__name__}")
+    return nh3.clean(output_html, tags=TAGS, attributes=ATTRIBUTES, filter_style_properties=STYLE_PROPERTIES,
+                     strip_comments=True).strip()
+
+
+def layer(text: str, several_notebooks: bool = False) -> str:
+    """The HTML put before marimo's root element: ``text`` (already sanitised) on its layer, laid out as
+    marimo lays out a page when it serves one notebook or (``several_notebooks``) more."""
+    return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, back_row=_BACK_ROW if several_notebooks else "")
+
+
+def remember(notebook: Path, outputs) -> bool:
+    """Keep the first screen of ``notebook`` from the outputs of a run (``app.run()[0]``: one per cell,
+    in the file's order). Returns whether there was text to keep."""
+    first = outputs[0] if outputs else None
+    markup = getattr(first, "text", None)
+    text = first_text(markup) if isinstance(markup, str) else ""
+    if "<h1" not in text:
+        return False
+    with _lock:
+        _screens[Path(notebook).name] = text
+    return True
+
+
+def screen_for(query_string: bytes) -> str | None:
+    """The first text for the page a request asks for (``?file=NAME``, or the only notebook), or None."""
+    query = parse_qs(query_string.decode("latin-1"))
+    with _lock:
+        names = query.get("file")
+        if names:
+            return _screens.get(Path(names[0]).name)
+        if len(_screens) == 1:
+            return next(iter(_screens.values()))
+    return None
+
+
+def with_first_screen(page: bytes, screen: str) -> bytes | None:
+    """``page`` (marimo's HTML) with ``screen`` before its root element; None if it is not such a page."""
+    root = b'<div id="root"'
+    if page.count(root) != 1 or b"__MARIMO_MOUNT_CONFIG__" not in page:
+        return None
+    return page.replace(root, screen.encode("utf-8") + root, 1)
+
+
+class FirstScreen:
+    """ASGI middleware: see the module's docstring."""
+
+    def __init__(self, app, several_notebooks: bool = False):
+        self.app = app
+        self.several_notebooks = several_notebooks
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            return await self.app(scope, receive, send)
+        text = screen_for(scope.get("query_string", b""))
+        if text is None:
+            return await self.app(scope, receive, send)
+        screen = layer(text, self.several_notebooks)
+        held: dict = {}
+        chunks: list[bytes] = []
+
+        async def send_with_screen(message):
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                is_page = message.get("status") == 200 and any(
+                    n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
+                if not is_page:
+                    held["pass"] = True
+                    return await send(message)
+                held["start"] = message
+                return None
+            if held.get("pass") or message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            size = sum(len(c) for c in chunks)
+            if message.get("more_body") and size <= MAX_PAGE:
+                return None
+            page = b"".join(chunks)
+            changed = with_first_screen(page, screen) if not message.get("more_body") else None
+            start = held.pop("start")
+            held["pass"] = True
+            if changed is None:
+                await send(start)
+                return await send({"type": "http.response.body", "body": page,
+                                   "more_body": message.get("more_body", False)})
+            headers = [(n, v) for n, v in start.get("headers") or []
+                       if n.lower() not in (b"content-length", b"etag")]
+            headers.append((b"content-length", str(len(changed)).encode("ascii")))
+            await send({**start, "headers": headers})
+            return await send({"type": "http.response.body", "body": changed})
+
+        return await self.app(scope, receive, send_with_screen)
+
+
+def install(several_notebooks: bool = False) -> None:
+    """Put :class:`FirstScreen` in front of every app ``marimo run`` creates in this process
+    (``several_notebooks``: marimo serves more than one notebook, and shows its "Back" row)."""
+    from scripts.marimo_apps import add_middleware
+
+    add_middleware(FirstScreen, several_notebooks=several_notebooks)

@@ -1,0 +1,209 @@
+"""scripts/first_screen.py: the chapter's title and opening lines in the page's HTML, sanitised, on a
+layer that gives way to marimo's page without the title moving."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.request
+
+import marimo as mo
+import pytest
+
+from scripts import first_screen
+from scripts.first_screen import FirstScreen, first_text, layer, screen_for, with_first_screen
+from scripts.front_end_files import marimo_assets
+from tests.conftest import NOTEBOOKS
+from tests.harness.appserver import ROOT, marimo_app, open_app_page, wait_until_idle
+
+PAGE = (b'<html><head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
+        b'<body><div id="root"></div></body></html>')
+
+
+# -- the text ----------------------------------------------------------------------------------------
+
+
+def test_the_text_keeps_marimos_markup_for_text_and_drops_everything_that_could_run():
+    hostile = mo.md("# Title <script>alert(1)</script>\n\nSome *text* <img src=x onerror=alert(2)> "
+                    "[a link](javascript:alert(3)) <a href='https://example.org' onclick='alert(4)'>ok</a>\n\n"
+                    "<style>body{display:none}</style><iframe src='https://example.org'></iframe>")
+    stacked = mo.vstack([hostile, mo.outline(label="Contents")]).text
+    text = first_text(stacked)
+    assert "<h1" in text and "<em>text</em>" in text and 'class="paragraph"' in text
+    for banned in ("<script", "alert(", "onerror", "onclick", "javascript:", "<img", "<style", "<iframe",
+                   "marimo-outline"):
+        assert banned not in text, (banned, text)
+    assert "display:flex" in text.replace(" ", "")  # the stack's layout stays, so the title sits where marimo's will
+
+
+def test_only_layout_declarations_of_a_style_survive():
+    text = first_text('<div style="display: flex; position: fixed; background: url(https://x.org/a.png); gap: 1rem">'
+                      "<h1>T</h1></div>")
+    assert "position" not in text and "url(" not in text and "gap:1rem" in text.replace(" ", "")
+
+
+def test_the_text_must_be_a_string():
+    with pytest.raises(TypeError, match="output_html must be a str, got bytes"):
+        first_text(b"<h1>T</h1>")
+
+
+def test_a_first_cell_without_a_title_keeps_nothing(monkeypatch):
+    monkeypatch.setattr(first_screen, "_screens", {})
+
+    class Output:
+        def __init__(self, text):
+            self.text = text
+
+    assert not first_screen.remember(ROOT / "a.py", [Output("<p>no title</p>")])
+    assert not first_screen.remember(ROOT / "a.py", [None])
+    assert not first_screen.remember(ROOT / "a.py", [])
+    assert first_screen._screens == {}
+    assert first_screen.remember(ROOT / "a.py", [Output("<h1>Title</h1>")])
+    assert first_screen._screens == {"a.py": "<h1>Title</h1>"}
+
+
+# -- which page gets which screen ---------------------------------------------------------------------
+
+
+def test_the_page_asked_for_gets_its_own_notebooks_screen(monkeypatch):
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": "A", "b.py": "B"})
+    assert screen_for(b"file=a.py") == "A" and screen_for(b"file=/srv/class/b.py&x=1") == "B"
+    assert screen_for(b"file=c.py") is None and screen_for(b"") is None  # two notebooks: marimo's list page
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": "A"})
+    assert screen_for(b"") == "A"
+
+
+def test_the_screen_goes_before_marimos_root_of_a_marimo_page_only():
+    changed = with_first_screen(PAGE, "<p>screen</p>")
+    assert changed == PAGE.replace(b'<div id="root">', b'<p>screen</p><div id="root">')
+    assert with_first_screen(b"<html><body><div id='x'></div></body></html>", "S") is None
+    assert with_first_screen(PAGE.replace(b"__MARIMO_MOUNT_CONFIG__", b"other"), "S") is None
+    assert with_first_screen(PAGE + b'<div id="root"></div>', "S") is None
+
+
+def test_the_layer_leaves_when_marimo_draws_its_title_and_by_a_deadline():
+    html = layer("<h1>T</h1>")
+    assert html.startswith(f'<div id="{first_screen.LAYER_ID}"') and "<h1>T</h1>" in html
+    assert f"body:has(#root h1) #{first_screen.LAYER_ID}{{display:none}}" in html
+    assert f"{first_screen.SECONDS_AT_MOST}s forwards" in html and "@supports not selector(:has(a))" in html
+
+
+# -- the middleware ------------------------------------------------------------------------------------
+
+
+def _serve(app, method="GET", query=b""):
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": method, "path": "/", "headers": [], "query_string": query},
+                    receive, send))
+    return sent[0], b"".join(m.get("body", b"") for m in sent[1:]), sent
+
+
+def _marimo(body: bytes, content_type: bytes = b"text/html; charset=utf-8", status: int = 200, chunks: int = 1):
+    async def app(scope, receive, send):
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), (b"etag", b'"m"')]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        step = max(1, len(body) // chunks)
+        parts = [body[i:i + step] for i in range(0, len(body), step)] or [b""]
+        for i, part in enumerate(parts):
+            await send({"type": "http.response.body", "body": part, "more_body": i < len(parts) - 1})
+    return app
+
+
+def test_the_middleware_rewrites_marimos_page_with_a_right_length_and_no_stale_etag(monkeypatch):
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": "<p>MARKER</p>"})
+    for chunks, several in ((1, False), (3, False), (1, True)):
+        start, body, _ = _serve(FirstScreen(_marimo(PAGE, chunks=chunks), several_notebooks=several))
+        headers = dict(start["headers"])
+        assert body == PAGE.replace(b'<div id="root">', layer("<p>MARKER</p>", several).encode() + b'<div id="root">')
+        assert headers[b"content-length"] == str(len(body)).encode() and b"etag" not in headers
+    # with several notebooks marimo adds a row ("Back") above the first cell; the layer keeps its place
+    assert layer("x", True).count('class="flex items-center px-6 pt-4 sm:-mt-8"') == 1
+    assert "px-6 pt-4" not in layer("x", False)
+
+
+def test_the_middleware_leaves_everything_else_as_marimo_sent_it(monkeypatch):
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": "<p>MARKER</p>"})
+    for app, method, query in [
+        (_marimo(b'{"a": 1}', content_type=b"application/json"), "GET", b""),
+        (_marimo(PAGE, status=404), "GET", b""),
+        (_marimo(PAGE), "POST", b""),
+        (_marimo(PAGE), "GET", b"file=other.py"),
+        (_marimo(b"<html>no root</html>"), "GET", b""),
+    ]:
+        start, body, _ = _serve(FirstScreen(app), method, query)
+        assert b"MARKER" not in body and dict(start["headers"])[b"etag"] == b'"m"', (method, query, body)
+
+
+# -- the real notebooks, served by scripts.serve --------------------------------------------------------
+
+TITLE_AND_TEXT = """(scope) => { const box = document.querySelector(scope); const h = box && box.querySelector('h1');
+  if (!h || !h.getClientRects().length) return null;
+  const r = (e) => { const b = e.getBoundingClientRect(); return [b.x, b.y, b.width, b.height].map(Math.round); };
+  return {title: h.innerText.trim(), h1: r(h), paragraph: r(box.querySelector('.paragraph'))}; }"""
+LAYER = f"#{first_screen.LAYER_ID}"
+
+
+@pytest.fixture(scope="module")
+def server():
+    english, chinese = (ROOT / name for name in NOTEBOOKS)
+    with marimo_app(english, also_serve=[chinese], preload=True, timeout=240) as app:
+        yield app
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_served_page_carries_its_title_and_gives_way_to_marimo_without_a_jump(browser, server, name):
+    base = server.url.split("?")[0].rstrip("/")
+    _check_first_screen(browser, f"{base}/?file={name}")
+
+
+def test_a_notebook_served_alone_gets_the_layout_of_a_single_notebook(browser):
+    with marimo_app(ROOT / NOTEBOOKS[0], preload=True, timeout=240) as app:
+        _check_first_screen(browser, app.url)
+
+
+def _check_first_screen(browser, url: str) -> None:
+    page_html = urllib.request.urlopen(url, timeout=60).read().decode("utf-8")
+    assert page_html.count(f'id="{first_screen.LAYER_ID}"') == 1
+    start = page_html.index(f'<div id="{first_screen.LAYER_ID}"')
+    sent = page_html[start:page_html.index("</style>", start)]
+    assert "<script" not in sent and not re.search(r"\son\w+=", sent), sent
+
+    # the layer alone: marimo's kernel socket refused, looked at before marimo's front end has drawn
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        page.route("**/ws*", lambda route: route.abort())
+        page.goto(url, wait_until="commit", timeout=60_000)
+        page.wait_for_function(f"() => document.fonts.status === 'loaded' && ({TITLE_AND_TEXT})('{LAYER}') !== null",
+                               polling="raf", timeout=60_000)
+        early = page.evaluate(TITLE_AND_TEXT, LAYER)
+    finally:
+        context.close()
+
+    page = open_app_page(browser, url, timeout=120, viewport=(1366, 768))
+    try:
+        wait_until_idle(page, timeout=120)
+        drawn = page.evaluate(TITLE_AND_TEXT, "#root")
+        layers_shown = page.evaluate(f"() => document.querySelector('{LAYER}').getClientRects().length")
+        titles_shown = page.evaluate("() => [...document.querySelectorAll('h1')].filter(h => h.getClientRects().length).length")
+    finally:
+        page.context.close()
+    assert early["title"] == drawn["title"] and len(drawn["title"]) > 5, (early, drawn)
+    assert (layers_shown, titles_shown) == (0, 1), "the first screen still shows beside marimo's page"
+    for key in ("h1", "paragraph"):  # the same place, to the pixel
+        assert all(abs(a - b) <= 1 for a, b in zip(early[key], drawn[key], strict=True)), (key, early[key], drawn[key])
+
+
+def test_the_front_end_files_come_from_memory_in_a_served_page(server):
+    base = server.url.split("?")[0].rstrip("/")
+    script = next(marimo_assets().glob("index-*.js"))
+    answer = urllib.request.urlopen(f"{base}/assets/{script.name}", timeout=60)
+    assert answer.read() == script.read_bytes()
+    assert answer.headers["cache-control"] == "public, max-age=86400"  # FrontEndFiles' answer, not StaticFiles'
