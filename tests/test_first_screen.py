@@ -3,7 +3,6 @@ layer that gives way to marimo's page without the title moving."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import urllib.request
 
@@ -14,6 +13,7 @@ from scripts import first_screen
 from scripts.first_screen import FirstScreen, first_text, layer, screen_for, with_first_screen
 from scripts.front_end_files import marimo_assets
 from tests.conftest import NOTEBOOKS
+from tests.harness.appclient import run_in_own_thread
 from tests.harness.appserver import ROOT, marimo_app, open_app_page, wait_until_idle
 
 PAGE = (b'<html><head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
@@ -100,7 +100,7 @@ def _serve(app, method="GET", query=b""):
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app({"type": "http", "method": method, "path": "/", "headers": [], "query_string": query},
+    run_in_own_thread(app({"type": "http", "method": method, "path": "/", "headers": [], "query_string": query},
                     receive, send))
     return sent[0], b"".join(m.get("body", b"") for m in sent[1:]), sent
 

@@ -3,13 +3,13 @@ marimo. Driven as ASGI, with a stand-in for marimo's app that says it was asked.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
 
 from scripts import front_end_files
 from scripts.front_end_files import FrontEndFiles
+from tests.harness.appclient import run_in_own_thread
 
 
 class Marimo:
@@ -34,7 +34,7 @@ def ask(app, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] 
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": path, "headers": list(headers), "query_string": b""}
-    asyncio.run(app(scope, receive, send))
+    run_in_own_thread(app(scope, receive, send))
     start = sent[0]
     return start["status"], dict(start.get("headers") or []), b"".join(m.get("body", b"") for m in sent[1:])
 
