@@ -13,19 +13,39 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared import exercises, explorer
+from shared import exercises, explorer, seeding
 from shared.seeding import drawing, seeded
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_seeded_gives_the_same_numbers_as_manual_seed():
-    torch.manual_seed(123)
-    want = torch.rand(3, 2)
+@pytest.mark.parametrize("accelerator", [False, True])
+@pytest.mark.parametrize("seed", [0, 123, 2**31 + 5])
+def test_seeded_gives_the_same_numbers_as_manual_seed(monkeypatch, accelerator, seed):
+    monkeypatch.setattr(seeding, "_has_accelerator", lambda: accelerator)
+    torch.manual_seed(seed)
+    want = (torch.rand(3, 2), torch.randn(4), torch.nn.Linear(3, 2).weight.detach())
     torch.manual_seed(0)  # a different state before the block
-    with seeded(123):
-        got = torch.rand(3, 2)
-    assert torch.equal(got, want)
+    with seeded(seed):
+        got = (torch.rand(3, 2), torch.randn(4), torch.nn.Linear(3, 2).weight.detach())
+    assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+def test_without_an_accelerator_no_cuda_seed_is_queued(monkeypatch):
+    real = seeding._has_accelerator
+    queued = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: queued.append(seed))
+    monkeypatch.setattr(seeding, "_has_accelerator", lambda: False)
+    with seeded(11):
+        pass
+    assert queued == []
+    monkeypatch.setattr(seeding, "_has_accelerator", lambda: True)  # with one, torch.manual_seed seeds it as well
+    with seeded(12):
+        pass
+    assert queued == [12]
+    assert real.__wrapped__() == bool(
+        torch.cuda.is_available() or torch.backends.mps.is_available()
+        or (getattr(torch, "xpu", None) is not None and torch.xpu.is_available()))
 
 
 @pytest.mark.parametrize("block", [lambda: seeded(7), drawing])
