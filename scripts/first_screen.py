@@ -18,11 +18,17 @@ messages show. Browsers without CSS ``:has()`` get marimo's page as before.
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
 into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
 output into the page as inert markup, and this text gets no more rights than that.
-``--no-first-screen`` (``scripts.serve``'s) leaves it out, to measure the difference.
+The page also gets the notebook's language (``<html lang="zh-Hant-TW">`` for the Chinese chapter):
+marimo's page says ``lang="en"`` whatever the notebook, and browsers choose the glyphs of Han
+characters by it, so the Chinese chapter was drawn with Japanese glyph forms (Chromium picked Noto
+Sans CJK JP where Noto Sans CJK TC was installed) and read aloud as English by screen readers.
+
+``--no-first-screen`` (``scripts.serve``'s) leaves both out, to measure the difference.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -59,7 +65,11 @@ body:has(#root h1) #{id}{{display:none}}
 # cell; an empty row of the same classes and height keeps the title where marimo's will be.
 _BACK_ROW = '<div class="flex items-center px-6 pt-4 sm:-mt-8"><span class="inline-flex h-9"></span></div>'
 
-_screens: dict[str, str] = {}  # notebook file name -> its first text (sanitised)
+# the notebooks' LOCALE -> the page's language tag (BCP 47)
+LANGUAGE_TAGS = {"en": "en", "zh_TW": "zh-Hant-TW"}
+MARIMO_HTML_TAG = b'<html lang="en">'
+
+_screens: dict[str, tuple[str, str | None]] = {}  # notebook file name -> (first text, language tag)
 _lock = threading.Lock()
 
 
@@ -78,21 +88,23 @@ def layer(text: str, several_notebooks: bool = False) -> str:
     return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, back_row=_BACK_ROW if several_notebooks else "")
 
 
-def remember(notebook: Path, outputs) -> bool:
+def remember(notebook: Path, outputs, locale: object = None) -> bool:
     """Keep the first screen of ``notebook`` from the outputs of a run (``app.run()[0]``: one per cell,
-    in the file's order). Returns whether there was text to keep."""
+    in the file's order) and its ``locale`` (the notebook's ``LOCALE``, e.g. "zh_TW"; one not in
+    :data:`LANGUAGE_TAGS` leaves marimo's). Returns whether there was text to keep."""
     first = outputs[0] if outputs else None
     markup = getattr(first, "text", None)
     text = first_text(markup) if isinstance(markup, str) else ""
     if "<h1" not in text:
         return False
     with _lock:
-        _screens[Path(notebook).name] = text
+        _screens[Path(notebook).name] = (text, LANGUAGE_TAGS.get(locale) if isinstance(locale, str) else None)
     return True
 
 
-def screen_for(query_string: bytes) -> str | None:
-    """The first text for the page a request asks for (``?file=NAME``, or the only notebook), or None."""
+def screen_for(query_string: bytes) -> tuple[str, str | None] | None:
+    """(first text, language tag) for the page a request asks for (``?file=NAME``, or the only
+    notebook), or None."""
     query = parse_qs(query_string.decode("latin-1"))
     with _lock:
         names = query.get("file")
@@ -103,12 +115,16 @@ def screen_for(query_string: bytes) -> str | None:
     return None
 
 
-def with_first_screen(page: bytes, screen: str) -> bytes | None:
-    """``page`` (marimo's HTML) with ``screen`` before its root element; None if it is not such a page."""
+def with_first_screen(page: bytes, screen: str, language: str | None = None) -> bytes | None:
+    """``page`` (marimo's HTML) with ``screen`` before its root element and, given a ``language``
+    tag, that language on its ``<html>``; None if it is not such a page."""
     root = b'<div id="root"'
     if page.count(root) != 1 or b"__MARIMO_MOUNT_CONFIG__" not in page:
         return None
-    return page.replace(root, screen.encode("utf-8") + root, 1)
+    page = page.replace(root, screen.encode("utf-8") + root, 1)
+    if language is not None and page.count(MARIMO_HTML_TAG) == 1:
+        page = page.replace(MARIMO_HTML_TAG, f'<html lang="{html.escape(language)}">'.encode("ascii"), 1)
+    return page
 
 
 class FirstScreen:
@@ -121,10 +137,10 @@ class FirstScreen:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") != "GET":
             return await self.app(scope, receive, send)
-        text = screen_for(scope.get("query_string", b""))
-        if text is None:
+        found = screen_for(scope.get("query_string", b""))
+        if found is None:
             return await self.app(scope, receive, send)
-        screen = layer(text, self.several_notebooks)
+        screen, language = layer(found[0], self.several_notebooks), found[1]
         held: dict = {}
         chunks: list[bytes] = []
 
@@ -145,7 +161,7 @@ class FirstScreen:
             if message.get("more_body") and size <= MAX_PAGE:
                 return None
             page = b"".join(chunks)
-            changed = with_first_screen(page, screen) if not message.get("more_body") else None
+            changed = with_first_screen(page, screen, language) if not message.get("more_body") else None
             start = held.pop("start")
             held["pass"] = True
             if changed is None:

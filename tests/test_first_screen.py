@@ -16,7 +16,7 @@ from tests.conftest import NOTEBOOKS
 from tests.harness.appclient import run_in_own_thread
 from tests.harness.appserver import ROOT, marimo_app, open_app_page, wait_until_idle
 
-PAGE = (b'<html><head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
+PAGE = (b'<!DOCTYPE html>\n<html lang="en">\n<head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
         b'<body><div id="root"></div></body></html>')
 
 
@@ -58,19 +58,20 @@ def test_a_first_cell_without_a_title_keeps_nothing(monkeypatch):
     assert not first_screen.remember(ROOT / "a.py", [None])
     assert not first_screen.remember(ROOT / "a.py", [])
     assert first_screen._screens == {}
-    assert first_screen.remember(ROOT / "a.py", [Output("<h1>Title</h1>")])
-    assert first_screen._screens == {"a.py": "<h1>Title</h1>"}
+    assert first_screen.remember(ROOT / "a.py", [Output("<h1>Title</h1>")], "zh_TW")
+    assert first_screen.remember(ROOT / "b.py", [Output("<h1>B</h1>")], "xx_YY")  # a language we have no tag for
+    assert first_screen._screens == {"a.py": ("<h1>Title</h1>", "zh-Hant-TW"), "b.py": ("<h1>B</h1>", None)}
 
 
 # -- which page gets which screen ---------------------------------------------------------------------
 
 
 def test_the_page_asked_for_gets_its_own_notebooks_screen(monkeypatch):
-    monkeypatch.setattr(first_screen, "_screens", {"a.py": "A", "b.py": "B"})
-    assert screen_for(b"file=a.py") == "A" and screen_for(b"file=/srv/class/b.py&x=1") == "B"
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": ("A", "en"), "b.py": ("B", None)})
+    assert screen_for(b"file=a.py") == ("A", "en") and screen_for(b"file=/srv/class/b.py&x=1") == ("B", None)
     assert screen_for(b"file=c.py") is None and screen_for(b"") is None  # two notebooks: marimo's list page
-    monkeypatch.setattr(first_screen, "_screens", {"a.py": "A"})
-    assert screen_for(b"") == "A"
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": ("A", "en")})
+    assert screen_for(b"") == ("A", "en")
 
 
 def test_the_screen_goes_before_marimos_root_of_a_marimo_page_only():
@@ -79,6 +80,9 @@ def test_the_screen_goes_before_marimos_root_of_a_marimo_page_only():
     assert with_first_screen(b"<html><body><div id='x'></div></body></html>", "S") is None
     assert with_first_screen(PAGE.replace(b"__MARIMO_MOUNT_CONFIG__", b"other"), "S") is None
     assert with_first_screen(PAGE + b'<div id="root"></div>', "S") is None
+    chinese = with_first_screen(PAGE, "S", "zh-Hant-TW")
+    assert chinese.count(b'<html lang="zh-Hant-TW">') == 1 and b'lang="en"' not in chinese
+    assert with_first_screen(PAGE, "S", None).count(b'<html lang="en">') == 1
 
 
 def test_the_layer_leaves_when_marimo_draws_its_title_and_by_a_deadline():
@@ -117,7 +121,7 @@ def _marimo(body: bytes, content_type: bytes = b"text/html; charset=utf-8", stat
 
 
 def test_the_middleware_rewrites_marimos_page_with_a_right_length_and_no_stale_etag(monkeypatch):
-    monkeypatch.setattr(first_screen, "_screens", {"a.py": "<p>MARKER</p>"})
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": ("<p>MARKER</p>", None)})
     for chunks, several in ((1, False), (3, False), (1, True)):
         start, body, _ = _serve(FirstScreen(_marimo(PAGE, chunks=chunks), several_notebooks=several))
         headers = dict(start["headers"])
@@ -129,7 +133,7 @@ def test_the_middleware_rewrites_marimos_page_with_a_right_length_and_no_stale_e
 
 
 def test_the_middleware_leaves_everything_else_as_marimo_sent_it(monkeypatch):
-    monkeypatch.setattr(first_screen, "_screens", {"a.py": "<p>MARKER</p>"})
+    monkeypatch.setattr(first_screen, "_screens", {"a.py": ("<p>MARKER</p>", "zh-Hant-TW")})
     for app, method, query in [
         (_marimo(b'{"a": 1}', content_type=b"application/json"), "GET", b""),
         (_marimo(PAGE, status=404), "GET", b""),
@@ -138,7 +142,8 @@ def test_the_middleware_leaves_everything_else_as_marimo_sent_it(monkeypatch):
         (_marimo(b"<html>no root</html>"), "GET", b""),
     ]:
         start, body, _ = _serve(FirstScreen(app), method, query)
-        assert b"MARKER" not in body and dict(start["headers"])[b"etag"] == b'"m"', (method, query, body)
+        assert b"MARKER" not in body and b"zh-Hant" not in body, (method, query, body)
+        assert dict(start["headers"])[b"etag"] == b'"m"', (method, query, body)
 
 
 # -- the real notebooks, served by scripts.serve --------------------------------------------------------
@@ -160,16 +165,35 @@ def server():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_the_served_page_carries_its_title_and_gives_way_to_marimo_without_a_jump(browser, server, name):
     base = server.url.split("?")[0].rstrip("/")
-    _check_first_screen(browser, f"{base}/?file={name}")
+    _check_first_screen(browser, f"{base}/?file={name}", "zh-Hant-TW" if "zh_tw" in name else "en")
 
 
 def test_a_notebook_served_alone_gets_the_layout_of_a_single_notebook(browser):
     with marimo_app(ROOT / NOTEBOOKS[0], preload=True, timeout=240) as app:
-        _check_first_screen(browser, app.url)
+        _check_first_screen(browser, app.url, "en")
 
 
-def _check_first_screen(browser, url: str) -> None:
+def test_the_chinese_page_is_drawn_with_traditional_chinese_glyphs(browser, server):
+    """With marimo's lang="en", Chromium drew the Chinese chapter's Han characters in Noto Sans CJK JP."""
+    base = server.url.split("?")[0].rstrip("/")
+    page = open_app_page(browser, f"{base}/?file={NOTEBOOKS[1]}", timeout=120, viewport=(1366, 768))
+    try:
+        wait_until_idle(page, timeout=120)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#root .paragraph"})["nodeId"]
+        fonts = [font["familyName"] for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+    finally:
+        page.context.close()
+    han = [font for font in fonts if "CJK" in font]
+    assert han and all(font.endswith(" TC") for font in han), fonts
+
+
+def _check_first_screen(browser, url: str, language: str) -> None:
     page_html = urllib.request.urlopen(url, timeout=60).read().decode("utf-8")
+    assert page_html.count(f'<html lang="{language}">') == 1
     assert page_html.count(f'id="{first_screen.LAYER_ID}"') == 1
     start = page_html.index(f'<div id="{first_screen.LAYER_ID}"')
     sent = page_html[start:page_html.index("</style>", start)]
