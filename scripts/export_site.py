@@ -397,6 +397,18 @@ def copy_frontend(needed: set[str], site: Path, frontend: Path) -> None:
             shutil.copyfile(frontend / file, site / file)
 
 
+def with_language(page: str, lang: str) -> str:
+    """``page`` with ``lang`` on its ``<html>`` element. marimo's export says ``lang="en"`` whatever the
+    notebook, and browsers choose the glyphs of Han characters by it: the Chinese page was drawn with
+    Japanese glyph forms."""
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", lang):
+        raise ValueError(f"lang must be a BCP 47 tag such as 'zh-Hant-TW', got {lang!r}")
+    tags = re.findall(r'<html lang="[^"]*">', page)
+    if len(tags) != 1:
+        return page
+    return page.replace(tags[0], f'<html lang="{lang}">', 1)
+
+
 def localize_all(out: Path, exported: list[Page]) -> tuple[list[Page], list[str]]:
     """Make each exported page use the site's copy of marimo's front end; a page that cannot is removed."""
     frontend = frontend_dir()
@@ -409,7 +421,7 @@ def localize_all(out: Path, exported: list[Page]) -> tuple[list[Page], list[str]
             target.unlink()
             failures.append(f"{page.source}: {error}")
             continue
-        target.write_text(text, encoding="utf-8")
+        target.write_text(with_language(text, page.lang), encoding="utf-8")
         needed |= files
         kept.append(page)
     copy_frontend(needed, out, frontend)

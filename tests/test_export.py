@@ -103,6 +103,7 @@ def test_notebook_pages_use_only_the_sites_own_files(site):
         html = target.read_text(encoding="utf-8")
         assert len(html) > 50_000, f"{page.folder}: suspiciously small export"
         assert html.lstrip().lower().startswith("<!doctype html>")
+        assert re.findall(r"<html lang=\"[^\"]*\">", html) == [f'<html lang="{page.lang}">'], page.folder
         assert f"<title>{exporter.page_title(page)}</title>" in html
         assert exporter.external_fetches(html) == [], page.folder
         assert exporter.FRONTEND_HOST not in html
@@ -230,6 +231,15 @@ def test_a_damaged_record_or_a_file_is_refused(tmp_path):
     (tmp_path / exporter.RECORD).write_text("{not json", encoding="utf-8")
     with pytest.raises(exporter.ForeignFolderError, match="cannot be read"):
         exporter.claim(tmp_path)
+
+
+def test_a_page_gets_its_own_language():
+    page = '<!DOCTYPE html>\n<html lang="en">\n<head></head><body><p>第 3 章</p></body></html>'
+    assert exporter.with_language(page, "zh-Hant-TW").count('<html lang="zh-Hant-TW">') == 1
+    assert 'lang="en"' not in exporter.with_language(page, "zh-Hant-TW")
+    assert exporter.with_language("<html><body></body></html>", "zh-Hant-TW") == "<html><body></body></html>"
+    with pytest.raises(ValueError, match="lang must be a BCP 47 tag"):
+        exporter.with_language(page, '"><script>')
 
 
 def test_installed_marimo_ships_its_front_end():
