@@ -9,11 +9,12 @@ benchmarks.notebook_startup --readers 3``), of which 1.0 to 1.4 s is the front e
 keeps, from that run, the HTML of the notebook's first cell output: the title and the opening
 paragraphs, in the notebook's own language. :class:`FirstScreen` puts that text into each page marimo
 sends for the notebook, inside the same layout classes marimo's front end gives a cell, on a layer
-above marimo's (still empty) app. A style rule takes the layer away as soon as marimo's own title is
-in the page (``#root h1``), so from then on the reader sees marimo's page only; the title does not
-move when marimo takes over (``tests/test_first_screen.py`` measures it). If marimo never draws its
-title (the kernel fails, the socket drops), the layer leaves after 15 s anyway, so marimo's own
-messages show. Browsers without CSS ``:has()`` get marimo's page as before.
+above marimo's (still empty) app. A style rule takes the layer away as soon as marimo's page holds a
+title or a section heading (``#root h1`` or ``#root h2``: marimo's title, a section of the chapter,
+or marimo's own error page), so from then on the reader sees marimo's page only; the title does not
+move when marimo takes over (``tests/test_first_screen.py`` measures it). If marimo draws neither
+(the kernel never answers), the layer leaves after 15 s anyway. Browsers without CSS ``:has()`` get
+marimo's page as before.
 
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
 into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
@@ -56,7 +57,7 @@ _LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" a
 #{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
 animation:{id}-leaves 0s linear {seconds}s forwards}}
 @keyframes {id}-leaves{{to{{visibility:hidden}}}}
-body:has(#root h1) #{id}{{display:none}}
+body:has(#root :is(h1, h2)) #{id}{{display:none}}
 @supports not selector(:has(a)){{#{id}{{display:none}}}}
 </style>
 """
