@@ -10,11 +10,13 @@ keeps, from that run, the HTML of the notebook's first cell output: the title an
 paragraphs, in the notebook's own language. :class:`FirstScreen` puts that text into each page marimo
 sends for the notebook, inside the same layout classes marimo's front end gives a cell, on a layer
 above marimo's (still empty) app. A style rule takes the layer away as soon as marimo's page holds a
-title or a section heading (``#root h1`` or ``#root h2``: marimo's title, a section of the chapter,
-or marimo's own error page), so from then on the reader sees marimo's page only; the title does not
-move when marimo takes over (``tests/test_first_screen.py`` measures it). If marimo draws neither
-(the kernel never answers), the layer leaves after 15 s anyway. Browsers without CSS ``:has()`` get
-marimo's page as before.
+title (``#root h1``: the chapter's, or marimo's own error page), so from then on the reader sees
+marimo's page only; the title does not move when marimo takes over (``tests/test_first_screen.py``
+measures it). A section heading is not enough: marimo draws outputs as the kernel sends them, and
+it runs the chapter's plain Markdown cells (section 3.3, say) before the title, whose cell waits for
+the set-up; a page shown then would start at 3.3 and jump down when the title comes. If marimo never
+draws a title (the kernel never answers), the layer leaves after 15 s anyway. Browsers without CSS
+``:has()`` get marimo's page as before.
 
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
 into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
@@ -57,7 +59,7 @@ _LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" a
 #{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
 animation:{id}-leaves 0s linear {seconds}s forwards}}
 @keyframes {id}-leaves{{to{{visibility:hidden}}}}
-body:has(#root :is(h1, h2)) #{id}{{display:none}}
+body:has(#root h1) #{id}{{display:none}}
 @supports not selector(:has(a)){{#{id}{{display:none}}}}
 </style>
 """

@@ -88,20 +88,25 @@ def test_the_screen_goes_before_marimos_root_of_a_marimo_page_only():
 def test_the_layer_leaves_when_marimo_draws_its_title_and_by_a_deadline():
     html = layer("<h1>T</h1>")
     assert html.startswith(f'<div id="{first_screen.LAYER_ID}"') and "<h1>T</h1>" in html
-    assert f"body:has(#root :is(h1, h2)) #{first_screen.LAYER_ID}{{display:none}}" in html
+    assert f"body:has(#root h1) #{first_screen.LAYER_ID}{{display:none}}" in html
     assert f"{first_screen.SECONDS_AT_MOST}s forwards" in html and "@supports not selector(:has(a))" in html
 
 
-@pytest.mark.parametrize("drawn", ["<h1>Chapter 3</h1>", "<div><h2>3.1 A section</h2></div>", "<h1>Something went wrong</h1>"])
-def test_the_layer_gives_way_to_a_title_or_a_section_heading_in_marimos_page(browser, drawn):
-    """A title cell that failed in the reader's session leaves no title; the sections still take over."""
+@pytest.mark.parametrize("drawn, leaves", [
+    ("<h1>Chapter 3</h1>", True),
+    ("<h1>Something went wrong</h1>", True),  # marimo's own error page
+    # marimo runs plain Markdown cells (section 3.3) before the title's cell: a page shown then would
+    # start at 3.3 and jump down when the title comes, so a section heading alone keeps the layer
+    ("<div><h2>3.3 A section</h2></div>", False),
+])
+def test_the_layer_gives_way_to_marimos_title_and_not_to_a_section_heading(browser, drawn, leaves):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
         page.set_content(f"<html><body>{layer('<h1>T</h1><p>text</p>')}<div id='root'><p>loading</p></div></body></html>")
         shown = f"() => document.getElementById('{first_screen.LAYER_ID}').getClientRects().length"
         assert page.evaluate(shown) == 1
         page.evaluate("(html) => { document.getElementById('root').innerHTML = html; }", drawn)
-        assert page.evaluate(shown) == 0
+        assert page.evaluate(shown) == (0 if leaves else 1)
     finally:
         page.close()
 
