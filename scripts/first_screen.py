@@ -9,18 +9,23 @@ benchmarks.notebook_startup --readers 3``), of which 1.0 to 1.4 s is the front e
 keeps, from that run, the HTML of the notebook's first cell output: the title and the opening
 paragraphs, in the notebook's own language. :class:`FirstScreen` puts that text into each page marimo
 sends for the notebook, inside the same layout classes marimo's front end gives a cell, on a layer
-above marimo's (still empty) app. A style rule takes the layer away as soon as marimo's page holds a
-title (``#root h1``: the chapter's, or marimo's own error page), so from then on the reader sees
-marimo's page only; the title does not move when marimo takes over (``tests/test_first_screen.py``
-measures it). A section heading is not enough: marimo draws outputs as the kernel sends them, and
-it runs the chapter's plain Markdown cells (section 3.3, say) before the title, whose cell waits for
-the set-up; a page shown then would start at 3.3 and jump down when the title comes. If marimo never
-draws a title (the kernel never answers), the layer leaves after 15 s anyway. Browsers without CSS
-``:has()`` get marimo's page as before.
+above marimo's (still empty) app. While the layer is up, marimo's app is kept out of rendering
+(``content-visibility: hidden`` on ``#root``): painting the layer early otherwise made the browser lay
+out and paint marimo's half-built page at every frame under it, and marimo's title came 0.2 - 0.3 s
+later than without the layer. A small script in the page takes the layer away, and gives marimo's
+app back, as soon as marimo's page holds a title (``#root h1``: the chapter's, or marimo's own error
+page), so from then on the reader sees marimo's page only; the title does not move when marimo takes
+over (``tests/test_first_screen.py`` measures it). A section heading is not enough: marimo draws
+outputs as the kernel sends them, and it runs the chapter's plain Markdown cells (section 3.3, say)
+before the title, whose cell waits for the set-up; a page shown then would start at 3.3 and jump
+down when the title comes. If marimo never draws a title (the kernel never answers), the layer
+leaves after 15 s anyway. The script is the project's own, the same for every page; no text of the
+notebook's is in it.
 
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
 into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
 output into the page as inert markup, and this text gets no more rights than that.
+
 The page also gets the notebook's language (``<html lang="zh-Hant-TW">`` for the Chinese chapter):
 marimo's page says ``lang="en"`` whatever the notebook, and browsers choose the glyphs of Han
 characters by it, so the Chinese chapter was drawn with Japanese glyph forms (Chromium picked Noto
@@ -55,13 +60,17 @@ _LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" a
 <div class="flex flex-col"><div class="marimo-cell published"><div class="output-area"><div class="output block">
 {text}
 </div></div></div></div></div></div></div>
-<style>
-#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
-animation:{id}-leaves 0s linear {seconds}s forwards}}
-@keyframes {id}-leaves{{to{{visibility:hidden}}}}
-body:has(#root h1) #{id}{{display:none}}
-@supports not selector(:has(a)){{#{id}{{display:none}}}}
-</style>
+<style>#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff)}}
+html.{id}-up #root{{content-visibility:hidden}}</style>
+<script>(() => {{
+  const layer = document.getElementById("{id}");
+  document.documentElement.classList.add("{id}-up");
+  const leave = () => {{ watcher.disconnect(); clearTimeout(deadline); layer.remove();
+    document.documentElement.classList.remove("{id}-up"); }};
+  const watcher = new MutationObserver(() => {{ if (document.querySelector("#root h1")) leave(); }});
+  watcher.observe(document.body, {{childList: true, subtree: true}});
+  const deadline = setTimeout(leave, {seconds} * 1000);
+}})();</script>
 """
 
 # With several notebooks, marimo puts a row with a "Back" link (to its list of notebooks) above the first
