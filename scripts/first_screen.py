@@ -19,7 +19,7 @@ over (``tests/test_first_screen.py`` measures it). A section heading is not enou
 outputs as the kernel sends them, and it runs the chapter's plain Markdown cells (section 3.3, say)
 before the title, whose cell waits for the set-up; a page shown then would start at 3.3 and jump
 down when the title comes. If marimo never draws a title (the kernel never answers), the layer
-leaves after 15 s anyway. The script is the project's own, the same for every page; no text of the
+leaves after 15 s anyway (and by a style-sheet animation 5 s later, should the script not run). The script is the project's own, the same for every page; no text of the
 notebook's is in it.
 
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
@@ -60,7 +60,9 @@ _LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" a
 <div class="flex flex-col"><div class="marimo-cell published"><div class="output-area"><div class="output block">
 {text}
 </div></div></div></div></div></div></div>
-<style>#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff)}}
+<style>#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
+animation:{id}-leaves 0s linear {css_seconds}s forwards}}
+@keyframes {id}-leaves{{to{{visibility:hidden}}}}
 html.{id}-up #root{{content-visibility:hidden}}</style>
 <script>(() => {{
   const layer = document.getElementById("{id}");
@@ -97,7 +99,9 @@ def first_text(output_html: str) -> str:
 def layer(text: str, several_notebooks: bool = False) -> str:
     """The HTML put before marimo's root element: ``text`` (already sanitised) on its layer, laid out as
     marimo lays out a page when it serves one notebook or (``several_notebooks``) more."""
-    return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, back_row=_BACK_ROW if several_notebooks else "")
+    # the style sheet's own deadline, a little later, holds should the script not run at all
+    return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, css_seconds=SECONDS_AT_MOST + 5,
+                         back_row=_BACK_ROW if several_notebooks else "")
 
 
 def remember(notebook: Path, outputs, locale: object = None) -> bool:

@@ -110,6 +110,20 @@ def test_the_layer_gives_way_to_marimos_title_and_not_to_a_section_heading(brows
         page.close()
 
 
+def test_without_its_script_the_layer_still_leaves_by_the_style_sheets_deadline(browser, monkeypatch):
+    monkeypatch.setattr(first_screen, "SECONDS_AT_MOST", -4.7)  # the style sheet's own deadline: 0.3 s
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.set_content(f"<html><body>{layer('<h1>T</h1>')}<div id='root'></div></body></html>")
+        visible = f"getComputedStyle(document.getElementById('{first_screen.LAYER_ID}')).visibility"
+        page.wait_for_timeout(600)
+        # evaluate runs even with the page's own scripts off
+        assert page.evaluate(f"() => {visible}") == "hidden"
+    finally:
+        context.close()
+
+
 def test_the_layer_leaves_by_its_deadline_when_marimo_never_draws_a_title(browser, monkeypatch):
     monkeypatch.setattr(first_screen, "SECONDS_AT_MOST", 0.3)
     page = browser.new_page(viewport={"width": 1366, "height": 768})
