@@ -79,8 +79,6 @@ html.{id}-up #root{{content-visibility:hidden}}</style>
 # cell; an empty row of the same classes and height keeps the title where marimo's will be.
 _BACK_ROW = '<div class="flex items-center px-6 pt-4 sm:-mt-8"><span class="inline-flex h-9"></span></div>'
 
-# the notebooks' LOCALE -> the page's language tag (BCP 47)
-LANGUAGE_TAGS = {"en": "en", "zh_TW": "zh-Hant-TW"}
 MARIMO_HTML_TAG = b'<html lang="en">'
 
 _screens: dict[str, tuple[str, str | None]] = {}  # notebook file name -> (first text, language tag)
@@ -104,17 +102,19 @@ def layer(text: str, several_notebooks: bool = False) -> str:
                          back_row=_BACK_ROW if several_notebooks else "")
 
 
-def remember(notebook: Path, outputs, locale: object = None) -> bool:
+def remember(notebook: Path, outputs) -> bool:
     """Keep the first screen of ``notebook`` from the outputs of a run (``app.run()[0]``: one per cell,
-    in the file's order) and its ``locale`` (the notebook's ``LOCALE``, e.g. "zh_TW"; one not in
-    :data:`LANGUAGE_TAGS` leaves marimo's). Returns whether there was text to keep."""
+    in the file's order), with the page's language (``shared.editions.page_language``). Returns whether
+    there was text to keep."""
+    from shared.editions import page_language
+
     first = outputs[0] if outputs else None
     markup = getattr(first, "text", None)
     text = first_text(markup) if isinstance(markup, str) else ""
     if "<h1" not in text:
         return False
     with _lock:
-        _screens[Path(notebook).name] = (text, LANGUAGE_TAGS.get(locale) if isinstance(locale, str) else None)
+        _screens[Path(notebook).name] = (text, page_language(Path(notebook).name))
     return True
 
 

@@ -183,11 +183,11 @@ def warm_up(notebook: Path, first_screen: bool = True) -> float:
     compiler._build_source_position_map(path)
     namespace = runpy.run_path(str(notebook), run_name="__scripts_serve_warm_up__")
     with contextlib.redirect_stdout(sys.stderr):  # whatever a cell prints is not the server's output
-        outputs, defs = namespace["app"].run()
+        outputs, _ = namespace["app"].run()
     if first_screen:
         from scripts import first_screen as screens
 
-        if not screens.remember(notebook, outputs, defs.get("LOCALE")):
+        if not screens.remember(notebook, outputs):
             print(f"scripts.serve: {notebook.name}'s first cell shows no title; its page waits for marimo's",
                   file=sys.stderr, flush=True)
     return time.perf_counter() - started

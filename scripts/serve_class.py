@@ -262,7 +262,7 @@ def landing_page(notebooks: list[Notebook]) -> str:
     """The page at / when several notebooks share the address: one card per chapter, in its language."""
     items = []
     for nb in notebooks:
-        lang = "zh-Hant-TW" if nb.route == "zh-tw" else nb.route
+        lang = editions.page_language(nb.path.name)
         title = html.escape(app_title(nb.path) or nb.label)
         blurb = BLURBS.get(nb.route)
         more = f'<span class="blurb">{html.escape(blurb)}</span>' if blurb else ""

@@ -51,6 +51,17 @@ def language_tag(notebook: str) -> str:
     return suffix.replace("_", "-").lower() if suffix else "en"
 
 
+# A page's <html lang>: the folder's tag, with the script spelled out where a region alone leaves the
+# glyphs to the browser's guess (Chinese as written in Taiwan: Traditional).
+_PAGE_LANGUAGES = {"zh-tw": "zh-Hant-TW"}
+
+
+def page_language(notebook: str) -> str:
+    """The BCP 47 tag of a page showing ``notebook``: 'en', or 'zh-Hant-TW' for marimo_ch03_zh_tw.py."""
+    tag = language_tag(notebook)
+    return _PAGE_LANGUAGES.get(tag, tag)
+
+
 def site_href(notebook: str) -> str:
     """Where the exported site keeps the page of ``notebook``, seen from a page of the site."""
     return f"../{language_tag(notebook)}/index.html"

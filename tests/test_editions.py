@@ -20,6 +20,16 @@ def test_each_notebook_has_its_site_folder_and_jupyter_notebook():
     assert editions.jupyter_href("marimo_ch03.py") == "ch03.ipynb"
 
 
+def test_each_page_says_its_language_with_the_script_where_the_region_alone_would_not():
+    assert editions.page_language("marimo_ch03.py") == "en"
+    assert editions.page_language("marimo_ch03_zh_tw.py") == "zh-Hant-TW"  # Traditional glyphs, not a guess
+    assert editions.page_language("marimo_ch03_ja.py") == "ja"  # a language without a script to name
+    # the exported site's table of pages says the same
+    from scripts.export_site import PAGES
+
+    assert {page.source: page.lang for page in PAGES} == {page.source: editions.page_language(page.source) for page in PAGES}
+
+
 def test_a_server_link_keeps_the_form_of_the_pages_own_key():
     here = Path("/home/reader/llm")
     assert editions.server_href("marimo_ch03_zh_tw.py", "marimo_ch03.py", here, editing=False) == "?file=marimo_ch03_zh_tw.py"

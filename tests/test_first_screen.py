@@ -59,13 +59,15 @@ def test_a_first_cell_without_a_title_keeps_nothing(monkeypatch):
         def __init__(self, text):
             self.text = text
 
-    assert not first_screen.remember(ROOT / "a.py", [Output("<p>no title</p>")])
-    assert not first_screen.remember(ROOT / "a.py", [None])
-    assert not first_screen.remember(ROOT / "a.py", [])
+    english, chinese = NOTEBOOKS
+    assert not first_screen.remember(ROOT / english, [Output("<p>no title</p>")])
+    assert not first_screen.remember(ROOT / english, [None])
+    assert not first_screen.remember(ROOT / english, [])
     assert first_screen._screens == {}
-    assert first_screen.remember(ROOT / "a.py", [Output("<h1>Title</h1>")], "zh_TW")
-    assert first_screen.remember(ROOT / "b.py", [Output("<h1>B</h1>")], "xx_YY")  # a language we have no tag for
-    assert first_screen._screens == {"a.py": ("<h1>Title</h1>", "zh-Hant-TW"), "b.py": ("<h1>B</h1>", None)}
+    # the page's language comes with it, from the notebook's name (shared.editions.page_language)
+    assert first_screen.remember(ROOT / english, [Output("<h1>Title</h1>")])
+    assert first_screen.remember(ROOT / chinese, [Output("<h1>標題</h1>")])
+    assert first_screen._screens == {english: ("<h1>Title</h1>", "en"), chinese: ("<h1>標題</h1>", "zh-Hant-TW")}
 
 
 # -- which page gets which screen ---------------------------------------------------------------------
