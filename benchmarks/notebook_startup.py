@@ -24,8 +24,10 @@ chapter rendered and idle). The goals are 2 s for the first text and 3 s for the
 without opening it once first (the server answers sooner, its first reader waits longer),
 `--no-session-caches` without scripts/session_caches.py, `--no-mathml` with marimo's KaTeX formulas,
 `--no-first-screen` without the title in the page, `--no-front-end-cache` with marimo reading its
-front-end files from disk for every request. --against adds another setup (its options in one
-argument, repeatable); each round starts a cold server for every setup in turn, so that the setups
+front-end files from disk for every request. One option changes the readers' pages instead of the
+server: `--draw-every-cell` turns off marimo_ch03.css's content-visibility rule (the browser then lays
+out and paints every cell as it arrives, also those far below the screen). --against adds another
+setup (its options in one argument, repeatable); each round starts a cold server for every setup in turn, so that the setups
 are compared side by side. --class serves through `scripts.serve_class` (HAProxy, one marimo process)
 instead, without a class password (see _server).
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import resource
 import statistics
 import subprocess
@@ -65,7 +68,7 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another checkout whose notebooks run in the same rounds")
     parser.add_argument("--readers", type=int, default=0, help="measure the first N readers of a cold scripts.serve instead")
     parser.add_argument("--notebook", default="marimo_ch03.py", help="the notebook --readers serves")
-    parser.add_argument("--serve-option", action="append", default=[], choices=SERVE_OPTIONS,
+    parser.add_argument("--serve-option", action="append", default=[], choices=SERVE_OPTIONS + list(PAGE_OPTIONS),
                         help="with --readers: an option for scripts.serve (repeatable)")
     parser.add_argument("--against", action="append", default=[], metavar="OPTIONS",
                         help="with --readers: another setup measured in the same rounds, its scripts.serve options "
@@ -76,10 +79,11 @@ def main() -> int:
     if args.readers:
         setups = [args.serve_option] + [against.split() for against in args.against]
         for options in setups:
-            unknown = [option for option in options if option not in SERVE_OPTIONS]
-            if unknown or (args.served_class and set(options) - {"--no-warm-up", "--no-session-caches"}):
-                parser.error(f"--against takes options among {SERVE_OPTIONS} (with --class: --no-warm-up, "
-                             f"--no-session-caches), got {options}")
+            unknown = [option for option in options if option not in SERVE_OPTIONS and option not in PAGE_OPTIONS]
+            served = set(options) - set(PAGE_OPTIONS)
+            if unknown or (args.served_class and served - {"--no-warm-up", "--no-session-caches"}):
+                parser.error(f"--against takes options among {SERVE_OPTIONS + list(PAGE_OPTIONS)} (with --class: "
+                             f"--no-warm-up, --no-session-caches, {', '.join(PAGE_OPTIONS)}), got {options}")
         return first_readers(ROOT / args.notebook, args.readers, setups, args.rounds or 1, args.served_class)
     args.rounds = 7 if args.rounds is None else args.rounds
     if args.rounds < 1:
@@ -114,6 +118,18 @@ def main() -> int:
 
 
 SERVE_OPTIONS = ["--no-warm-up", "--no-session-caches", "--no-mathml", "--no-first-screen", "--no-front-end-cache"]
+# Options of the measuring page rather than of the server: a script put in each reader's page.
+# --draw-every-cell turns off marimo_ch03.css's content-visibility rule, so that the browser lays out and
+# paints every cell as it arrives, also those far below the screen (as it did before the rule).
+def _page_options() -> dict[str, str]:
+    from tests.harness.appserver import DRAW_EVERY_CELL_CSS
+
+    draw_every_cell = ("document.addEventListener('DOMContentLoaded', () => { const style = document.createElement('style');"
+                       f" style.textContent = {json.dumps(DRAW_EVERY_CELL_CSS)}; document.head.appendChild(style); }});")
+    return {"--draw-every-cell": draw_every_cell}
+
+
+PAGE_OPTIONS = _page_options()
 # Checked in the page at every frame: when a title with text is first on screen (the page's first
 # screen's or marimo's), and when marimo's own title is; true once both have been.
 TITLES = """() => {
@@ -149,10 +165,12 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
         try:
             for round_ in range(1, rounds + 1):
                 for name, options in zip(names, setups, strict=True):
-                    with _server(notebook, options, served_class) as (url, credentials):
+                    served = [option for option in options if option not in PAGE_OPTIONS]
+                    in_page = tuple(PAGE_OPTIONS[option] for option in options if option in PAGE_OPTIONS)
+                    with _server(notebook, served, served_class) as (url, credentials):
                         for reader in range(1, readers + 1):
                             page = open_app_page(browser, url, timeout=180, viewport=(1366, 768),
-                                                 http_credentials=credentials)
+                                                 http_credentials=credentials, init_scripts=in_page)
                             try:
                                 page.wait_for_function(TITLES, polling="raf", timeout=180_000)
                                 seen = page.evaluate("() => window.__titlesSeen")

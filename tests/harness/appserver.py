@@ -83,6 +83,11 @@ PROBE_JS = r"""
     // after a run completed and nothing is busy, outputs can still be committed a little later:
     // a change ends at the last output mutation once outputs stayed unchanged for settleMs
     settleMs: 150, maxSettleMs: 3000,
+    // a page gets ~1,000 kernel messages and as many DOM changes while it loads: checking for busy
+    // cells after each one (a query over the whole page) cost ~0.1 s of the page's main thread, so
+    // events check at most every checkEveryMs, with one check after the last; the time stamps of
+    // messages and DOM changes are still taken at each event
+    checkEveryMs: 16, lastCheckT: -1e9, checkTimer: null,
   };
 
   // ---- kernel messages: every WebSocket the page opens (installed before marimo's scripts) ----
@@ -114,7 +119,7 @@ PROBE_JS = r"""
           }
         }
       }
-      P.check();
+      P.checkSoon();
     });
   };
   if (window.WebSocket && !window.WebSocket.__attnTapped) {
@@ -151,7 +156,7 @@ PROBE_JS = r"""
     }
     if (any) P.lastMutT = t;
     if (out) P.lastOutMutT = t;
-    P.check();
+    P.checkSoon();
   };
   const observer = new MutationObserver(onMutations);
   const OBS = {subtree: true, childList: true, characterData: true, attributes: true};
@@ -227,6 +232,13 @@ PROBE_JS = r"""
   };
   // a run that the kernel started after time t has completed (runs are told apart by run_id)
   P.ranSince = (t) => P.completed.some((c) => (c.rid && P.runSeen.has(c.rid) ? P.runSeen.get(c.rid) : c.t) >= t);
+  P.checkSoon = () => {
+    const wait = P.checkEveryMs - (now() - P.lastCheckT);
+    if (wait <= 0) { P.lastCheckT = now(); P.check(); }
+    else if (P.checkTimer === null) P.checkTimer = setTimeout(() => {
+      P.checkTimer = null; P.lastCheckT = now(); P.check();
+    }, wait);
+  };
   P.quietFor = () => { P.check(); return P.busy() ? 0 : now() - P.lastActivityT; };
   P.initialRunDone = () => {
     if (!document.querySelector('#App .marimo-cell')) return false;
@@ -504,15 +516,41 @@ def launch_chromium(playwright, executable_path: str | None = None, extra_args: 
 
 
 def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0,
-                  http_credentials: dict[str, str] | None = None):
+                  http_credentials: dict[str, str] | None = None, init_scripts: tuple[str, ...] = ()):
     """A new browser context + page with the probe installed, navigated to ``url`` (not yet idle).
-    ``http_credentials`` ({"username": ..., "password": ...}) answers a password prompt (the class proxy's)."""
+    ``http_credentials`` ({"username": ..., "password": ...}) answers a password prompt (the class proxy's);
+    ``init_scripts`` run in the page before its own scripts, after the probe."""
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, http_credentials=http_credentials)
     ctx.add_init_script(probe_script(watch))
+    for script in init_scripts:
+        ctx.add_init_script(script)
     page = ctx.new_page()
     page.set_default_timeout(timeout * 1000)
     page.goto(url, wait_until="commit", timeout=timeout * 1000)
     return page
+
+
+# marimo_ch03.css lets the browser skip the layout of cells far below the screen (content-visibility: auto), and
+# what is not laid out has no innerText and no colours for axe to check. A check of the whole page's text or
+# contrast turns the rule off first; benchmarks.notebook_startup --draw-every-cell does the same in each page.
+DRAW_EVERY_CELL_CSS = ".marimo-cell.published { content-visibility: visible !important; }"
+
+
+def draw_every_cell(page, on: bool = True) -> None:
+    """Turn marimo_ch03.css's content-visibility rule off in ``page`` (``on=False``: back on)."""
+    page.evaluate(
+        """([css, on]) => {
+          let style = document.getElementById('attn-draw-every-cell');
+          if (on && !style) {
+            style = document.createElement('style');
+            style.id = 'attn-draw-every-cell';
+            style.textContent = css;
+            document.head.appendChild(style);
+          }
+          if (!on && style) style.remove();
+        }""",
+        [DRAW_EVERY_CELL_CSS, on],
+    )
 
 
 def ensure_probe(page, watch: str = DEFAULT_WATCH) -> None:
