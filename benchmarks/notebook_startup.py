@@ -25,8 +25,9 @@ without opening it once first (the server answers sooner, its first reader waits
 `--no-session-caches` without scripts/session_caches.py, `--no-mathml` with marimo's KaTeX formulas,
 `--no-first-screen` without the title in the page, `--no-front-end-cache` with marimo reading its
 front-end files from disk for every request. One option changes the readers' pages instead of the
-server: `--draw-every-cell` turns off marimo_ch03.css's content-visibility rule (the browser then lays
-out and paints every cell as it arrives, also those far below the screen). --against adds another
+server: `--draw-every-cell` turns off the served page's content-visibility rule (scripts/first_screen.py;
+the browser then lays out and paints every cell as it arrives, also those far below the screen,
+instead of only those near the screen during a cell's first 2 s). --against adds another
 setup (its options in one argument, repeatable); each round starts a cold server for every setup in turn, so that the setups
 are compared side by side. --class serves through `scripts.serve_class` (HAProxy, one marimo process)
 instead, without a class password (see _server).
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import resource
 import statistics
 import subprocess
@@ -119,14 +119,12 @@ def main() -> int:
 
 SERVE_OPTIONS = ["--no-warm-up", "--no-session-caches", "--no-mathml", "--no-first-screen", "--no-front-end-cache"]
 # Options of the measuring page rather than of the server: a script put in each reader's page.
-# --draw-every-cell turns off marimo_ch03.css's content-visibility rule, so that the browser lays out and
-# paints every cell as it arrives, also those far below the screen (as it did before the rule).
+# --draw-every-cell turns off the served page's content-visibility rule (scripts/first_screen.py), so that the
+# browser lays out and paints every cell as it arrives, also those far below the screen (as before the rule).
 def _page_options() -> dict[str, str]:
-    from tests.harness.appserver import DRAW_EVERY_CELL_CSS
+    from tests.harness.appserver import cell_drawing_script
 
-    draw_every_cell = ("document.addEventListener('DOMContentLoaded', () => { const style = document.createElement('style');"
-                       f" style.textContent = {json.dumps(DRAW_EVERY_CELL_CSS)}; document.head.appendChild(style); }});")
-    return {"--draw-every-cell": draw_every_cell}
+    return {"--draw-every-cell": cell_drawing_script("all")}
 
 
 PAGE_OPTIONS = _page_options()

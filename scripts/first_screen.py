@@ -22,6 +22,20 @@ down when the title comes. If marimo never draws a title (the kernel never answe
 leaves after 15 s anyway (and by a style-sheet animation 5 s later, should the script not run). The script is the project's own, the same for every page; no text of the
 notebook's is in it.
 
+The same style sheet has the browser draw, while the chapter arrives, only the cells near the screen.
+marimo sends some 150 cells and 7,000 elements, and the browser laid out and painted them all as they
+came, most of them far below the screen, on the main thread that also builds the page. For the first
+2 s of a cell's life ``content-visibility: auto`` skips its layout and paint unless it is near the
+screen (until then it counts as 160 px tall); then an animation draws every cell once, so that each
+has its own height from then on. The first reader's last plot came 0.1 - 0.35 s sooner
+(``benchmarks.notebook_startup --against=--draw-every-cell``). Once drawn, a cell has the same place
+and size as when every cell is drawn (``tests/test_first_screen.py``). One thing depends on the
+heights of cells not yet drawn: a link of marimo's contents box scrolls smoothly to its heading, with
+a target computed from the guessed heights, and the cells it passes are drawn on the way; it stopped
+up to 1,500 px away from the heading. So the script follows each smooth ``scrollIntoView`` to the top
+of the screen (how marimo's contents box moves) and, once the scroll has ended, puts the element back
+at the top if it is not there (at most four times, within 3 s).
+
 The text is sanitised with nh3 (the Ammonia sanitiser) to an allow-list of text tags before it goes
 into the page, so a translation can put nothing into the page that runs: marimo's front end puts an
 output into the page as inert markup, and this text gets no more rights than that.
@@ -49,6 +63,8 @@ ATTRIBUTES = {"*": {"class", "id", "lang"}, "a": {"href"}, "div": {"class", "id"
 # marimo's stacks (mo.vstack) lay a cell out with these; any other declaration of a style is dropped
 STYLE_PROPERTIES = {"display", "flex", "flex-direction", "justify-content", "align-items", "flex-wrap", "gap"}
 SECONDS_AT_MOST = 15  # the layer leaves by then even if marimo never draws its title
+DRAW_ALL_AFTER = 2  # seconds of a cell's life during which it is drawn only near the screen
+CELL_GUESS = 160  # px: the height of a cell not drawn yet (about the chapter's average)
 MAX_PAGE = 4 << 20  # bytes: a larger HTML answer is passed on unchanged
 
 # marimo 0.25's layout of a published cell in a "medium" app, class for class, so that the title sits
@@ -63,7 +79,10 @@ _LAYER = """<div id="{id}" class="mathjax_ignore bg-background text-textColor" a
 <style>#{id}{{position:fixed;inset:0;z-index:20;overflow:hidden;background-color:var(--background,#fff);
 animation:{id}-leaves 0s linear {css_seconds}s forwards}}
 @keyframes {id}-leaves{{to{{visibility:hidden}}}}
-html.{id}-up #root{{content-visibility:hidden}}</style>
+html.{id}-up #root{{content-visibility:hidden}}
+.marimo-cell.published{{content-visibility:auto;contain-intrinsic-size:auto {guess}px;
+animation:{id}-draw 0s linear {draw_seconds}s forwards}}
+@keyframes {id}-draw{{to{{content-visibility:visible}}}}</style>
 <script>(() => {{
   const layer = document.getElementById("{id}");
   document.documentElement.classList.add("{id}-up");
@@ -72,6 +91,25 @@ html.{id}-up #root{{content-visibility:hidden}}</style>
   const watcher = new MutationObserver(() => {{ if (document.querySelector("#root h1")) leave(); }});
   watcher.observe(document.body, {{childList: true, subtree: true}});
   const deadline = setTimeout(leave, {seconds} * 1000);
+  const scrollIntoView = Element.prototype.scrollIntoView;
+  const landOn = (target) => {{
+    const app = document.getElementById("App");
+    if (!app || !app.contains(target)) return;
+    const until = performance.now() + 3000;
+    let done = false, tries = 0;
+    const land = () => {{
+      if (done || performance.now() > until) return;
+      const off = target.getBoundingClientRect().top - app.getBoundingClientRect().top;
+      done = Math.abs(off) <= 4 || tries >= 4;
+      if (!done) {{ tries++; scrollIntoView.call(target, {{block: "start"}}); setTimeout(land, 150); }}
+    }};
+    app.addEventListener("scrollend", land, {{once: true}});
+    setTimeout(land, 1600);
+  }};
+  Element.prototype.scrollIntoView = function (options) {{
+    scrollIntoView.apply(this, arguments);
+    if (options && options.behavior === "smooth" && (options.block || "start") === "start") landOn(this);
+  }};
 }})();</script>
 """
 
@@ -99,7 +137,7 @@ def layer(text: str, several_notebooks: bool = False) -> str:
     marimo lays out a page when it serves one notebook or (``several_notebooks``) more."""
     # the style sheet's own deadline, a little later, holds should the script not run at all
     return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, css_seconds=SECONDS_AT_MOST + 5,
-                         back_row=_BACK_ROW if several_notebooks else "")
+                         back_row=_BACK_ROW if several_notebooks else "", guess=CELL_GUESS, draw_seconds=DRAW_ALL_AFTER)
 
 
 def remember(notebook: Path, outputs) -> bool:

@@ -21,7 +21,6 @@ import pytest
 
 from tests.harness.appserver import (
     controls,
-    draw_every_cell,
     error_outputs,
     free_port,
     full_page_screenshot,
@@ -100,7 +99,6 @@ def test_every_section_heading_rendered(served):
 
 def test_every_control_updates_the_heatmaps(served):
     page = served.page
-    draw_every_cell(page)  # _outputs_signature reads the text of every output
     # A question not yet answered (a predict-first radio, value None) is not a control of a plot: the
     # lab tests answer those; here every control that shows something must change what it shows.
     found = [c for c in controls(page) if c.initial not in (None, "None")][:MAX_CONTROLS]
@@ -171,7 +169,6 @@ def test_the_head_split_figure_follows_its_controls(served):
     other new sections (same weights through different code; the mask as a buffer; the two mask routes and
     the diagonal trap) are on the page."""
     page = served.page
-    draw_every_cell(page)
     assert len(_signature(page, ".attn-headsplit")) == 1, "no head-split figure"
     assert len(_signature(page, ".attn-columnmap")) == 1, "no column map of the wrapper's heads"
     text = page.inner_text("body")
@@ -415,46 +412,6 @@ def test_the_contents_box_shows_every_entry(served, tmp_path, capsys):
         print(f"\ncontents box of {served.notebook.name}: {path}")
 
 
-# Scrolls marimo's page (#App) from top to bottom, half a screen at a time, so that every cell is drawn once,
-# then reads each cell's place and size at the top of the page (`visible`: every cell is drawn anyway).
-_CELL_BOXES = """async (visible) => {
-  const app = document.getElementById('App');
-  const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  const cells = [...app.querySelectorAll('.marimo-cell.published')];
-  app.scrollTop = 0; await frames();
-  const drawn = cells.map((c) => !!c.firstElementChild && c.firstElementChild.checkVisibility({contentVisibilityAuto: true}));
-  for (let y = 0, n = 0; y < app.scrollHeight && n < 400; y += app.clientHeight / 2, n++) { app.scrollTop = y; await frames(); }
-  app.scrollTop = 0;
-  // the browser finds out which cells left the screen a frame or two later: wait until the last one is skipped
-  const last = cells[cells.length - 1].firstElementChild;
-  for (let n = 0; n < 120 && (visible || !last || last.checkVisibility({contentVisibilityAuto: true})); n++) {
-    await frames();
-    if (visible) break;
-  }
-  const boxes = cells.map((c) => { const r = c.getBoundingClientRect(); return [Math.round(r.top), Math.round(r.height)]; });
-  return {drawn, boxes};
-}"""
-
-
-def test_the_page_draws_only_the_cells_near_the_screen(served):
-    """marimo_ch03.css has the browser skip the layout and paint of cells far below the screen (content-visibility:
-    auto): at the top of the page the first cell is drawn and the last is not. Once drawn, every cell has the same
-    place and size as with the rule turned off, so skipping them changes nothing a reader sees."""
-    page = served.page
-    draw_every_cell(page, on=False)
-    skipping = page.evaluate(_CELL_BOXES, False)
-    drawn = skipping["drawn"]
-    assert len(drawn) > 20, f"only {len(drawn)} published cells on the page"
-    assert drawn[0], "the first cell is not drawn at the top of the page"
-    assert not drawn[-1], "the last cell is drawn at the top of the page: off-screen cells are not skipped"
-    draw_every_cell(page)
-    everything = page.evaluate(_CELL_BOXES, True)
-    assert all(everything["drawn"][:1]) and len(everything["boxes"]) == len(skipping["boxes"])
-    moved = [(i, a, b) for i, (a, b) in enumerate(zip(skipping["boxes"], everything["boxes"], strict=True))
-             if abs(a[0] - b[0]) > 1 or abs(a[1] - b[1]) > 1]
-    assert not moved, f"cells (index, [top, height] skipping, drawn all) placed differently: {moved[:8]}"
-
-
 def test_the_language_links_open_the_other_chapter(browser):
     """Served together from one address (README: marimo run marimo_ch03.py marimo_ch03_zh_tw.py), each
     notebook's link to the other language opens that chapter, and back."""
@@ -542,7 +499,6 @@ def test_axe_finds_no_serious_violation_in_our_content(served):
     """axe-core at 1366 x 768: no serious or critical violation that comes from the notebook's content
     (figures without a text alternative, unlabelled controls, contrast); marimo's own are listed above."""
     page = served.page
-    draw_every_cell(page)  # axe checks the colours of what is laid out
     size = page.viewport_size
     page.set_viewport_size(LAPTOP)
     try:

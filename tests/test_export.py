@@ -24,7 +24,6 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from scripts import export_site as exporter
-from tests.harness.appserver import draw_every_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("3.1", "3.2", "3.3", "3.4", "3.5", "3.6")
@@ -357,7 +356,6 @@ def test_page_shows_the_chapter_offline(browser, served_site, folder, tmp_path_f
     title = exporter.page_title(page_info)
     context, page, refused, failed = _open_offline(browser, urljoin(served_site, f"{folder}/index.html"))
     try:
-        draw_every_cell(page)  # the text of every cell, also those far below the screen
         page.wait_for_function(
             "([title, last]) => { const h1 = document.querySelector('h1');"
             " return h1 && h1.textContent.includes(title) && document.body.innerText.includes(last); }",

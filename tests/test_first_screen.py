@@ -14,7 +14,7 @@ from scripts.first_screen import FirstScreen, first_text, layer, screen_for, wit
 from scripts.front_end_files import marimo_assets
 from tests.conftest import NOTEBOOKS
 from tests.harness.appclient import run_in_own_thread
-from tests.harness.appserver import ROOT, marimo_app, open_app_page, wait_until_idle
+from tests.harness.appserver import ROOT, cell_drawing, cell_drawing_script, marimo_app, open_app_page, wait_until_idle
 
 PAGE = (b'<!DOCTYPE html>\n<html lang="en">\n<head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
         b'<body><div id="root"></div></body></html>')
@@ -276,3 +276,83 @@ def test_the_front_end_files_come_from_memory_in_a_served_page(server):
     answer = urllib.request.urlopen(f"{base}/assets/{script.name}", timeout=60)
     assert answer.read() == script.read_bytes()
     assert answer.headers["cache-control"] == "public, max-age=86400"  # FrontEndFiles' answer, not StaticFiles'
+
+
+# -- cells far below the screen ------------------------------------------------------------------------
+
+# marimo's page scrolls inside #App. Which cells with an output have been laid out (contents not skipped):
+CELLS_DRAWN = """() => [...document.querySelectorAll('#App .marimo-cell.published')].filter((c) => c.firstElementChild)
+  .map((c) => c.firstElementChild.checkVisibility({contentVisibilityAuto: true}))"""
+
+# Scrolls from top to bottom, half a screen at a time, so that every cell is drawn once, then reads each cell's
+# place and size back at the top of the page.
+CELL_BOXES = """async () => {
+  const app = document.getElementById('App');
+  const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const cells = [...app.querySelectorAll('.marimo-cell.published')];
+  for (let y = 0, n = 0; y < app.scrollHeight && n < 400; y += app.clientHeight / 2, n++) { app.scrollTop = y; await frames(); }
+  app.scrollTop = 0;
+  for (let n = 0; n < 10; n++) await frames();
+  return cells.map((c) => { const r = c.getBoundingClientRect(); return [Math.round(r.top), Math.round(r.height)]; });
+}"""
+
+# The served page's animation starts again on every cell, as for cells that just appeared.
+RESTART = """async () => {
+  const cells = [...document.querySelectorAll('#App .marimo-cell.published')];
+  for (const c of cells) c.style.animation = 'none';
+  document.body.offsetHeight;
+  for (const c of cells) c.style.animation = '';
+  document.getElementById('App').scrollTop = 0;
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+}"""
+
+LAST_SECTION = "() => [...document.querySelectorAll('#App h2')].map((h) => h.textContent.trim()).pop()"
+SECTION_TOP = """(t) => { const h = [...document.querySelectorAll('#App h2')].find((e) => e.textContent.trim() === t);
+  return h.getBoundingClientRect().top - document.getElementById('App').getBoundingClientRect().top; }"""
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_cells_far_below_the_screen_are_drawn_once_the_chapter_has_arrived(browser, server, name):
+    """For the first 2 s of a cell's life the browser skips its layout unless it is near the screen, then draws
+    every cell. Skipping changes nothing a reader sees: once drawn, every cell has the same place and size as
+    when every cell is drawn from the start."""
+    base = server.url.split("?")[0].rstrip("/")
+    page = open_app_page(browser, f"{base}/?file={name}", timeout=120, viewport=(1366, 768))
+    try:
+        wait_until_idle(page, timeout=120)
+        page.wait_for_function(f"() => ({CELLS_DRAWN})().every(Boolean)", timeout=10_000, polling=100)
+        page.evaluate(RESTART)
+        drawn = page.evaluate(CELLS_DRAWN)
+        assert len(drawn) > 20 and drawn[0], f"{len(drawn)} cells with an output; the first drawn: {drawn[:1]}"
+        assert not drawn[-1], "the last cell is drawn at once: cells far below the screen are not skipped at first"
+        page.wait_for_function(f"() => ({CELLS_DRAWN})().every(Boolean)", timeout=10_000, polling=100)
+
+        cell_drawing(page, "near")
+        skipping = page.evaluate(CELL_BOXES)
+        cell_drawing(page, "all")
+        everything = page.evaluate(CELL_BOXES)
+    finally:
+        page.context.close()
+    moved = [(i, a, b) for i, (a, b) in enumerate(zip(skipping, everything, strict=True))
+             if abs(a[0] - b[0]) > 1 or abs(a[1] - b[1]) > 1]
+    assert not moved, f"cells (index, [top, height] skipping, drawing all) placed differently: {moved[:8]}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_a_contents_link_lands_on_its_heading_past_cells_not_yet_drawn(browser, server, name):
+    """marimo's contents box scrolls smoothly to a heading, to a place computed from the guessed heights of the
+    cells not yet drawn (here: never drawn unless near the screen). The served page's script puts the heading at
+    the top once the scroll has ended; without it the last section's heading stopped 1,100 - 1,500 px away."""
+    base = server.url.split("?")[0].rstrip("/")
+    page = open_app_page(browser, f"{base}/?file={name}", timeout=120, viewport=(1366, 768),
+                         init_scripts=(cell_drawing_script("near"),))
+    try:
+        wait_until_idle(page, timeout=120)
+        assert not page.evaluate(CELLS_DRAWN)[-1], "the last cell is drawn: this test needs cells not yet drawn"
+        last = page.evaluate(LAST_SECTION)
+        page.locator("marimo-outline").get_by_text(last, exact=True).first.click()
+        page.wait_for_timeout(3500)  # the smooth scroll (about 1.5 s) and the script's corrections
+        top = page.evaluate(SECTION_TOP, last)
+    finally:
+        page.context.close()
+    assert -4 <= top <= 4, f"the contents link to {last!r} left its heading {top:.0f} px from the top of the screen"

@@ -530,26 +530,43 @@ def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(12
     return page
 
 
-# marimo_ch03.css lets the browser skip the layout of cells far below the screen (content-visibility: auto), and
-# what is not laid out has no innerText and no colours for axe to check. A check of the whole page's text or
-# contrast turns the rule off first; benchmarks.notebook_startup --draw-every-cell does the same in each page.
-DRAW_EVERY_CELL_CSS = ".marimo-cell.published { content-visibility: visible !important; }"
+# The pages scripts.serve sends (scripts/first_screen.py) let the browser skip the layout of cells far below the
+# screen (content-visibility: auto) for the first 2 s of a cell's life, while the chapter arrives. cell_drawing
+# changes that in a page: "all" draws every cell from the start, as without the rule; "near" skips the cells far
+# below the screen for as long as the page lives (they are drawn when they come near it); "css" leaves it to the
+# page. cell_drawing_script(mode) does the same from the page's start (benchmarks.notebook_startup
+# --draw-every-cell uses "all").
+CELL_DRAWING_CSS = {
+    "all": ".marimo-cell.published { content-visibility: visible !important; animation: none !important; }",
+    "near": ".marimo-cell.published { content-visibility: auto !important; animation: none !important; }",
+    "css": "",
+}
 
 
-def draw_every_cell(page, on: bool = True) -> None:
-    """Turn marimo_ch03.css's content-visibility rule off in ``page`` (``on=False``: back on)."""
+def cell_drawing_script(mode: str) -> str:
+    """An init script (``open_app_page(init_scripts=...)``) that puts ``mode``'s rule in the page."""
+    if mode not in CELL_DRAWING_CSS:
+        raise ValueError(f"mode must be one of {sorted(CELL_DRAWING_CSS)}, got {mode!r}")
+    return ("document.addEventListener('DOMContentLoaded', () => { const style = document.createElement('style');"
+            f" style.id = 'attn-cell-drawing'; style.textContent = {json.dumps(CELL_DRAWING_CSS[mode])};"
+            " document.head.appendChild(style); });")
+
+
+def cell_drawing(page, mode: str = "all") -> None:
+    """Which cells the browser draws in ``page``: "all", "near" the screen, or as the page says ("css")."""
+    if mode not in CELL_DRAWING_CSS:
+        raise ValueError(f"mode must be one of {sorted(CELL_DRAWING_CSS)}, got {mode!r}")
     page.evaluate(
-        """([css, on]) => {
-          let style = document.getElementById('attn-draw-every-cell');
-          if (on && !style) {
+        """(css) => {
+          let style = document.getElementById('attn-cell-drawing');
+          if (!style) {
             style = document.createElement('style');
-            style.id = 'attn-draw-every-cell';
-            style.textContent = css;
+            style.id = 'attn-cell-drawing';
             document.head.appendChild(style);
           }
-          if (!on && style) style.remove();
+          style.textContent = css;
         }""",
-        [DRAW_EVERY_CELL_CSS, on],
+        CELL_DRAWING_CSS[mode],
     )
 
 
