@@ -190,6 +190,7 @@ def cache_cell_compilation(limit: int = 4096) -> None:
         )
 
     compile_cell.per_source = True
+    compile_cell.kept = compiled  # (source, cell id, place, file name) -> compiled cell; read by tests
     compiler.compile_cell = compile_cell
     runtime.compile_cell = compile_cell
 

@@ -39,6 +39,11 @@ def run_module(name, **kwargs):
     from scripts import first_screen
     events.append(["middlewares", list(getattr(start.create_starlette_app, "ch03_middlewares", ())),
                    sorted(first_screen._screens)])
+    import marimo._ast.compiler as compiler
+    kept = getattr(compiler.compile_cell, "kept", {})
+    # cells compiled the way a session's kernel asks for them in marimo run: no place, the file's full name
+    as_a_kernel = sorted({key[3].rsplit("/", 1)[-1] for key in kept if key[2] is None and key[3]})
+    events.append(["compiled", as_a_kernel, sum(1 for key in kept if key[2] is None and key[3])])
 
 serve.warm_up = warm_up
 runpy.run_module = run_module
@@ -56,7 +61,7 @@ def _serve(*args: str) -> list:
 
 def test_the_chapter_is_opened_before_marimo_accepts_anyone():
     events = _serve("marimo_ch03.py", "--headless", "--port", "2718", "--no-token")
-    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares"], events
+    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares", "compiled"], events
     assert events[0][1] == "marimo_ch03.py"
     _, module, argv, rendered, mathml = events[1]
     _, middlewares, screens = events[2]
@@ -65,19 +70,22 @@ def test_the_chapter_is_opened_before_marimo_accepts_anyone():
     assert module == "marimo" and argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718", "--no-token"]
     assert rendered is not None and rendered >= 50, f"only {rendered} Markdown texts were rendered before marimo started"
     assert mathml, "marimo was started with its KaTeX formulas: scripts.serve no longer calls scripts.mathml.use_mathml()"
+    # the first reader's kernel finds the cells compiled, as every later reader's does (60 - 65 ms of its run)
+    _, files, count = events[3]
+    assert files == ["marimo_ch03.py"] and count >= 100, f"cells compiled as a kernel does before marimo started: {events[3]}"
 
 
 def test_no_mathml_leaves_marimos_formulas_and_is_not_passed_on():
     events = _serve("marimo_ch03.py", "--no-warm-up", "--no-mathml", "--headless", "--port", "2718")
-    _, _, argv, _, mathml = events[-2]
+    _, _, argv, _, mathml = events[-3]
     assert argv == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718"] and not mathml
     # without a warm-up there is no first screen to put in the page
-    assert events[-1][1:] == [["SessionGuard", "FrontEndFiles"], []], events[-1]
+    assert events[-2][1:] == [["SessionGuard", "FrontEndFiles"], []], events[-2]
 
 
 def test_no_first_screen_and_no_front_end_cache_leave_marimos_page_and_files():
     events = _serve("marimo_ch03.py", "--no-first-screen", "--no-front-end-cache", "--headless", "--port", "2718")
-    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares"], events
+    assert [event[0] for event in events] == ["warm_up", "marimo", "middlewares", "compiled"], events
     assert events[1][2] == ["marimo", "run", "marimo_ch03.py", "--headless", "--port", "2718"]
     assert events[2][1:] == [["SessionGuard"], []], events[2]
 
