@@ -27,12 +27,12 @@ marimo sends some 150 cells and 7,000 elements, and the browser laid out and pai
 came, most of them far below the screen, on the main thread that also builds the page. For the first
 2 s of a cell's life ``content-visibility: auto`` skips its layout and paint unless it is near the
 screen (until then it counts as 160 px tall); then an animation draws every cell once, so that each
-has its own height from then on. The first reader's last plot came 0.1 - 0.35 s sooner
+has its own height from then on. The first reader's last plot came 0.14 - 0.38 s sooner
 (``benchmarks.notebook_startup --against=--draw-every-cell``). Once drawn, a cell has the same place
 and size as when every cell is drawn (``tests/test_first_screen.py``). One thing depends on the
 heights of cells not yet drawn: a link of marimo's contents box scrolls smoothly to its heading, with
 a target computed from the guessed heights, and the cells it passes are drawn on the way; it stopped
-up to 1,500 px away from the heading. So the script follows each smooth ``scrollIntoView`` to the top
+up to 1,900 px away from the heading. So the script follows each smooth ``scrollIntoView`` to the top
 of the screen (how marimo's contents box moves) and, once the scroll has ended, puts the element back
 at the top if it is not there (at most four times, within 3 s).
 

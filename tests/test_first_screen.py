@@ -342,7 +342,7 @@ def test_cells_far_below_the_screen_are_drawn_once_the_chapter_has_arrived(brows
 def test_a_contents_link_lands_on_its_heading_past_cells_not_yet_drawn(browser, server, name):
     """marimo's contents box scrolls smoothly to a heading, to a place computed from the guessed heights of the
     cells not yet drawn (here: never drawn unless near the screen). The served page's script puts the heading at
-    the top once the scroll has ended; without it the last section's heading stopped 1,100 - 1,500 px away."""
+    the top once the scroll has ended; without it the last section's heading stopped 1,100 - 1,900 px away."""
     base = server.url.split("?")[0].rstrip("/")
     page = open_app_page(browser, f"{base}/?file={name}", timeout=120, viewport=(1366, 768),
                          init_scripts=(cell_drawing_script("near"),))
