@@ -27,7 +27,9 @@ marimo sends some 150 cells and 7,000 elements, and the browser laid out and pai
 came, most of them far below the screen, on the main thread that also builds the page. For the first
 2 s of a cell's life ``content-visibility: auto`` skips its layout and paint unless it is near the
 screen (until then it counts as 160 px tall); then an animation draws every cell once, so that each
-has its own height from then on. The first reader's last plot came 0.14 - 0.38 s sooner
+has its own height from then on. It draws them in four groups (every fourth cell) a quarter of a second
+apart: at once, that layout was one task of 0.18 - 0.30 s on the page's main thread, about a second
+after the last plot, and a reader moving a slider just then would have waited for it. The first reader's last plot came 0.14 - 0.38 s sooner
 (``benchmarks.notebook_startup --against=--draw-every-cell``). Once drawn, a cell has the same place
 and size as when every cell is drawn (``tests/test_first_screen.py``). One thing depends on the
 heights of cells not yet drawn: a link of marimo's contents box scrolls smoothly to its heading, with
@@ -64,6 +66,8 @@ ATTRIBUTES = {"*": {"class", "id", "lang"}, "a": {"href"}, "div": {"class", "id"
 STYLE_PROPERTIES = {"display", "flex", "flex-direction", "justify-content", "align-items", "flex-wrap", "gap"}
 SECONDS_AT_MOST = 15  # the layer leaves by then even if marimo never draws its title
 DRAW_ALL_AFTER = 2  # seconds of a cell's life during which it is drawn only near the screen
+DRAW_GROUPS = 4  # the cells not drawn by then are drawn in this many groups, DRAW_GROUP_GAP s apart
+DRAW_GROUP_GAP = 0.25
 CELL_GUESS = 160  # px: the height of a cell not drawn yet (about the chapter's average)
 MAX_PAGE = 4 << 20  # bytes: a larger HTML answer is passed on unchanged
 
@@ -82,6 +86,7 @@ animation:{id}-leaves 0s linear {css_seconds}s forwards}}
 html.{id}-up #root{{content-visibility:hidden}}
 .marimo-cell.published{{content-visibility:auto;contain-intrinsic-size:auto {guess}px;
 animation:{id}-draw 0s linear {draw_seconds}s forwards}}
+{groups}
 @keyframes {id}-draw{{to{{content-visibility:visible}}}}</style>
 <script>(() => {{
   const layer = document.getElementById("{id}");
@@ -136,8 +141,13 @@ def layer(text: str, several_notebooks: bool = False) -> str:
     """The HTML put before marimo's root element: ``text`` (already sanitised) on its layer, laid out as
     marimo lays out a page when it serves one notebook or (``several_notebooks``) more."""
     # the style sheet's own deadline, a little later, holds should the script not run at all
+    # every DRAW_GROUPS-th cell in one group: one group's style and layout at a time, no single long task
+    groups = "\n".join(
+        f".marimo-cell.published:nth-child({DRAW_GROUPS}n+{k + 1}){{animation-delay:{DRAW_ALL_AFTER + k * DRAW_GROUP_GAP}s}}"
+        for k in range(1, DRAW_GROUPS))
     return _LAYER.format(id=LAYER_ID, text=text, seconds=SECONDS_AT_MOST, css_seconds=SECONDS_AT_MOST + 5,
-                         back_row=_BACK_ROW if several_notebooks else "", guess=CELL_GUESS, draw_seconds=DRAW_ALL_AFTER)
+                         back_row=_BACK_ROW if several_notebooks else "", guess=CELL_GUESS, draw_seconds=DRAW_ALL_AFTER,
+                         groups=groups)
 
 
 def remember(notebook: Path, outputs) -> bool:

@@ -314,7 +314,7 @@ SECTION_TOP = """(t) => { const h = [...document.querySelectorAll('#App h2')].fi
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_cells_far_below_the_screen_are_drawn_once_the_chapter_has_arrived(browser, server, name):
     """For the first 2 s of a cell's life the browser skips its layout unless it is near the screen, then draws
-    every cell. Skipping changes nothing a reader sees: once drawn, every cell has the same place and size as
+    every cell, in groups. Skipping changes nothing a reader sees: once drawn, every cell has the same place and size as
     when every cell is drawn from the start."""
     base = server.url.split("?")[0].rstrip("/")
     page = open_app_page(browser, f"{base}/?file={name}", timeout=120, viewport=(1366, 768))
@@ -325,6 +325,10 @@ def test_cells_far_below_the_screen_are_drawn_once_the_chapter_has_arrived(brows
         drawn = page.evaluate(CELLS_DRAWN)
         assert len(drawn) > 20 and drawn[0], f"{len(drawn)} cells with an output; the first drawn: {drawn[:1]}"
         assert not drawn[-1], "the last cell is drawn at once: cells far below the screen are not skipped at first"
+        # drawn in groups, not in one long task: as many different delays as groups
+        delays = page.evaluate("() => [...new Set([...document.querySelectorAll('#App .marimo-cell.published')]"
+                               ".map((c) => getComputedStyle(c).animationDelay))].sort()")
+        assert len(delays) == first_screen.DRAW_GROUPS, f"the cells' animation delays: {delays}"
         page.wait_for_function(f"() => ({CELLS_DRAWN})().every(Boolean)", timeout=10_000, polling=100)
 
         cell_drawing(page, "near")
