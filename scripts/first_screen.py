@@ -29,8 +29,10 @@ came, most of them far below the screen, on the main thread that also builds the
 screen (until then it counts as 160 px tall); then an animation draws every cell once, so that each
 has its own height from then on. It draws them in four groups (every fourth cell) a quarter of a second
 apart: at once, that layout was one task of 0.18 - 0.30 s on the page's main thread, about a second
-after the last plot, and a reader moving a slider just then would have waited for it. The first reader's last plot came 0.14 - 0.38 s sooner
-(``benchmarks.notebook_startup --against=--draw-every-cell``). Once drawn, a cell has the same place
+after the last plot, and a reader moving a slider just then would have waited for it. The median last
+plot of a cold server's readers came 0.14 - 0.67 s sooner in 10 of 13 side-by-side runs and within
+0.07 s in the other three (``benchmarks.notebook_startup --against=--draw-every-cell``; the runs are
+in docs/benchmarks.md). Once drawn, a cell has the same place
 and size as when every cell is drawn (``tests/test_first_screen.py``). One thing depends on the
 heights of cells not yet drawn: a link of marimo's contents box scrolls smoothly to its heading, with
 a target computed from the guessed heights, and the cells it passes are drawn on the way; it stopped
