@@ -118,16 +118,11 @@ def main() -> int:
 
 
 SERVE_OPTIONS = ["--no-warm-up", "--no-session-caches", "--no-mathml", "--no-first-screen", "--no-front-end-cache"]
-# Options of the measuring page rather than of the server: a script put in each reader's page.
-# --draw-every-cell turns off the served page's content-visibility rule (scripts/first_screen.py), so that the
-# browser lays out and paints every cell as it arrives, also those far below the screen (as before the rule).
-def _page_options() -> dict[str, str]:
-    from tests.harness.appserver import cell_drawing_script
-
-    return {"--draw-every-cell": cell_drawing_script("all")}
-
-
-PAGE_OPTIONS = _page_options()
+# Options of the measuring page rather than of the server, each a mode of tests.harness.appserver.cell_drawing
+# put in every reader's page: --draw-every-cell turns off the served page's content-visibility rule
+# (scripts/first_screen.py), so that the browser lays out and paints every cell as it arrives, also those
+# far below the screen (as before the rule).
+PAGE_OPTIONS = {"--draw-every-cell": "all"}
 # Checked in the page at every frame: when a title with text is first on screen (the page's first
 # screen's or marimo's), and when marimo's own title is; true once both have been.
 TITLES = """() => {
@@ -146,7 +141,7 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
     readers one after another. Prints each reader's page times and the medians per setup."""
     from playwright.sync_api import sync_playwright
 
-    from tests.harness.appserver import launch_chromium, open_app_page, wait_until_idle
+    from tests.harness.appserver import cell_drawing_script, launch_chromium, open_app_page, wait_until_idle
 
     if readers < 1 or rounds < 1 or not notebook.is_file():
         raise SystemExit(f"--readers and --rounds must be 1 or more and --notebook a notebook file; got {readers}, "
@@ -164,7 +159,7 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
             for round_ in range(1, rounds + 1):
                 for name, options in zip(names, setups, strict=True):
                     served = [option for option in options if option not in PAGE_OPTIONS]
-                    in_page = tuple(PAGE_OPTIONS[option] for option in options if option in PAGE_OPTIONS)
+                    in_page = tuple(cell_drawing_script(PAGE_OPTIONS[option]) for option in options if option in PAGE_OPTIONS)
                     with _server(notebook, served, served_class) as (url, credentials):
                         for reader in range(1, readers + 1):
                             page = open_app_page(browser, url, timeout=180, viewport=(1366, 768),

@@ -54,7 +54,6 @@ Sans CJK JP where Noto Sans CJK TC was installed) and read aloud as English by s
 
 from __future__ import annotations
 
-import html
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -124,8 +123,6 @@ animation:{id}-draw 0s linear {draw_seconds}s forwards}}
 # cell; an empty row of the same classes and height keeps the title where marimo's will be.
 _BACK_ROW = '<div class="flex items-center px-6 pt-4 sm:-mt-8"><span class="inline-flex h-9"></span></div>'
 
-MARIMO_HTML_TAG = b'<html lang="en">'
-
 _screens: dict[str, tuple[str, str | None]] = {}  # notebook file name -> (first text, language tag)
 _lock = threading.Lock()
 
@@ -188,8 +185,10 @@ def with_first_screen(page: bytes, screen: str, language: str | None = None) -> 
     if page.count(root) != 1 or b"__MARIMO_MOUNT_CONFIG__" not in page:
         return None
     page = page.replace(root, screen.encode("utf-8") + root, 1)
-    if language is not None and page.count(MARIMO_HTML_TAG) == 1:
-        page = page.replace(MARIMO_HTML_TAG, f'<html lang="{html.escape(language)}">'.encode("ascii"), 1)
+    if language is not None:
+        from scripts.export_site import with_language  # the static site's pages get theirs the same way
+
+        page = with_language(page.decode("utf-8"), language).encode("utf-8")
     return page
 
 

@@ -200,9 +200,12 @@ def compile_as_a_kernel_does(app, path: str) -> int:
     """Compile each cell of ``app`` as a session's kernel will in ``marimo run`` (by cell id, with the
     notebook's full file name), so that with ``scripts/session_caches.py``'s cell cache the first reader's
     kernel finds them compiled, as every later reader's does: compiling took 60 - 65 ms of the first
-    session's 0.40 s (py-spy; a protocol client, no browser). Returns the number of cells."""
+    session's 0.40 s (py-spy; a protocol client, no browser). Returns the number of cells compiled: none
+    without the cell cache (``--no-session-caches``), where it would be work thrown away."""
     from marimo._ast import compiler
 
+    if not getattr(compiler.compile_cell, "per_source", False):
+        return 0
     cells = list(app._cell_manager.cell_data())
     for cell in cells:
         try:

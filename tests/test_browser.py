@@ -24,6 +24,7 @@ from tests.harness.appserver import (
     error_outputs,
     free_port,
     full_page_screenshot,
+    han_fonts,
     heading_texts,
     marimo_app,
     open_app_page,
@@ -233,7 +234,7 @@ def test_marimo_edit_opens_on_the_chapter_in_a_fresh_clone(browser, tmp_path, na
                 " .trim()).find((text) => text)"
             )
             title_top = page.evaluate("() => document.querySelector('.marimo-cell h1').getBoundingClientRect().top")
-            han_fonts = _han_fonts(page, [".marimo-cell h1", ".marimo-cell .paragraph"])
+            han_fonts_used = han_fonts(page, [".marimo-cell h1", ".marimo-cell .paragraph"])
             page.wait_for_function("!document.querySelector('[data-status=running],[data-status=queued]')",
                                    timeout=WAIT_S * 1000)
             errors = app.explain(error_outputs(page))
@@ -247,20 +248,7 @@ def test_marimo_edit_opens_on_the_chapter_in_a_fresh_clone(browser, tmp_path, na
     if name != "marimo_ch03.py":
         assert not edited_since_built(notebook)
         # marimo edit's page says lang="en": marimo_ch03.css names Taiwan's fonts for the Han characters
-        assert han_fonts and all(font.endswith(" TC") for font in han_fonts), han_fonts
-
-
-def _han_fonts(page, selectors: list[str]) -> list[str]:
-    """The fonts Chromium drew the CJK characters of the first element matching each selector with."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("DOM.enable")
-    cdp.send("CSS.enable")
-    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
-    fonts = []
-    for selector in selectors:
-        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
-        fonts += [font["familyName"] for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
-    return [font for font in fonts if "CJK" in font]
+        assert han_fonts_used and all(font.endswith(" TC") for font in han_fonts_used), han_fonts_used
 
 
 # ----------------------------------------------------------------------------------------------

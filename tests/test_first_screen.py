@@ -14,7 +14,15 @@ from scripts.first_screen import FirstScreen, first_text, layer, screen_for, wit
 from scripts.front_end_files import marimo_assets
 from tests.conftest import NOTEBOOKS
 from tests.harness.appclient import run_in_own_thread
-from tests.harness.appserver import ROOT, cell_drawing, cell_drawing_script, marimo_app, open_app_page, wait_until_idle
+from tests.harness.appserver import (
+    ROOT,
+    cell_drawing,
+    cell_drawing_script,
+    han_fonts,
+    marimo_app,
+    open_app_page,
+    wait_until_idle,
+)
 
 PAGE = (b'<!DOCTYPE html>\n<html lang="en">\n<head><script>window.__MARIMO_MOUNT_CONFIG__ = {};</script></head>'
         b'<body><div id="root"></div></body></html>')
@@ -224,16 +232,10 @@ def test_the_chinese_page_is_drawn_with_traditional_chinese_glyphs(browser, serv
     page = open_app_page(browser, f"{base}/?file={NOTEBOOKS[1]}", timeout=120, viewport=(1366, 768))
     try:
         wait_until_idle(page, timeout=120)
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("DOM.enable")
-        cdp.send("CSS.enable")
-        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
-        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#root .paragraph"})["nodeId"]
-        fonts = [font["familyName"] for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+        han = han_fonts(page, ["#root .paragraph"])
     finally:
         page.context.close()
-    han = [font for font in fonts if "CJK" in font]
-    assert han and all(font.endswith(" TC") for font in han), fonts
+    assert han and all(font.endswith(" TC") for font in han), han
 
 
 def _check_first_screen(browser, url: str, language: str) -> None:

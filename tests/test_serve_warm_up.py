@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # which order, at the moment scripts.serve hands over to `marimo run` (which binds the port).
 DRIVER = r"""
 import json, runpy, sys
+from pathlib import Path
 from scripts import serve
 
 events = []
@@ -42,7 +43,7 @@ def run_module(name, **kwargs):
     import marimo._ast.compiler as compiler
     kept = getattr(compiler.compile_cell, "kept", {})
     # cells compiled the way a session's kernel asks for them in marimo run: no place, the file's full name
-    as_a_kernel = sorted({key[3].rsplit("/", 1)[-1] for key in kept if key[2] is None and key[3]})
+    as_a_kernel = sorted({Path(key[3]).name for key in kept if key[2] is None and key[3]})
     events.append(["compiled", as_a_kernel, sum(1 for key in kept if key[2] is None and key[3])])
 
 serve.warm_up = warm_up

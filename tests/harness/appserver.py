@@ -543,31 +543,46 @@ CELL_DRAWING_CSS = {
 }
 
 
-def cell_drawing_script(mode: str) -> str:
-    """An init script (``open_app_page(init_scripts=...)``) that puts ``mode``'s rule in the page."""
+# Puts ``css`` in the page's own style element for cell drawing (one element, rewritten on each call).
+_SET_CELL_DRAWING = """(css) => {
+  let style = document.getElementById('attn-cell-drawing');
+  if (!style) {
+    style = document.createElement('style');
+    style.id = 'attn-cell-drawing';
+    document.head.appendChild(style);
+  }
+  style.textContent = css;
+}"""
+
+
+def _cell_drawing_css(mode: str) -> str:
     if mode not in CELL_DRAWING_CSS:
         raise ValueError(f"mode must be one of {sorted(CELL_DRAWING_CSS)}, got {mode!r}")
-    return ("document.addEventListener('DOMContentLoaded', () => { const style = document.createElement('style');"
-            f" style.id = 'attn-cell-drawing'; style.textContent = {json.dumps(CELL_DRAWING_CSS[mode])};"
-            " document.head.appendChild(style); });")
+    return CELL_DRAWING_CSS[mode]
+
+
+def cell_drawing_script(mode: str) -> str:
+    """An init script (``open_app_page(init_scripts=...)``) that puts ``mode``'s rule in the page."""
+    css = json.dumps(_cell_drawing_css(mode))
+    return f"document.addEventListener('DOMContentLoaded', () => ({_SET_CELL_DRAWING})({css}));"
 
 
 def cell_drawing(page, mode: str = "all") -> None:
     """Which cells the browser draws in ``page``: "all", "near" the screen, or as the page says ("css")."""
-    if mode not in CELL_DRAWING_CSS:
-        raise ValueError(f"mode must be one of {sorted(CELL_DRAWING_CSS)}, got {mode!r}")
-    page.evaluate(
-        """(css) => {
-          let style = document.getElementById('attn-cell-drawing');
-          if (!style) {
-            style = document.createElement('style');
-            style.id = 'attn-cell-drawing';
-            document.head.appendChild(style);
-          }
-          style.textContent = css;
-        }""",
-        CELL_DRAWING_CSS[mode],
-    )
+    page.evaluate(_SET_CELL_DRAWING, _cell_drawing_css(mode))
+
+
+def han_fonts(page, selectors: list[str]) -> list[str]:
+    """The fonts Chromium drew the Han (CJK) characters of the first element matching each selector with."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    fonts = []
+    for selector in selectors:
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts += [font["familyName"] for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+    return [font for font in fonts if "CJK" in font]
 
 
 def ensure_probe(page, watch: str = DEFAULT_WATCH) -> None:
