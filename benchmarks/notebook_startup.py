@@ -18,7 +18,7 @@ in the page, or marimo's own), marimo's title (marimo has drawn its own), last p
 chapter rendered and idle). The goals are 2 s for the first text and 3 s for the last plot.
 
     python -m benchmarks.notebook_startup --readers 3 [--rounds 2] [--notebook marimo_ch03_zh_tw.py]
-        [--serve-option=--no-warm-up] [--against='--no-first-screen --no-front-end-cache'] [--class]
+        [--serve-option=--no-warm-up] [--against='--no-first-screen --no-front-end-cache'] [--class] [--floor]
 
 --serve-option passes an option to `scripts.serve` (repeatable): `--no-warm-up` serves the chapter
 without opening it once first (the server answers sooner, its first reader waits longer),
@@ -31,6 +31,12 @@ instead of only those near the screen during a cell's first 2 s). --against adds
 setup (its options in one argument, repeatable); each round starts a cold server for every setup in turn, so that the setups
 are compared side by side. --class serves through `scripts.serve_class` (HAProxy, one marimo process)
 instead, without a class password (see _server).
+
+--floor adds one more setup to each round: the same server, with its defaults, serving a notebook of a
+title and 20 short paragraphs (one cell each). That is marimo's own minimum for a reader on this machine at
+this moment (its front end, the socket, a few cells); the machine's speed drifts by a third within minutes,
+so the chapter's times read best beside it: the last lines print the chapter's median last plot over the
+floor's, in seconds and as a ratio.
 
 --compare times the notebooks of another checkout of the project (an older commit, say, from
 `git archive COMMIT | tar -x -C DIR`) in the same rounds, for a before/after on equal terms.
@@ -75,6 +81,9 @@ def main() -> int:
                              "in one quoted argument (repeatable), e.g. --against='--no-first-screen --no-front-end-cache'")
     parser.add_argument("--class", dest="served_class", action="store_true",
                         help="with --readers: serve with scripts.serve_class (HAProxy, one process) instead")
+    parser.add_argument("--floor", action="store_true",
+                        help=f"with --readers: also serve, in the same rounds, a notebook of a title and {FLOOR_CELLS} "
+                             "paragraphs (marimo's own minimum on this machine at this moment)")
     args = parser.parse_args()
     if args.readers:
         setups = [args.serve_option] + [against.split() for against in args.against]
@@ -84,7 +93,7 @@ def main() -> int:
             if unknown or (args.served_class and served - {"--no-warm-up", "--no-session-caches"}):
                 parser.error(f"--against takes options among {SERVE_OPTIONS + list(PAGE_OPTIONS)} (with --class: "
                              f"--no-warm-up, --no-session-caches, {', '.join(PAGE_OPTIONS)}), got {options}")
-        return first_readers(ROOT / args.notebook, args.readers, setups, args.rounds or 1, args.served_class)
+        return first_readers(ROOT / args.notebook, args.readers, setups, args.rounds or 1, args.served_class, args.floor)
     args.rounds = 7 if args.rounds is None else args.rounds
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
@@ -136,9 +145,35 @@ TITLES = """() => {
 }"""
 
 
-def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds: int, served_class: bool) -> int:
+FLOOR_CELLS = 20  # --floor: the short paragraphs of the notebook that stands for marimo's own minimum
+FLOOR_NAME = f"(marimo floor: {FLOOR_CELLS + 1} cells)"
+
+
+def floor_notebook(folder: Path, cells: int = FLOOR_CELLS) -> Path:
+    """A marimo notebook with a title and ``cells`` short paragraphs, one cell each, laid out as the chapter
+    (``width="medium"``), written in ``folder``: what any marimo notebook costs a reader (--floor)."""
+    if not isinstance(cells, int) or isinstance(cells, bool):
+        raise TypeError(f"cells must be a whole number (int), got {type(cells).__name__} {cells!r}")
+    if cells < 1:
+        raise ValueError(f"cells must be 1 or more, got {cells}")
+    paragraph = "A sentence or two of prose, about as long as one of the chapter's paragraphs. " * 3
+    parts = ['import marimo\n\napp = marimo.App(width="medium")\n',
+             '@app.cell\ndef _():\n    import marimo as mo\n\n    mo.md("# A floor for marimo\\n\\nThe opening lines.")\n'
+             '    return (mo,)\n']
+    parts += [f'@app.cell\ndef _(mo):\n    mo.md("## Paragraph {k}\\n\\n{paragraph}")\n    return\n' for k in range(1, cells + 1)]
+    parts.append('if __name__ == "__main__":\n    app.run()\n')
+    path = Path(folder) / "marimo_floor.py"
+    path.write_text("\n\n".join(parts), encoding="utf-8")
+    return path
+
+
+def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds: int, served_class: bool,
+                  floor: bool = False) -> int:
     """For each setup (a list of scripts.serve options) and round: a cold server, then ``readers``
-    readers one after another. Prints each reader's page times and the medians per setup."""
+    readers one after another. Prints each reader's page times and the medians per setup. ``floor``
+    adds a setup: the same server with its defaults, serving :func:`floor_notebook` instead."""
+    import tempfile
+
     from playwright.sync_api import sync_playwright
 
     from tests.harness.appserver import cell_drawing_script, launch_chromium, open_app_page, wait_until_idle
@@ -147,6 +182,12 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
         raise SystemExit(f"--readers and --rounds must be 1 or more and --notebook a notebook file; got {readers}, "
                          f"{rounds}, {notebook}")
     names = [" ".join(options) or "(defaults)" for options in setups]
+    notebooks = [notebook] * len(setups)
+    folder = tempfile.TemporaryDirectory(prefix="marimo_floor_")
+    if floor:
+        names.append(FLOOR_NAME)
+        setups = [*setups, []]
+        notebooks.append(floor_notebook(Path(folder.name)))
     what = "python -m scripts.serve_class NOTEBOOK --processes 1" if served_class else "python -m scripts.serve NOTEBOOK"
     print(f"first readers of a cold `{what}` for {notebook.name}, page seconds from navigation:")
     print("  first text: a title on screen (the page's first screen, or marimo's); marimo's title: marimo drew it;")
@@ -157,10 +198,10 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
         browser = launch_chromium(playwright)
         try:
             for round_ in range(1, rounds + 1):
-                for name, options in zip(names, setups, strict=True):
+                for name, options, served_notebook in zip(names, setups, notebooks, strict=True):
                     served = [option for option in options if option not in PAGE_OPTIONS]
                     in_page = tuple(cell_drawing_script(PAGE_OPTIONS[option]) for option in options if option in PAGE_OPTIONS)
-                    with _server(notebook, served, served_class) as (url, credentials):
+                    with _server(served_notebook, served, served_class) as (url, credentials):
                         for reader in range(1, readers + 1):
                             page = open_app_page(browser, url, timeout=180, viewport=(1366, 768),
                                                  http_credentials=credentials, init_scripts=in_page)
@@ -176,10 +217,18 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
                                   f"{last_plot:9.2f}", flush=True)
         finally:
             browser.close()
+            folder.cleanup()
     print("medians (and the slowest) over all readers:")
     for name, values in times.items():
         columns = [f"{statistics.median(v[i] for v in values):.2f} ({max(v[i] for v in values):.2f})" for i in range(3)]
         print(f"{name:36} {'':12} {columns[0]:>14} {columns[1]:>14} {columns[2]:>14}")
+    if floor:
+        least = statistics.median(v[2] for v in times[FLOOR_NAME])
+        print(f"last plot over the floor's ({least:.2f} s), median of the readers:")
+        for name, values in times.items():
+            if name != FLOOR_NAME:
+                last = statistics.median(v[2] for v in values)
+                print(f"{name:36} {last - least:+.2f} s  {last / least:.2f}x")
     return 0
 
 

@@ -397,11 +397,16 @@ def copy_frontend(needed: set[str], site: Path, frontend: Path) -> None:
             shutil.copyfile(frontend / file, site / file)
 
 
+def is_language_tag(lang) -> bool:
+    """Is ``lang`` a language tag of the form this site writes (``en``, ``zh-Hant-TW``)?"""
+    return isinstance(lang, str) and re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", lang) is not None
+
+
 def with_language(page: str, lang: str) -> str:
     """``page`` with ``lang`` on its ``<html>`` element. marimo's export says ``lang="en"`` whatever the
     notebook, and browsers choose the glyphs of Han characters by it: the Chinese page was drawn with
     Japanese glyph forms."""
-    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", lang):
+    if not is_language_tag(lang):
         raise ValueError(f"lang must be a BCP 47 tag such as 'zh-Hant-TW', got {lang!r}")
     tags = re.findall(r'<html lang="[^"]*">', page)
     if len(tags) != 1:

@@ -153,16 +153,28 @@ def remember(notebook: Path, outputs) -> bool:
     """Keep the first screen of ``notebook`` from the outputs of a run (``app.run()[0]``: one per cell,
     in the file's order), with the page's language (``shared.editions.page_language``). Returns whether
     there was text to keep."""
-    from shared.editions import page_language
-
     first = outputs[0] if outputs else None
     markup = getattr(first, "text", None)
     text = first_text(markup) if isinstance(markup, str) else ""
     if "<h1" not in text:
         return False
     with _lock:
-        _screens[Path(notebook).name] = (text, page_language(Path(notebook).name))
+        _screens[Path(notebook).name] = (text, chapter_language(Path(notebook).name))
     return True
+
+
+def chapter_language(name: str) -> str | None:
+    """The page language of the chapter's notebook ``name`` (``marimo_ch03.py``, ``marimo_ch03_zh_tw.py``),
+    or None for any other notebook, whose page keeps marimo's ``lang``. (A teacher may serve a notebook of
+    their own: its name says nothing of its language, and ``my_notes.py`` is no language tag.)"""
+    from scripts.export_site import is_language_tag
+    from shared.editions import CHAPTER, page_language
+
+    stem = Path(name).stem
+    if stem != CHAPTER and not stem.startswith(CHAPTER + "_"):
+        return None
+    language = page_language(name)
+    return language if is_language_tag(language) else None
 
 
 def screen_for(query_string: bytes) -> tuple[str, str | None] | None:

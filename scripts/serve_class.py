@@ -67,6 +67,7 @@ from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.first_screen import chapter_language
 from shared import editions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,11 +263,12 @@ def landing_page(notebooks: list[Notebook]) -> str:
     """The page at / when several notebooks share the address: one card per chapter, in its language."""
     items = []
     for nb in notebooks:
-        lang = editions.page_language(nb.path.name)
+        lang = chapter_language(nb.path.name)  # None for a notebook that is not one of the chapter's
+        li_lang, a_lang = (f' lang="{lang}"', f' hreflang="{lang}"') if lang else ("", "")
         title = html.escape(app_title(nb.path) or nb.label)
         blurb = BLURBS.get(nb.route)
         more = f'<span class="blurb">{html.escape(blurb)}</span>' if blurb else ""
-        items.append(f'  <li lang="{lang}"><a href="{nb.prefix}" hreflang="{lang}"><span class="title">{title}</span>'
+        items.append(f'  <li{li_lang}><a href="{nb.prefix}"{a_lang}><span class="title">{title}</span>'
                      f"{more}</a></li>")
     style = LANDING_STYLE.format(fonts=_font_faces(notebooks[0].prefix))
     entries = "\n".join(items)

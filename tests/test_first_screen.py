@@ -78,6 +78,24 @@ def test_a_first_cell_without_a_title_keeps_nothing(monkeypatch):
     assert first_screen._screens == {english: ("<h1>Title</h1>", "en"), chinese: ("<h1>標題</h1>", "zh-Hant-TW")}
 
 
+def test_a_notebook_that_is_not_the_chapters_gets_its_screen_and_keeps_marimos_language(monkeypatch):
+    """scripts.serve serves any notebook. The page language used to come from the file name alone: a notebook named
+    marimo_floor.py got "marimo-floor", which is no language tag, and every request for its page failed with a
+    traceback (500)."""
+    monkeypatch.setattr(first_screen, "_screens", {})
+
+    class Output:
+        text = "<h1>My own notes</h1>"
+
+    for name in ("marimo_floor.py", "my_notes.py", "marimo_ch03x.py", "marimo_ch03_x y.py"):
+        assert first_screen.chapter_language(name) is None, name
+        assert first_screen.remember(ROOT / name, [Output()])
+    assert first_screen.chapter_language("marimo_ch03.py") == "en"
+    assert first_screen.chapter_language("marimo_ch03_zh_tw.py") == "zh-Hant-TW"
+    start, body, _ = _serve(FirstScreen(_marimo(PAGE)), query=b"file=marimo_floor.py")
+    assert start["status"] == 200 and b"My own notes" in body and b'<html lang="en">' in body
+
+
 # -- which page gets which screen ---------------------------------------------------------------------
 
 

@@ -19,3 +19,31 @@ def test_p95_is_the_nearest_rank_and_refuses_no_values():
 def test_latency_summary_skips_missing_values():
     assert latency_summary([None, 10.0, 30.0, None, 20.0]) == {"n": 3, "median_ms": 20.0, "p95_ms": 30.0, "max_ms": 30.0}
     assert latency_summary([None]) == {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
+
+
+def test_the_floor_notebook_runs_headless_with_a_title_first_and_one_output_per_paragraph(tmp_path):
+    """benchmarks.notebook_startup --floor serves it beside the chapter; its first output must be a title (the
+    benchmark waits for marimo's h1) and every paragraph a cell of its own."""
+    import subprocess
+    import sys
+
+    from benchmarks.notebook_startup import floor_notebook
+
+    path = floor_notebook(tmp_path, cells=5)
+    probe = ("import runpy, sys\n"
+             "outputs, _ = runpy.run_path(sys.argv[1])['app'].run()\n"
+             "outputs = list(outputs.values()) if hasattr(outputs, 'values') else list(outputs)\n"
+             "print(len(outputs), '<h1' in outputs[0].text, sum('<h2' in o.text for o in outputs[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["6", "True", "5"]
+
+
+@pytest.mark.parametrize(("cells", "error", "message"), [(0, ValueError, "1 or more, got 0"), (-3, ValueError, "got -3"),
+                                                          (2.5, TypeError, "float 2.5"), (True, TypeError, "bool True"),
+                                                          ("20", TypeError, "str '20'")])
+def test_the_floor_notebook_needs_a_whole_number_of_paragraphs(tmp_path, cells, error, message):
+    from benchmarks.notebook_startup import floor_notebook
+
+    with pytest.raises(error, match=message):
+        floor_notebook(tmp_path, cells=cells)
