@@ -47,7 +47,8 @@ output into the page as inert markup, and this text gets no more rights than tha
 The page also gets the notebook's language (``<html lang="zh-Hant-TW">`` for the Chinese chapter):
 marimo's page says ``lang="en"`` whatever the notebook, and browsers choose the glyphs of Han
 characters by it, so the Chinese chapter was drawn with Japanese glyph forms (Chromium picked Noto
-Sans CJK JP where Noto Sans CJK TC was installed) and read aloud as English by screen readers.
+Sans CJK JP where Noto Sans CJK TC was installed) and read aloud as English by screen readers. Only the
+chapter's notebooks set it (:func:`chapter_language`); any other notebook's page keeps marimo's.
 
 ``--no-first-screen`` (``scripts.serve``'s) leaves both out, to measure the difference.
 """
@@ -151,8 +152,8 @@ def layer(text: str, several_notebooks: bool = False) -> str:
 
 def remember(notebook: Path, outputs) -> bool:
     """Keep the first screen of ``notebook`` from the outputs of a run (``app.run()[0]``: one per cell,
-    in the file's order), with the page's language (``shared.editions.page_language``). Returns whether
-    there was text to keep."""
+    in the file's order), with the page's language (:func:`chapter_language`: None for a notebook that is
+    not one of the chapter's). Returns whether there was text to keep."""
     first = outputs[0] if outputs else None
     markup = getattr(first, "text", None)
     text = first_text(markup) if isinstance(markup, str) else ""
