@@ -19,6 +19,7 @@ chapter rendered and idle). The goals are 2 s for the first text and 3 s for the
 
     python -m benchmarks.notebook_startup --readers 3 [--rounds 2] [--notebook marimo_ch03_zh_tw.py]
         [--serve-option=--no-warm-up] [--against='--no-first-screen --no-front-end-cache'] [--class] [--floor]
+        [--against=--address-bar-pages]
 
 --serve-option passes an option to `scripts.serve` (repeatable): `--no-warm-up` serves the chapter
 without opening it once first (the server answers sooner, its first reader waits longer),
@@ -37,6 +38,11 @@ title and 20 short paragraphs (one cell each). That is marimo's own minimum for 
 this moment (its front end, the socket, a few cells); the machine's speed drifts by a third within minutes,
 so the chapter's times read best beside it: the last lines print the chapter's median last plot over the
 floor's, in seconds and as a ratio.
+
+--address-bar-pages (in --against, or as a --serve-option) opens that setup's readers in a Chromium that
+also loads its address bar's pop-up pages for every new window, as the measuring browser did before
+December 2026: 0.6 - 1.0 s of CPU per reader, on the same two cores as the page (tests/harness/appserver.py).
+--against=--address-bar-pages puts today's figures beside those measured before.
 
 --compare times the notebooks of another checkout of the project (an older commit, say, from
 `git archive COMMIT | tar -x -C DIR`) in the same rounds, for a before/after on equal terms.
@@ -74,7 +80,8 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another checkout whose notebooks run in the same rounds")
     parser.add_argument("--readers", type=int, default=0, help="measure the first N readers of a cold scripts.serve instead")
     parser.add_argument("--notebook", default="marimo_ch03.py", help="the notebook --readers serves")
-    parser.add_argument("--serve-option", action="append", default=[], choices=SERVE_OPTIONS + list(PAGE_OPTIONS),
+    parser.add_argument("--serve-option", action="append", default=[],
+                        choices=SERVE_OPTIONS + list(PAGE_OPTIONS) + BROWSER_OPTIONS,
                         help="with --readers: an option for scripts.serve (repeatable)")
     parser.add_argument("--against", action="append", default=[], metavar="OPTIONS",
                         help="with --readers: another setup measured in the same rounds, its scripts.serve options "
@@ -88,11 +95,12 @@ def main() -> int:
     if args.readers:
         setups = [args.serve_option] + [against.split() for against in args.against]
         for options in setups:
-            unknown = [option for option in options if option not in SERVE_OPTIONS and option not in PAGE_OPTIONS]
-            served = set(options) - set(PAGE_OPTIONS)
+            reader_side = [*PAGE_OPTIONS, *BROWSER_OPTIONS]
+            unknown = [option for option in options if option not in SERVE_OPTIONS and option not in reader_side]
+            served = set(options) - set(reader_side)
             if unknown or (args.served_class and served - {"--no-warm-up", "--no-session-caches"}):
-                parser.error(f"--against takes options among {SERVE_OPTIONS + list(PAGE_OPTIONS)} (with --class: "
-                             f"--no-warm-up, --no-session-caches, {', '.join(PAGE_OPTIONS)}), got {options}")
+                parser.error(f"--against takes options among {SERVE_OPTIONS + reader_side} (with --class: "
+                             f"--no-warm-up, --no-session-caches, {', '.join(reader_side)}), got {options}")
         return first_readers(ROOT / args.notebook, args.readers, setups, args.rounds or 1, args.served_class, args.floor)
     args.rounds = 7 if args.rounds is None else args.rounds
     if args.rounds < 1:
@@ -132,6 +140,10 @@ SERVE_OPTIONS = ["--no-warm-up", "--no-session-caches", "--no-mathml", "--no-fir
 # (scripts/first_screen.py), so that the browser lays out and paints every cell as it arrives, also those
 # far below the screen (as before the rule).
 PAGE_OPTIONS = {"--draw-every-cell": "all"}
+# An option of the readers' browser: --address-bar-pages opens them in a Chromium that also loads its
+# address bar's pop-up pages for each new window, as the measuring browser did before December 2026
+# (tests/harness/appserver.py, NO_ADDRESS_BAR_PAGES), to compare on equal terms with earlier figures.
+BROWSER_OPTIONS = ["--address-bar-pages"]
 # Checked in the page at every frame: when a title with text is first on screen (the page's first
 # screen's or marimo's), and when marimo's own title is; true once both have been.
 TITLES = """() => {
@@ -196,14 +208,17 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
     times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
+        with_pop_ups = launch_chromium(playwright, address_bar_pages=True) if any(
+            "--address-bar-pages" in options for options in setups) else None
         try:
             for round_ in range(1, rounds + 1):
                 for name, options, served_notebook in zip(names, setups, notebooks, strict=True):
-                    served = [option for option in options if option not in PAGE_OPTIONS]
+                    served = [option for option in options if option not in PAGE_OPTIONS and option not in BROWSER_OPTIONS]
+                    readers_browser = with_pop_ups if "--address-bar-pages" in options else browser
                     in_page = tuple(cell_drawing_script(PAGE_OPTIONS[option]) for option in options if option in PAGE_OPTIONS)
                     with _server(served_notebook, served, served_class) as (url, credentials):
                         for reader in range(1, readers + 1):
-                            page = open_app_page(browser, url, timeout=180, viewport=(1366, 768),
+                            page = open_app_page(readers_browser, url, timeout=180, viewport=(1366, 768),
                                                  http_credentials=credentials, init_scripts=in_page)
                             try:
                                 page.wait_for_function(TITLES, polling="raf", timeout=180_000)
@@ -217,6 +232,8 @@ def first_readers(notebook: Path, readers: int, setups: list[list[str]], rounds:
                                   f"{last_plot:9.2f}", flush=True)
         finally:
             browser.close()
+            if with_pop_ups is not None:
+                with_pop_ups.close()
             folder.cleanup()
     print("medians (and the slowest) over all readers:")
     for name, values in times.items():

@@ -47,3 +47,23 @@ def test_the_floor_notebook_needs_a_whole_number_of_paragraphs(tmp_path, cells, 
 
     with pytest.raises(error, match=message):
         floor_notebook(tmp_path, cells=cells)
+
+
+@pytest.mark.browser
+def test_the_measuring_browser_opens_a_reader_without_chromiums_address_bar_pages(browser):
+    """Each reader the benchmarks and browser tests open is a new browser context, so a new window; headless
+    Chromium used to load the address bar's two pop-up pages in a renderer of their own for each window, on
+    the same two cores as the page being measured. CHROMIUM_FLAGS turns them off: the only pages alive once a
+    reader has opened are the readers' own."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto("data:text/html,<title>reader</title><p>one reader")
+        page.wait_for_timeout(1000)  # the pop-up pages loaded within about 0.3 s of a window opening
+        targets = browser.new_browser_cdp_session().send("Target.getTargets")["targetInfos"]
+    finally:
+        context.close()
+    pages = [target["url"] for target in targets if target["type"] == "page"]
+    others = [f"{target['type']}: {target['url']}" for target in targets if target["type"] != "page"]
+    assert "data:text/html,<title>reader</title><p>one reader" in pages
+    assert not [url for url in others if "omnibox" in url or "top-chrome" in url], others

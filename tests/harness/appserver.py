@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+NO_ADDRESS_BAR_PAGES = "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -46,6 +47,12 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Chromium's headless mode is the whole browser: every new window (each browser context) also
+    # loads the address bar's two pop-up pages (chrome://omnibox-popup.top-chrome/, one of them the
+    # "AI mode" box) in a renderer of their own. That took 0.6 - 1.0 s of CPU per reader on the 2-core
+    # machine while our page loaded beside it, work a reader's browser did when its window opened,
+    # not when the chapter's page loads. Chromium merges this list with Playwright's own.
+    NO_ADDRESS_BAR_PAGES,
 ]
 
 DEFAULT_WATCH = ".attn-heatmap"
@@ -506,13 +513,15 @@ def find_chromium() -> str | None:
     return None
 
 
-def launch_chromium(playwright, executable_path: str | None = None, extra_args: list[str] | None = None):
-    """Launch headless Chromium (the system binary) with the workplace's flags."""
+def launch_chromium(playwright, executable_path: str | None = None, extra_args: list[str] | None = None,
+                    address_bar_pages: bool = False):
+    """Launch headless Chromium (the system binary) with the workplace's flags. ``address_bar_pages``
+    leaves Chromium's address-bar pop-up pages on, as before (to measure what they cost a reader)."""
     path = executable_path or find_chromium()
     if path is None:
         raise RuntimeError("no Chromium found (set CHROMIUM_PATH or install Debian's chromium)")
-    return playwright.chromium.launch(executable_path=path, headless=True,
-                                      args=[*CHROMIUM_FLAGS, *(extra_args or [])])
+    flags = [flag for flag in CHROMIUM_FLAGS if not (address_bar_pages and flag == NO_ADDRESS_BAR_PAGES)]
+    return playwright.chromium.launch(executable_path=path, headless=True, args=[*flags, *(extra_args or [])])
 
 
 def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0,
