@@ -47,6 +47,66 @@ print("ok")
     assert done.stdout.strip() == "ok"
 
 
+def test_the_kernels_messages_are_read_back_by_one_decoder_with_marimos_answers():
+    """Every module that had imported marimo's reading function reads with the one decoder, also one imported
+    before the caches were applied (the session's view of what its kernel sent); the same objects come back,
+    and a message that is not one of marimo's is refused as before."""
+    probe = """
+import msgspec
+import marimo._session.state.session_view as session_view  # imported before: must be switched too
+import marimo._messaging.serde as serde
+marimos = serde.deserialize_kernel_message
+from scripts import session_caches
+assert session_caches.prepare() == []
+reading = serde.deserialize_kernel_message
+assert reading is not marimos and reading.one_decoder and session_view.deserialize_kernel_message is reading
+from marimo._messaging.notification import CellNotification, ExecutionNotification, RemoveUIElementsNotification
+from marimo._messaging.cell_output import CellChannel, CellOutput
+messages = [serde.serialize_kernel_message(m) for m in (
+    CellNotification(cell_id="Hbol", status="idle"),
+    CellNotification(cell_id="Hbol", output=CellOutput(channel=CellChannel.OUTPUT, mimetype="text/html", data="<h1>3</h1>")),
+    ExecutionNotification(execution_id="e", cell_id="Hbol", run_id=None, phase="completed"),
+    RemoveUIElementsNotification(cell_id="Hbol"))]
+for message in messages:
+    assert reading(message) == marimos(message) and type(reading(message)) is type(marimos(message))
+for bad in (b'{"op": "no-such-message"}', b'{"op": "cell-op"}', b'not json'):
+    refused = []
+    for read in (reading, marimos):
+        try:
+            read(bad)
+        except msgspec.MsgspecError as exc:
+            refused.append(type(exc))
+    assert len(refused) == 2 and refused[0] is refused[1], (bad, refused)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+
+
+def test_one_session_cache_can_be_left_out_by_name_to_measure_it():
+    probe = """
+import os
+from scripts import session_caches
+os.environ[session_caches.LEAVE_OUT] = "no_such_cache"
+try:
+    session_caches.prepare()
+except ValueError as exc:
+    assert "no_such_cache" in str(exc) and "decode_messages_with_one_decoder" in str(exc), exc
+else:
+    raise SystemExit("an unknown name was accepted")
+os.environ[session_caches.LEAVE_OUT] = "decode_messages_with_one_decoder"
+assert session_caches.prepare() == []
+import marimo._messaging.serde as serde, marimo._output.md as md
+assert not getattr(serde.deserialize_kernel_message, "one_decoder", False)  # left out
+assert hasattr(md._render_markdown, "cache_info")  # the others applied
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+
+
 def test_each_cell_is_compiled_once_and_every_session_gets_its_own_run_state():
     """The compile cache gives marimo's own compiled cell, once per source, with fresh run state for each caller."""
     probe = """
