@@ -520,8 +520,13 @@ def launch_chromium(playwright, executable_path: str | None = None, extra_args: 
     path = executable_path or find_chromium()
     if path is None:
         raise RuntimeError("no Chromium found (set CHROMIUM_PATH or install Debian's chromium)")
-    flags = [flag for flag in CHROMIUM_FLAGS if not (address_bar_pages and flag == NO_ADDRESS_BAR_PAGES)]
-    return playwright.chromium.launch(executable_path=path, headless=True, args=[*flags, *(extra_args or [])])
+    return playwright.chromium.launch(executable_path=path, headless=True,
+                                      args=[*chromium_flags(address_bar_pages), *(extra_args or [])])
+
+
+def chromium_flags(address_bar_pages: bool = False) -> list[str]:
+    """:data:`CHROMIUM_FLAGS`, without :data:`NO_ADDRESS_BAR_PAGES` if ``address_bar_pages``."""
+    return [flag for flag in CHROMIUM_FLAGS if not (address_bar_pages and flag == NO_ADDRESS_BAR_PAGES)]
 
 
 def open_app_page(browser, url: str, *, watch: str = DEFAULT_WATCH, viewport=(1280, 900), timeout: float = 60.0,
