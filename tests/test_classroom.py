@@ -79,6 +79,9 @@ def test_a_class_opening_at_once_sees_identical_outputs_and_private_controls(nam
     with marimo_app(ROOT / name, timeout=120, preload=True) as app:  # cold: nobody opened it before
         run_in_own_thread(scenario(app.url))
         assert "imported in" in app.log_text()  # it really went through scripts.serve
+        maps = Path(f"/proc/{app.process.pid}/maps")
+        if maps.exists():  # uvicorn parses HTTP with httptools (a dependency: less server CPU per request)
+            assert "httptools" in maps.read_text(errors="replace")
 
 
 def test_serve_script_explains_itself_without_arguments():
