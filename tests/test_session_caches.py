@@ -10,6 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _prints_ok_in_a_fresh_interpreter(probe: str) -> None:
+    """Run ``probe`` in a new Python process from the checkout: the caches change process-wide state."""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+
+
 def test_the_session_caches_fit_the_installed_marimo():
     """`compile` takes turns, and the three caches still fit marimo's internals and give marimo's own
     answers (if marimo changes, this says so). In a fresh interpreter: they change process-wide state."""
@@ -42,9 +49,7 @@ assert md._render_markdown("# Attention") == md._render_markdown.__wrapped__("# 
 assert md._render_markdown("# Attention") is md._render_markdown("# Attention")
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert done.stdout.strip() == "ok"
+    _prints_ok_in_a_fresh_interpreter(probe)
 
 
 def test_the_kernels_messages_are_read_back_by_one_decoder_with_marimos_answers():
@@ -79,9 +84,7 @@ for bad in (b'{"op": "no-such-message"}', b'{"op": "cell-op"}', b'not json'):
     assert len(refused) == 2 and refused[0] is refused[1], (bad, refused)
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert done.stdout.strip() == "ok"
+    _prints_ok_in_a_fresh_interpreter(probe)
 
 
 def test_one_session_cache_can_be_left_out_by_name_to_measure_it():
@@ -102,9 +105,7 @@ assert not getattr(serde.deserialize_kernel_message, "one_decoder", False)  # le
 assert hasattr(md._render_markdown, "cache_info")  # the others applied
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert done.stdout.strip() == "ok"
+    _prints_ok_in_a_fresh_interpreter(probe)
 
 
 def test_each_cell_is_compiled_once_and_every_session_gets_its_own_run_state():
@@ -139,6 +140,4 @@ assert other.body is not first.body  # another source compiles anew
 imports = cached("import math", "Imp", carried_imports=[])
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert done.stdout.strip() == "ok"
+    _prints_ok_in_a_fresh_interpreter(probe)
